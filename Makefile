@@ -1,0 +1,68 @@
+# CareOps Labs -- two commands: `make lab` (learners) and `make test` (contributors).
+# Every target sets up what it needs; a second run redoes only what changed.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CAREOPS := $(VENV)/bin/careops
+STAMP := $(VENV)/.installed
+PORT ?= 8888
+PYTEST_ARGS ?=
+
+help: ## show these targets
+	@echo "CareOps Labs -- hands-on DevOps for healthcare IT"
+	@echo
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo
+	@echo "  Variables: PORT=$(PORT) (JupyterLab), NO_BROWSER=1 (do not open a browser)"
+
+lab: prepare ## set everything up and open the course in JupyterLab
+	$(CAREOPS) jupyter --port $(PORT) $(if $(NO_BROWSER),--no-browser,)
+
+prepare: venv engine images workspace ## everything `make lab` does before starting JupyterLab
+
+test: venv engine test-tools images ## set everything up and run the whole test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: venv engine images ## measure speed against references taken in the same run
+	$(CAREOPS) bench
+
+release: venv ## generate the learner versions of every module (nbgrader)
+	$(CAREOPS) release
+
+workspace: release ## copy learner notebooks into workspace/ (never overwrites your work)
+	$(CAREOPS) workspace sync
+
+images: venv engine ## build the lab and grading images offline (skips unchanged ones)
+	scripts/ensure-tools.sh debootstrap:debootstrap
+	$(CAREOPS) images build
+
+engine: ## make sure a Docker/Podman engine answers (as root on Debian: installs and starts it)
+	scripts/ensure-engine.sh
+
+doctor: venv ## check the machine and say how to fix each problem
+	$(CAREOPS) doctor
+
+test-tools:
+	scripts/ensure-tools.sh chromium:chromium
+
+venv: $(STAMP) ## the Python environment, built from environment.yml
+
+$(STAMP): environment.yml pyproject.toml scripts/env_requirements.py
+	scripts/ensure-tools.sh python3-venv:python3-venv
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) scripts/check_python.py environment.yml
+	$(PY) scripts/env_requirements.py environment.yml > $(VENV)/requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r $(VENV)/requirements.txt
+	touch $@
+
+clean-labs: venv ## remove every lab container, network and volume of this user
+	$(CAREOPS) labs reset --yes
+
+clean: ## remove build outputs (keeps workspace/, your work)
+	rm -rf build $(VENV)
+
+.PHONY: help lab prepare test bench release workspace images engine doctor test-tools venv clean-labs clean

@@ -1,0 +1,56 @@
+"""One root exception for everything careops raises on purpose.
+
+Every message says what failed, what was expected and what was found, and
+the next step (``fix``), so a learner or an instructor can act on it.
+"""
+from __future__ import annotations
+
+
+class CareOpsError(Exception):
+    """Root of careops' own errors; ``fix`` says what to do next."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  fix: {self.fix}" if self.fix else self.message
+
+
+class EngineUnavailable(CareOpsError):
+    """No container engine answered, or it refused us."""
+
+    exit_code = 3
+
+
+class ImageBuildError(CareOpsError):
+    """An image could not be built; carries the builder's own explanation."""
+
+
+class LabError(CareOpsError):
+    """A lab resource could not be created, found or removed."""
+
+
+class PolicyViolation(LabError):
+    """A lab request breaks the sandbox rules (privileged, host mounts, ...)."""
+
+
+class ExecTimeout(LabError):
+    """A command inside a lab container did not finish in time."""
+
+
+class ExecFailed(LabError):
+    """A command inside a lab container exited non-zero."""
+
+
+class PortInUse(CareOpsError):
+    """A port the course needs is taken by another program."""
+
+    exit_code = 4
+
+
+class ArtifactError(CareOpsError):
+    """A tagged artifact cell is missing, unfinished or malformed."""
