@@ -30,7 +30,7 @@ fi
 if [ "$(id -u)" != 0 ]; then
   if [ -S /var/run/docker.sock ] && ! [ -r /var/run/docker.sock -a -w /var/run/docker.sock ]; then
     say "the Docker socket /var/run/docker.sock exists but you may not use it."
-    say "fix: sudo usermod -aG docker \"$USER\" and log in again (or use rootless Podman: systemctl --user enable --now podman.socket)."
+    say "fix: sudo usermod -aG docker \"${USER:-$(id -un)}\" and log in again (or use rootless Podman: systemctl --user enable --now podman.socket)."
   else
     say "no container engine answers (tried DOCKER_HOST, /var/run/docker.sock, the Podman sockets)."
     say "fix: install and start Docker Engine (https://docs.docker.com/engine/install/) or Podman with its socket"

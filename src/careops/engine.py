@@ -59,16 +59,16 @@ def connect(timeout: int = 120) -> docker.DockerClient:
         sock = _socket_path(cand.url)
         if sock is not None and not sock.exists():
             tried.append(f"{cand.source} ({sock}): no such socket")
-            continue
-        try:
-            client = docker.DockerClient(base_url=cand.url, timeout=timeout)
-            client.ping()
-            return client
-        except docker.errors.DockerException as exc:
-            text = str(exc)
-            if "Permission denied" in text or "PermissionError" in text:
-                permission_denied.append(f"{cand.source} ({cand.url})")
-            tried.append(f"{cand.source} ({cand.url}): {text.splitlines()[0][:160]}")
+        else:
+            try:
+                client = docker.DockerClient(base_url=cand.url, timeout=timeout)
+                client.ping()
+                return client
+            except docker.errors.DockerException as exc:
+                text = str(exc)
+                if "Permission denied" in text or "PermissionError" in text:
+                    permission_denied.append(f"{cand.source} ({cand.url})")
+                tried.append(f"{cand.source} ({cand.url}): {text.splitlines()[0][:160]}")
         if cand.source == "DOCKER_HOST":
             break  # an explicit DOCKER_HOST is the user's choice: do not silently use another
     if permission_denied:

@@ -1,0 +1,110 @@
+"""`careops bench` (make bench): speed figures as ratios against references measured in the same run.
+
+Benchmarks, never timed tests: a slow machine changes the seconds, not the
+verdict of the test suite. Each row prints the measured value, its reference
+and their ratio, so figures from different machines can be compared.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from careops import engine, paths
+from careops.images.catalog import LAB_IMAGE
+
+
+@dataclass
+class BenchRow:
+    name: str
+    measured: float
+    reference: float
+    unit: str
+    reference_name: str
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.measured / self.reference if self.reference else float("nan")
+
+
+def _median_seconds(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def bench_lab_start(repeat: int = 10) -> BenchRow:
+    """Lab.run (labels, limits, private network, wait for running) vs a plain SDK docker run."""
+    from careops.lab import Lab
+
+    cl = engine.client()
+    started: list = []
+
+    def plain() -> None:
+        c = cl.containers.run(LAB_IMAGE, ["sleep", "30"], detach=True, labels={"org.careops.bench": "1"})
+        while c.status != "running":
+            c.reload()
+        started.append(c)
+
+    reference = _median_seconds(plain, repeat)
+    for c in started:
+        c.remove(force=True)
+    with Lab("bench", learner="bench") as lab:
+        counter = iter(range(repeat))
+        measured = _median_seconds(lambda: lab.run(LAB_IMAGE, name=f"c{next(counter)}", command=["sleep", "30"]), repeat)
+    return BenchRow("lab container start (median of %d)" % repeat, measured, reference, "s",
+                    "docker SDK run, no limits/labels")
+
+
+def bench_make_lab_prepare() -> list[BenchRow]:
+    """`make prepare` (everything `make lab` does before JupyterLab) in a fresh clone: first run vs second."""
+    root = paths.repo_root()
+    with tempfile.TemporaryDirectory(prefix="careops-bench-") as tmp:
+        clone = Path(tmp) / "clone"
+        subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "CAREOPS_HOME", "VIRTUAL_ENV"))}
+        env["CAREOPS_LEARNER"] = "bench"
+
+        def prepare() -> None:
+            subprocess.run(["make", "-s", "prepare"], cwd=clone, env=env, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        first = _median_seconds(prepare, 1)
+        second = _median_seconds(prepare, 1)
+        shutil.rmtree(clone, ignore_errors=True)
+    return [BenchRow("second `make lab` preparation", second, first, "s",
+                     "first preparation in a fresh clone",
+                     note="first includes the .venv; images already on the engine are reused when their inputs match")]
+
+
+BENCHES: dict[str, Callable[[], BenchRow | list[BenchRow]]] = {
+    "lab-start": bench_lab_start,
+    "make-lab": bench_make_lab_prepare,
+}
+
+
+def main(*, only: list[str] | None = None) -> int:
+    rows: list[BenchRow] = []
+    for name, fn in BENCHES.items():
+        if only and name not in only:
+            continue
+        print(f"running {name} ...", flush=True)
+        out = fn()
+        rows.extend(out if isinstance(out, list) else [out])
+    print()
+    print(f"{'benchmark':<40} {'measured':>10} {'reference':>10} {'ratio':>7}  reference is")
+    for r in rows:
+        print(f"{r.name:<40} {r.measured:>9.3f}{r.unit} {r.reference:>9.3f}{r.unit} {r.ratio:>7.2f}  {r.reference_name}")
+        if r.note:
+            print(f"{'':<40} note: {r.note}")
+    return 0

@@ -1,0 +1,41 @@
+"""`careops labs ls|reset`: see and remove lab resources, also those a crashed kernel left."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from careops.lab import labels as L
+from careops.lab import resources
+
+
+def ls_main(*, all_learners: bool = False) -> int:
+    found = resources.find(learner=None if all_learners else L.learner_id())
+    if not found:
+        who = "anyone" if all_learners else L.learner_id()
+        print(f"no lab resources of {who}")
+        return 0
+    print(f"{'KIND':<10} {'NAME':<48} {'LAB':<16} {'LEARNER':<14} {'STATUS':<10} STATE")
+    for r in found:
+        state = "LEAKED (creator gone)" if r.leaked else "active"
+        print(f"{r.kind:<10} {r.name:<48} {r.lab:<16} {r.learner:<14} {r.status:<10} {state}")
+    leaked = {r.lab for r in found if r.leaked}
+    if leaked:
+        print(f"\nleaked labs: {', '.join(sorted(leaked))}; remove with: careops labs reset LAB")
+    return 0
+
+
+def reset_main(*, lab: str | None, learner: str | None, assume_yes: bool = False) -> int:
+    who = learner or L.learner_id()
+    found = resources.find(lab, who)
+    if not found:
+        print(f"nothing to remove: no resources of lab {lab or '(any)'} for {who}")
+        return 0
+    if not assume_yes:
+        if not sys.stdin.isatty():
+            print("careops: refusing to remove without confirmation; add --yes", file=sys.stderr)
+            return 2
+        click.confirm(f"remove {len(found)} resource(s) of {lab or 'all labs'} for {who}?", abort=True)
+    report = resources.remove(found)
+    print(report)
+    return 1 if report.failed else 0

@@ -1,0 +1,38 @@
+"""Grading for CareOps Labs: nbgrader's course, releases and autograding.
+
+The building blocks (``course``) run real nbgrader on a course directory and
+read grades back with nbgrader's own Gradebook API; ``release`` makes the
+learner versions with a content-hash stamp; ``harness`` proves every graded
+check of a notebook both ways; ``cleanup`` removes a graded run's labs.
+Importing this package does not import nbgrader (it is slow to import).
+"""
+from careops.grading.cleanup import CleanupReport, remove_learner_labs
+from careops.grading.course import (
+    COURSE_ID,
+    AutogradeResult,
+    CellScore,
+    Course,
+    GradingError,
+    autograde,
+    generate_assignment,
+    make_temp_course,
+    read_scores,
+    repo_root,
+    run_nbgrader,
+)
+
+__all__ = [
+    "COURSE_ID",
+    "AutogradeResult",
+    "CellScore",
+    "CleanupReport",
+    "Course",
+    "GradingError",
+    "autograde",
+    "generate_assignment",
+    "make_temp_course",
+    "read_scores",
+    "remove_learner_labs",
+    "repo_root",
+    "run_nbgrader",
+]

@@ -1,0 +1,118 @@
+"""The course's images as ordered data: what each is built from and on.
+
+A spec names the build context, the Dockerfile, the Python requirements that
+enter the image from the wheelhouse, and the images it is built on. Order
+matters: an image comes after the images it depends on, so ``select`` can
+return a build plan by walking the list once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from careops.errors import CareOpsError
+
+BASE_IMAGE = "careops/base:bookworm"
+LAB_IMAGE = "careops/lab-runtime:latest"
+GRADER_IMAGE = "careops/grader:latest"
+
+LABEL_IMAGE = "org.careops.image"
+LABEL_INPUTS = "org.careops.inputs"
+LABEL_COURSE = "org.careops.course"
+LABEL_SOURCE = "org.careops.source"
+COURSE = "careops-labs"
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image of the course.
+
+    ``context`` is None for the base image (made by careops.images.base, not by
+    a Dockerfile). Paths are relative to the repo root unless absolute.
+    ``requirements`` is a requirements.in of bare project names: each is pinned
+    to the version installed in the host environment. ``local_projects`` are
+    source trees (e.g. "." for the careops toolkit) built into wheels.
+    ``smoke`` commands must succeed in the new image (no network, read-only,
+    ``smoke_user``) before it is tagged.
+    """
+
+    name: str
+    tag: str
+    context: str | None = None
+    dockerfile: str = "Dockerfile"
+    requirements: str | None = None
+    local_projects: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    smoke: tuple[tuple[str, ...], ...] = ()
+    smoke_user: str = "1000"
+
+    @property
+    def repository(self) -> str:
+        return self.tag.rsplit(":", 1)[0]
+
+    def path(self, root: Path, rel: str) -> Path:
+        p = Path(rel)
+        return p if p.is_absolute() else root / p
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """What ensure_images did for one image."""
+
+    name: str
+    tag: str
+    image_id: str
+    inputs_hash: str
+    built: bool  # False: an image with the same inputs already existed
+    seconds: float
+    source: str  # base: "local image X" / "pulled X" / "debootstrap"; others: the build context
+
+
+CATALOG: list[ImageSpec] = [
+    ImageSpec(name="base", tag=BASE_IMAGE),
+    ImageSpec(
+        name="lab-runtime",
+        tag=LAB_IMAGE,
+        context="labs/images/lab-runtime",
+        depends_on=("base",),
+        smoke=(("python3", "-c", "import os, sys; sys.exit(os.getuid() != 1000)"),),
+    ),
+    ImageSpec(
+        name="grader",
+        tag=GRADER_IMAGE,
+        context="grading/image",
+        requirements="grading/image/requirements.in",
+        local_projects=(".",),
+        depends_on=("base",),
+        smoke=(("nbgrader", "--version"), ("python", "-c", "import careops")),
+    ),
+]
+
+
+def find(name: str, catalog: list[ImageSpec] | None = None) -> ImageSpec:
+    """The spec called ``name`` (or tagged ``name``)."""
+    for spec in catalog or CATALOG:
+        if name in (spec.name, spec.tag, spec.repository):
+            return spec
+    known = ", ".join(s.name for s in catalog or CATALOG)
+    raise CareOpsError(f"unknown image {name!r}: expected one of {known}",
+                       fix=f"careops images build [{' | '.join(s.name for s in catalog or CATALOG)}]")
+
+
+def select(names: list[str] | None, catalog: list[ImageSpec] | None = None) -> list[ImageSpec]:
+    """The specs to ensure for ``names`` (None: all), with their dependencies, in build order."""
+    catalog = catalog or CATALOG
+    if not names:
+        return list(catalog)
+    wanted: set[str] = set()
+
+    def add(spec: ImageSpec) -> None:
+        if spec.name in wanted:
+            return
+        wanted.add(spec.name)
+        for dep in spec.depends_on:
+            add(find(dep, catalog))
+
+    for n in names:
+        add(find(n, catalog))
+    return [s for s in catalog if s.name in wanted]

@@ -1,0 +1,62 @@
+"""Labels and names that tie every lab resource to its lab and learner.
+
+Labels are how `careops labs ls/reset` find resources after the kernel that
+made them is gone; names are unique per learner so that two learners on one
+engine never collide.
+"""
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import re
+import socket
+
+PREFIX = "org.careops"
+MANAGED = f"{PREFIX}.managed"
+LAB = f"{PREFIX}.lab"
+LEARNER = f"{PREFIX}.learner"
+SESSION = f"{PREFIX}.session"
+CREATOR_HOST = f"{PREFIX}.creator-host"
+CREATOR_PID = f"{PREFIX}.creator-pid"
+ROLE = f"{PREFIX}.role"
+
+_NAME_OK = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+def slug(text: str, *, what: str = "name") -> str:
+    """A name part safe for Docker: lowercase letters, digits and dashes.
+
+    A text that had to be changed gets a short hash of the original, so
+    "Ana.M" and "ana-m" stay two different learners.
+    """
+    cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:32] or what
+    if cleaned != text:
+        cleaned = f"{cleaned}-{hashlib.sha256(text.encode()).hexdigest()[:6]}"
+    if not _NAME_OK.match(cleaned):
+        raise ValueError(f"cannot make a {what} from {text!r}")
+    return cleaned
+
+
+def learner_id() -> str:
+    """Who the labs belong to: CAREOPS_LEARNER, else the login name."""
+    raw = os.environ.get("CAREOPS_LEARNER") or getpass.getuser() or "learner"
+    return slug(raw, what="learner id")
+
+
+def lab_labels(lab: str, learner: str, session: str) -> dict[str, str]:
+    """The labels every resource of one lab session carries."""
+    return {
+        MANAGED: "true",
+        LAB: lab,
+        LEARNER: learner,
+        SESSION: session,
+        CREATOR_HOST: socket.gethostname(),
+        CREATOR_PID: str(os.getpid()),
+    }
+
+
+def resource_name(learner: str, lab: str, name: str | None = None) -> str:
+    """careops-<learner>-<lab>[-<name>]: readable in `docker ps`, unique per learner."""
+    parts = ["careops", learner, lab] + ([name] if name else [])
+    return "-".join(parts)

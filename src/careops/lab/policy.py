@@ -1,0 +1,131 @@
+"""The sandbox rules every lab container follows, and their limits.
+
+A lab must never be able to starve the machine (memory, CPU, pids), reach
+the host (no privileged mode, no host mounts beyond the lab's work folder, no
+engine socket), or gain privileges it was not given (capabilities dropped,
+no-new-privileges). The same rules apply in the learner's lab and the grader.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from careops.errors import PolicyViolation
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+#: Capabilities a lab container may ask for back; everything else stays dropped.
+ALLOWED_CAPABILITIES = frozenset(
+    {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "NET_BIND_SERVICE", "KILL"}
+)
+#: Paths that must never be mounted into a lab container, whatever the work folder.
+FORBIDDEN_MOUNTS = ("/var/run/docker.sock", "/run/docker.sock", "/run/podman", "/proc", "/sys", "/dev")
+
+
+def parse_bytes(value: str | int) -> int:
+    """'128m' -> 134217728; plain numbers are bytes (Docker's own convention)."""
+    if isinstance(value, int):
+        return value
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmg]?)i?b?\s*", str(value).lower())
+    if not m:
+        raise PolicyViolation(
+            f"memory limit {value!r} is not a size", fix="write it like 128m, 512m or 1g"
+        )
+    return int(float(m.group(1)) * _UNITS[m.group(2)])
+
+
+def format_bytes(n: int) -> str:
+    """134217728 -> '128 MiB'."""
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= size and n % (size // 1024 or 1) == 0:
+            return f"{n / size:g} {unit}"
+    return f"{n} B"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one lab container."""
+
+    memory: int = 256 * 1024**2
+    cpus: float = 1.0
+    pids: int = 128
+
+    @classmethod
+    def from_values(
+        cls, memory: str | int | None = None, cpus: float | None = None, pids: int | None = None
+    ) -> "Limits":
+        base = cls()
+        lim = cls(
+            memory=parse_bytes(memory) if memory is not None else base.memory,
+            cpus=float(cpus) if cpus is not None else base.cpus,
+            pids=int(pids) if pids is not None else base.pids,
+        )
+        lim.validate()
+        return lim
+
+    def validate(self) -> None:
+        """Refuse limits that are missing or too large for a shared laptop or workshop host."""
+        if not 6 * 1024**2 <= self.memory <= MAX.memory:
+            raise PolicyViolation(
+                f"memory limit {format_bytes(self.memory)} is outside 6 MiB .. {format_bytes(MAX.memory)}",
+                fix="choose a memory limit such as 128m or 512m",
+            )
+        if not 0.01 <= self.cpus <= MAX.cpus:
+            raise PolicyViolation(
+                f"CPU limit {self.cpus} is outside 0.01 .. {MAX.cpus}", fix="choose e.g. cpus: 0.5"
+            )
+        if not 8 <= self.pids <= MAX.pids:
+            raise PolicyViolation(
+                f"pids limit {self.pids} is outside 8 .. {MAX.pids}", fix="choose e.g. pids: 64"
+            )
+
+    def host_config(self) -> dict[str, object]:
+        """The docker SDK keyword arguments that enforce these limits."""
+        return {
+            "mem_limit": self.memory,
+            "memswap_limit": self.memory,  # no swap on top: the limit is the limit
+            "nano_cpus": int(self.cpus * 1e9),
+            "pids_limit": self.pids,
+        }
+
+    def as_row(self) -> dict[str, str]:
+        return {"memory": format_bytes(self.memory), "cpus": f"{self.cpus:g}", "pids": str(self.pids)}
+
+
+MAX = Limits(memory=2 * 1024**3, cpus=2.0, pids=1024)
+
+
+def check_capabilities(cap_add: list[str] | tuple[str, ...]) -> list[str]:
+    """Return the capabilities to add back, refusing any outside the allowlist."""
+    caps = [c.upper().removeprefix("CAP_") for c in cap_add]
+    bad = sorted(set(caps) - ALLOWED_CAPABILITIES)
+    if bad:
+        raise PolicyViolation(
+            f"capabilities {', '.join(bad)} are not allowed in a lab container",
+            fix=f"ask only for {', '.join(sorted(ALLOWED_CAPABILITIES))}",
+        )
+    return caps
+
+
+def check_bind_mount(source: str | Path, workdir: Path | None) -> Path:
+    """Allow a host folder only inside the lab's explicit work folder."""
+    src = Path(source).expanduser().resolve()
+    for forbidden in FORBIDDEN_MOUNTS:
+        if src == Path(forbidden) or str(src).startswith(forbidden.rstrip("/") + "/"):
+            raise PolicyViolation(
+                f"{src} may never be mounted into a lab container (it would hand over the host)",
+                fix="labs reach the engine only through careops' own code, never a mounted socket",
+            )
+    if workdir is None:
+        raise PolicyViolation(
+            f"host folder {src} cannot be mounted: this lab has no work folder",
+            fix="open the lab with Lab(..., workdir='path/to/folder') and mount folders inside it",
+        )
+    root = workdir.resolve()
+    if src != root and root not in src.parents:
+        raise PolicyViolation(
+            f"host folder {src} is outside the lab's work folder {root}",
+            fix=f"put what the container needs under {root}",
+        )
+    return src

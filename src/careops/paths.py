@@ -1,0 +1,35 @@
+"""Where CareOps Labs keeps things: the repo root, build/ and workspace/.
+
+Everything is computed on each call (not at import) so that tests and
+notebooks can point ``CAREOPS_HOME`` at another tree, e.g. a temporary copy.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Environment variable that overrides the repo root (tests, the Jupyter server).
+HOME_ENV = "CAREOPS_HOME"
+
+
+def repo_root() -> Path:
+    """The CareOps Labs checkout: ``$CAREOPS_HOME`` if set, else the tree holding src/careops."""
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path(__file__).resolve().parents[2]
+
+
+def build_dir() -> Path:
+    """Generated files (release, images state, test output); `make clean` removes it."""
+    return repo_root() / "build"
+
+
+def release_dir() -> Path:
+    """Learner versions written by `careops release`, one folder per assignment."""
+    return build_dir() / "release"
+
+
+def workspace_dir() -> Path:
+    """The learner's own copies of the notebooks; never overwritten, kept by `make clean`."""
+    return repo_root() / "workspace"

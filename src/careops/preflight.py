@@ -1,0 +1,95 @@
+"""Prove the sandbox on this machine: run a real container and test its limits.
+
+Used by the orientation notebook and `careops doctor`: a learner sees with
+their own eyes that the limits hold (a memory hog is stopped, a process flood
+is capped, the root filesystem is read-only, the user is not root).
+"""
+from __future__ import annotations
+
+from careops.images.catalog import LAB_IMAGE
+
+import html
+import time
+from dataclasses import dataclass, field
+
+from careops.engine import is_podman
+from careops.lab import Lab
+from careops.lab.policy import format_bytes
+
+
+_PROCESS_FLOOD = """
+import subprocess
+procs = []
+try:
+    for _ in range(60):
+        procs.append(subprocess.Popen(["sleep", "5"]))
+    print(f"all {len(procs)} started")
+except OSError:
+    print(f"refused after {len(procs)}")
+finally:
+    for p in procs:
+        p.kill()
+"""
+
+
+@dataclass
+class PreflightRow:
+    what: str
+    expected: str
+    observed: str
+    ok: bool
+
+
+@dataclass
+class PreflightReport:
+    """What the preflight container showed, one row per limit."""
+
+    engine: str
+    seconds: float
+    rows: list[PreflightRow] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    def __str__(self) -> str:
+        lines = [f"Preflight on {self.engine} ({self.seconds:.1f} s): {'all limits hold' if self.ok else 'PROBLEMS'}"]
+        lines += [f"  [{'ok' if r.ok else 'FAIL'}] {r.what}: expected {r.expected}, observed {r.observed}" for r in self.rows]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        body = "".join(
+            f"<tr><td>{'&#10004;' if r.ok else '&#10008;'}</td><td>{html.escape(r.what)}</td>"
+            f"<td>{html.escape(r.expected)}</td><td>{html.escape(r.observed)}</td></tr>" for r in self.rows
+        )
+        verdict = "all limits hold" if self.ok else "<span style='color:#c62828'>some limits do not hold</span>"
+        return (f"<b>Preflight</b> on {html.escape(self.engine)} ({self.seconds:.1f} s): {verdict}"
+                f"<table><tr><th></th><th>check</th><th>expected</th><th>observed</th></tr>{body}</table>")
+
+
+def preflight(image: str = LAB_IMAGE, *, learner: str | None = None) -> PreflightReport:
+    """Start one sandboxed container and try to break each of its limits."""
+    started = time.monotonic()
+    with Lab("preflight", learner=learner) as lab:
+        engine = f"{'Podman' if is_podman(lab.client) else 'Docker Engine'} {lab.client.version().get('Version', '?')}"
+        c = lab.run(image, name="probe", command=["sleep", "300"], memory="64m", cpus=0.5, pids=32,
+                    user="1000", read_only=True)
+        lim = c.limits()
+        rows = [PreflightRow("a container starts", "running", c.status, c.status == "running")]
+        uid = c.exec(["id", "-u"], check=False).output.strip()
+        rows.append(PreflightRow("runs as non-root", "uid != 0", f"uid {uid}", uid not in ("0", "")))
+        wrote = c.exec(["sh", "-c", "touch /etc/probe"], check=False)
+        rows.append(PreflightRow("root filesystem is read-only", "write refused",
+                                 "write refused" if not wrote.ok else "write allowed", not wrote.ok))
+        hog = c.exec(["python3", "-c", "b = bytearray(256 * 2**20); print('allocated')"], check=False, timeout=30)
+        rows.append(PreflightRow(f"memory limit {format_bytes(int(lim['memory']))}", "a 256 MiB allocation is stopped",
+                                 "stopped" if not hog.ok else "allocated", not hog.ok))
+        flood = c.exec(["python3", "-c", _PROCESS_FLOOD], check=False, timeout=30).output.strip()
+        capped = flood.startswith("refused")
+        rows.append(PreflightRow(f"pids limit {lim['pids']}", "60 extra processes are refused",
+                                 flood or "no answer", capped))
+        rows.append(PreflightRow("capabilities", "all dropped", ", ".join(lim["cap_drop"]) or "none dropped",
+                                 lim["cap_drop"] == ["ALL"]))
+        rows.append(PreflightRow("engine socket", "not mounted", ", ".join(m for m in lim["mounts"] if m) or "no mounts",
+                                 not any("docker.sock" in (m or "") for m in lim["mounts"])))
+    return PreflightReport(engine, time.monotonic() - started, rows)

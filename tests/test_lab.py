@@ -1,0 +1,198 @@
+"""The Lab sandbox API against a real engine: labels, limits, isolation, clean-up."""
+from __future__ import annotations
+
+import uuid
+
+import docker
+import pytest
+
+from careops.errors import ExecFailed, ExecTimeout, LabError, PolicyViolation
+from careops.lab import Lab, find, parse_spec, reset
+from careops.lab import labels as L
+from careops.lab.drills import simulate_crash
+from careops.lab.policy import Limits, parse_bytes
+
+pytestmark = pytest.mark.docker
+IMAGE = "careops/lab-runtime:latest"
+
+
+@pytest.fixture
+def learner() -> str:
+    """A learner id of its own per test, removed afterwards whatever happens."""
+    who = f"t-{uuid.uuid4().hex[:8]}"
+    yield who
+    reset(None, who)
+
+
+@pytest.fixture
+def client() -> docker.DockerClient:
+    from careops import engine
+
+    return engine.client()
+
+
+def test_everything_a_lab_starts_is_labelled_and_named_per_learner(learner, client):
+    with Lab("ward-a", learner=learner) as lab:
+        c = lab.run(IMAGE, name="probe", command=["sleep", "60"])
+        vol = lab.volume("data")
+        assert c.name == f"careops-{learner}-ward-a-probe"
+        for lbl in (c.labels, client.networks.get(lab.network_name).attrs["Labels"], client.volumes.get(vol).attrs["Labels"]):
+            assert lbl[L.LAB] == "ward-a" and lbl[L.LEARNER] == learner and lbl[L.MANAGED] == "true"
+            assert lbl[L.SESSION] == lab.session
+        assert {r.kind for r in lab.resources()} == {"container", "network", "volume"}
+    assert find("ward-a", learner) == []
+
+
+def test_limits_and_hardening_are_enforced_by_the_engine(learner):
+    with Lab("limits", learner=learner) as lab:
+        c = lab.run(IMAGE, name="probe", command=["sleep", "60"], memory="64m", cpus=0.5, pids=32,
+                    user="1000", read_only=True)
+        lim = c.limits()
+        assert lim["memory"] == 64 * 2**20 and lim["cpus"] == 0.5 and lim["pids"] == 32
+        assert lim["read_only"] and not lim["privileged"] and lim["cap_drop"] == ["ALL"]
+        assert "no-new-privileges" in lim["security_opt"][0]
+        assert c.exec(["id", "-u"]).output.strip() == "1000"
+        assert not c.exec("touch /etc/x", check=False).ok
+        hog = c.exec(["python3", "-c", "bytearray(200 * 2**20)"], check=False, timeout=30)
+        assert not hog.ok, "a 200 MiB allocation in a 64 MiB container must fail"
+
+
+def test_default_limits_apply_when_none_are_given(learner):
+    with Lab("defaults", learner=learner) as lab:
+        lim = lab.run(IMAGE, name="probe", command=["sleep", "60"]).limits()
+        assert (lim["memory"], lim["cpus"], lim["pids"]) == (Limits().memory, Limits().cpus, Limits().pids)
+
+
+def test_two_learners_never_collide_and_cannot_reach_each_other(client):
+    a, b = f"t-{uuid.uuid4().hex[:8]}", f"t-{uuid.uuid4().hex[:8]}"
+    try:
+        lab_a, lab_b = Lab("shared-name", learner=a), Lab("shared-name", learner=b)
+        srv_a = lab_a.run(IMAGE, name="web", command=["python3", "-m", "http.server", "8000"])
+        srv_b = lab_b.run(IMAGE, name="web", command=["python3", "-m", "http.server", "8000"])
+        client_a = lab_a.run(IMAGE, name="client", command=["sleep", "120"])
+        assert srv_a.name != srv_b.name and lab_a.network_name != lab_b.network_name
+        probe = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=3); print('reached')"
+        same = client_a.exec(["sh", "-c", f"for i in 1 2 3 4 5; do python3 -c \"{probe}\" http://web:8000/ && exit 0; sleep 1; done; exit 1"],
+                             check=False, timeout=30)
+        assert "reached" in same.output, f"a lab container reaches its own lab's service by name: {same.output}"
+        other = client_a.exec(["python3", "-c", probe, f"http://{srv_b.ip()}:8000/"], check=False, timeout=15)
+        assert not other.ok and "reached" not in other.output, "learner a must not reach learner b's container"
+        lab_a.close()
+        assert find("shared-name", a) == [] and len(find("shared-name", b)) == 2, "closing a's lab leaves b's alone"
+    finally:
+        reset(None, a)
+        reset(None, b)
+
+
+def test_published_ports_listen_on_loopback_only(learner):
+    import urllib.request
+
+    with Lab("ports", learner=learner) as lab:
+        web = lab.run(IMAGE, name="web", command=["python3", "-m", "http.server", "8000"], ports=[8000])
+        host_ip = web.raw.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostIp"]
+        assert host_ip == "127.0.0.1"
+        from careops.checks import eventually
+
+        status = eventually(lambda: urllib.request.urlopen(f"http://127.0.0.1:{web.port(8000)}/", timeout=2).status,
+                            timeout=20, what="the web server")
+        assert status == 200
+
+
+def test_reset_after_a_crashed_kernel_removes_everything(learner):
+    leaked = simulate_crash("night-shift", learner=learner)
+    assert {r.kind for r in leaked} == {"container", "network", "volume"}
+    assert all(r.leaked for r in leaked), "the creator process is gone, so the resources are leaked"
+    report = reset("night-shift", learner)
+    assert len(report.removed) == 3 and not report.failed
+    assert find("night-shift", learner) == []
+
+
+def test_reopening_a_lab_reclaims_what_a_crash_left(learner):
+    simulate_crash("night-shift", learner=learner)
+    with Lab("night-shift", learner=learner) as lab:
+        assert len(lab.reclaimed) == 3
+        assert lab.resources() == [r for r in find("night-shift", learner) if r.session == lab.session]
+
+
+def test_exec_timeout_and_failure_are_different_errors(learner):
+    with Lab("exec", learner=learner) as lab:
+        c = lab.run(IMAGE, name="probe", command=["sleep", "60"])
+        with pytest.raises(ExecTimeout, match="did not finish within 1 s"):
+            c.exec("sleep 30", timeout=1)
+        with pytest.raises(ExecFailed, match="exited 3, expected 0"):
+            c.exec("echo broken; exit 3")
+        assert c.exec("echo fine").output == "fine\n"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"memory": "64g"}, "memory limit"),
+    ({"pids": 100000}, "pids limit"),
+    ({"cap_add": ["SYS_ADMIN"]}, "not allowed"),
+    ({"binds": {"/var/run/docker.sock": "/var/run/docker.sock"}}, "may never be mounted"),
+    ({"binds": {"/etc": "/host-etc"}}, "no work folder"),
+])
+def test_sandbox_rules_refuse_dangerous_requests(learner, kwargs, message):
+    with Lab("policy", learner=learner) as lab:
+        with pytest.raises(PolicyViolation, match=message):
+            lab.run(IMAGE, name="bad", command=["true"], **kwargs)
+        assert lab.containers() == []
+
+
+def test_host_folders_only_from_the_work_folder_and_read_only(learner, tmp_path):
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "msg.hl7").write_text("MSH|^~\\&|\r")
+    with Lab("mounts", learner=learner, workdir=tmp_path) as lab:
+        c = lab.run(IMAGE, name="reader", command=["sleep", "60"], binds={tmp_path / "inbox": "/inbox"})
+        assert c.exec("cat /inbox/msg.hl7").output.startswith("MSH")
+        assert not c.exec("touch /inbox/new", check=False).ok
+        with pytest.raises(PolicyViolation, match="outside the lab's work folder"):
+            lab.run(IMAGE, name="escape", command=["true"], binds={tmp_path.parent: "/up"})
+
+
+def test_a_missing_image_is_explained(learner):
+    with Lab("noimage", learner=learner) as lab:
+        with pytest.raises(LabError, match="not on this engine.*\n.*make images"):
+            lab.run("careops/does-not-exist:1", name="x")
+
+
+def test_run_spec_runs_a_declarative_container(learner):
+    spec = """
+name: triage-probe
+image: careops/lab-runtime:latest
+command: [sleep, infinity]
+user: "1000"
+read_only: true
+limits: {memory: 96m, cpus: 0.25, pids: 40}
+labels: {hospital.owner: ward-it, hospital.data: synthetic}
+"""
+    with Lab("spec", learner=learner) as lab:
+        c = lab.run_spec(spec)
+        lim = c.limits()
+        assert (lim["memory"], lim["cpus"], lim["pids"], lim["user"]) == (96 * 2**20, 0.25, 40, "1000")
+        assert c.labels["hospital.data"] == "synthetic"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: [unclosed", "not valid YAML at line 1"),
+    ("- a list", "must be a YAML mapping"),
+    ("name: x\nprivileged: true", "'privileged' is refused"),
+    ("name: x\nimage_name: y", "unknown key 'image_name'"),
+    ("image: y", "has no 'name'"),
+    ("name: x\nlabels: {org.careops.lab: other}", "careops' own"),
+    ("name: x\nlimits: {memory: lots}", "is not a size"),
+])
+def test_bad_specs_get_a_clear_error(text, message):
+    with pytest.raises(PolicyViolation, match=message):
+        parse_spec(text)
+
+
+def test_parse_bytes():
+    assert parse_bytes("128m") == 128 * 2**20 and parse_bytes("1g") == 2**30 and parse_bytes("512MiB") == 512 * 2**20
+    assert parse_bytes(1000) == 1000
+
+
+def test_learner_ids_are_safe_and_distinct(monkeypatch):
+    monkeypatch.setenv("CAREOPS_LEARNER", "Ana.M")
+    first = L.learner_id()
+    monkeypatch.setenv("CAREOPS_LEARNER", "ana-m")
+    assert first != L.learner_id() and first.startswith("ana-m-")
