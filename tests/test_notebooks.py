@@ -102,7 +102,8 @@ def test_generate_assignment_succeeds(notebook: Path, harnesses, tmp_path_factor
 def test_solution_gets_full_marks(notebook: Path, harnesses, tmp_path_factory) -> None:
     run = harness_for(notebook, harnesses, tmp_path_factory).solution_run()
     _fail(
-        H.check_solution_full_marks(run.result) + H.check_cleanup(run.cleanup),
+        H.check_solution_full_marks(run.result) + H.check_solution_runs_cleanly(run.result)
+        + H.check_cleanup(run.cleanup),
         f"the solution of {_id(notebook)} does not get full marks "
         f"({run.result.score:g}/{run.result.max_score:g}, autograded as {run.learner_id})",
     )
@@ -207,6 +208,7 @@ def test_harness_passes_a_sound_notebook_that_imports_careops(tmp_path: Path) ->
     h = fixture_harness("good", tmp_path)
     solution, learner = h.solution_run(), h.learner_run()
     assert H.check_solution_full_marks(solution.result) == []
+    assert H.check_solution_runs_cleanly(solution.result) == []
     assert H.check_learner_zero(learner.result) == []
     assert solution.result.score == solution.result.max_score == 3
     assert learner.result.score == 0
@@ -238,6 +240,8 @@ def test_harness_reports_a_failing_solution_with_its_traceback(tmp_path: Path) -
     assert problems[0].startswith("triage:test_triage_colours scored 0/2 on the SOLUTION (expected 2/2)")
     assert "AssertionError" in problems[0]
     assert 'assert triage_level(115, 97) == "amber"' in problems[0]
+    raised = H.check_solution_runs_cleanly(solution.result)
+    assert raised and all("raised in the SOLUTION run (expected no error)" in p for p in raised), raised
 
 
 @pytest.mark.slow

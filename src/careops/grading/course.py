@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from careops import paths
 from careops.errors import CareOpsError
 
 COURSE_ID = "careops-labs"
@@ -44,8 +45,8 @@ class GradingError(CareOpsError):
 
 
 def repo_root() -> Path:
-    """The checkout this careops was installed from (an editable install)."""
-    return Path(__file__).resolve().parents[3]
+    """The course checkout (``CAREOPS_HOME`` overrides it, as everywhere in careops)."""
+    return paths.repo_root()
 
 
 @dataclass(frozen=True)

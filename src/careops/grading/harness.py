@@ -106,6 +106,21 @@ def check_solution_full_marks(result: AutogradeResult) -> list[str]:
     return problems
 
 
+def check_solution_runs_cleanly(result: AutogradeResult) -> list[str]:
+    """Every cell of the solution runs without an error, graded or not.
+
+    Ungraded cells hold the lab's live steps (the preflight, starting a
+    container, a clean-up check); a solution run in CI is their proof.
+    """
+    problems = []
+    for notebook in sorted({c.notebook for c in result.cells}):
+        for run in result.cell_runs(notebook):
+            if run.error:
+                problems.append(f"{run.label} raised in the SOLUTION run (expected no error):\n"
+                                f"{_indent(run.error_summary, 1500)}")
+    return problems
+
+
 def check_learner_zero(result: AutogradeResult) -> list[str]:
     """Autograded cells that gave points to the unchanged learner version."""
     problems = []
