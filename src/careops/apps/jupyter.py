@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
-import getpass
 import json
 import os
 import secrets
@@ -32,6 +31,7 @@ from types import FrameType
 from typing import Any
 
 from careops import paths
+from careops.lab.labels import LEARNER_ENV, learner_name
 from careops.errors import CareOpsError, PortInUse
 
 HOST = "127.0.0.1"
@@ -39,7 +39,6 @@ HOST = "127.0.0.1"
 START_TIMEOUT = 180.0
 #: How long a stopping server may take to shut its kernels down before it is killed.
 STOP_TIMEOUT = 30.0
-LEARNER_ENV = "CAREOPS_LEARNER"
 
 
 class JupyterAlreadyRunning(CareOpsError):
@@ -70,17 +69,6 @@ def state_path() -> Path:
 def jupyter_dir() -> Path:
     """build/jupyter/: the server's config (holds the token) and our kernel spec."""
     return paths.build_dir() / "jupyter"
-
-
-def learner_name() -> str:
-    """Who the kernels work for: $CAREOPS_LEARNER, else the login name."""
-    name = os.environ.get(LEARNER_ENV)
-    if name:
-        return name
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (some containers)
-        return f"uid{os.getuid()}" if hasattr(os, "getuid") else "learner"
 
 
 def _pid_alive(pid: int) -> bool:

@@ -23,6 +23,7 @@ import platform
 import shutil
 import subprocess
 import sys
+from typing import Iterator
 from pathlib import Path
 
 import docker
@@ -358,6 +359,15 @@ def _debootstrap(cl: docker.DockerClient, *, progress: bool, rootfs: Path | None
 
 # -- the entry point ------------------------------------------------------
 
+def _candidate_bases(cl: docker.DockerClient) -> Iterator[tuple[str, str]]:
+    """(image, how we got it): local images first; a pull is tried only when no local one fits."""
+    for ref in _local_candidates(cl):
+        yield ref, f"local image {ref}"
+    for ref in PULL_CANDIDATES:
+        if _try_pull(cl, ref):
+            yield ref, f"pulled {ref}"
+
+
 def ensure_base(cl: docker.DockerClient, *, force: bool = False, progress: bool = True) -> ImageResult:
     """Keep the existing base if it fits the contract; otherwise make it from (a) local, (b) pulled, (c) debootstrap."""
     timer = Timer()
@@ -378,19 +388,12 @@ def ensure_base(cl: docker.DockerClient, *, force: bool = False, progress: bool 
                 why = "; ".join(problems) if problems else "its recipe changed"
                 print(f"careops: {BASE_IMAGE} is out of date ({why}); making it again", file=sys.stderr)
     rejected: list[str] = []
-    for ref in _local_candidates(cl):
+    for ref, how in _candidate_bases(cl):
         probe = probe_image(cl, ref)
         problems = probe.problems(need_tini=False)
         if not problems:
-            return from_image(cl, ref, probe, f"local image {ref}", progress=progress)
-        rejected.append(f"{ref}: {'; '.join(problems)}")
-    for ref in PULL_CANDIDATES:
-        if _try_pull(cl, ref):
-            probe = probe_image(cl, ref)
-            problems = probe.problems(need_tini=False)
-            if not problems:
-                return from_image(cl, ref, probe, f"pulled {ref}", progress=progress)
-            rejected.append(f"{ref} (pulled): {'; '.join(problems)}")
+            return from_image(cl, ref, probe, how, progress=progress)
+        rejected.append(f"{how}: {'; '.join(problems)}")
     if rejected and progress:
         print("careops: local images that do not fit the base contract:\n  " + "\n  ".join(rejected), file=sys.stderr)
     return _debootstrap(cl, progress=progress)

@@ -38,10 +38,23 @@ def slug(text: str, *, what: str = "name") -> str:
     return cleaned
 
 
+LEARNER_ENV = "CAREOPS_LEARNER"
+
+
+def learner_name() -> str:
+    """Who the labs belong to, as typed: $CAREOPS_LEARNER, else the login name."""
+    name = os.environ.get(LEARNER_ENV)
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return f"uid{os.getuid()}" if hasattr(os, "getuid") else "learner"
+
+
 def learner_id() -> str:
-    """Who the labs belong to: CAREOPS_LEARNER, else the login name."""
-    raw = os.environ.get("CAREOPS_LEARNER") or getpass.getuser() or "learner"
-    return slug(raw, what="learner id")
+    """The learner's name made safe for resource names and labels."""
+    return slug(learner_name(), what="learner id")
 
 
 def lab_labels(lab: str, learner: str, session: str) -> dict[str, str]:
