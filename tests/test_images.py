@@ -251,11 +251,14 @@ def test_failed_build_raises_with_the_builders_words_and_tags_nothing(
 @pytest.mark.docker
 def test_builds_have_no_network(cl: docker.DockerClient, course: dict[str, ImageResult], tmp_path: Path,
                                 test_tags: None) -> None:
+    # A build step sees only the loopback interface: nothing it runs can reach any address.
+    # (A failed connect would not prove it on an offline machine; the interface list does.)
     (tmp_path / "Dockerfile").write_text(
-        f"FROM {BASE_IMAGE}\nRUN python3 -c \"import socket; socket.create_connection(('1.1.1.1', 53), timeout=3)\"\n")
+        f"FROM {BASE_IMAGE}\nRUN ls /sys/class/net && test \"$(ls /sys/class/net)\" = lo "
+        "|| (echo careops-build-had-a-network; exit 9)\n")
     spec = ImageSpec(name="netcheck", tag="careops/test-broken:latest", context=str(tmp_path), depends_on=("base",))
-    with pytest.raises(ImageBuildError, match="unreachable|OSError|timed out"):
-        ensure_spec(cl, spec, parents=course, progress=False)
+    result = ensure_spec(cl, spec, parents=course, progress=False)
+    assert result.built
 
 
 @pytest.mark.docker

@@ -31,7 +31,7 @@ def synthetic_markers(is_synthetic: Callable[[str, str], bool]) -> CheckReport:
                 "synthetic SSNs start with 999-: compare the first four characters"),
         "phone": ([("555-0142", True), ("555-2368", False)],
                   "only 555-0100 to 555-0199 are reserved for fiction: look at the last seven digits"),
-        "email": ([("pat.doe@example.org", True), ("pat.doe@hospital-mail.net", False)],
+        "email": ([("pat.doe@example.org", True), ("pat.doe@hospital-mail.net", False)],  # phi-scan: allow -- a deliberately real-looking negative
                   "synthetic addresses end with @example.org"),
         "mrn": ([("SYN-000123", True), ("MRN-000123", False)],
                 "synthetic medical record numbers start with SYN-"),

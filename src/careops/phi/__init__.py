@@ -1,0 +1,45 @@
+"""careops.phi: find Safe Harbor identifiers that a pattern can match.
+
+Synthetic markers (SSN 999-xx-xxxx, phone 555-0100..555-0199, @example.org,
+MRNs starting "SYN-", 127.0.0.0/8 and the documentation IP ranges,
+localhost URLs) are reported as synthetic, i.e. allowed.  A line containing
+``phi-scan: allow`` is skipped: use it, with a reason, only for
+documentation that must show a pattern.
+
+    >>> from careops.phi import scan_text
+    >>> [str(f) for f in scan_text("SSN 999-12-3456")]
+    ['<text>:1:5: ssn 99*-**-***6 [synthetic (allowed)]']
+"""
+from __future__ import annotations
+
+from careops.phi.scanner import (
+    ALLOW_MARKER,
+    HIGH_PRECISION_KINDS,
+    KINDS,
+    MAX_FILE_BYTES,
+    FileSkipped,
+    Finding,
+    PhiScanError,
+    ScanReport,
+    mask,
+    scan_dataframe,
+    scan_file,
+    scan_paths,
+    scan_text,
+)
+
+__all__ = [
+    "ALLOW_MARKER",
+    "HIGH_PRECISION_KINDS",
+    "KINDS",
+    "MAX_FILE_BYTES",
+    "FileSkipped",
+    "Finding",
+    "PhiScanError",
+    "ScanReport",
+    "mask",
+    "scan_dataframe",
+    "scan_file",
+    "scan_paths",
+    "scan_text",
+]
