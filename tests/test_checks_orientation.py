@@ -1,7 +1,6 @@
 """Module 0's checks fail on wrong answers with the right message (the notebook harness proves the solution)."""
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from careops.checks import CheckFailed
@@ -52,9 +51,7 @@ def test_leaked_names_check_catches_a_filter_that_forgets_the_lab():
         return sorted(table[table.lab == lab].name.tolist() + ["careops-ana-orientation-probe"])
 
     check.leaked_names(lambda t, lab: sorted(t[(t.lab == lab) & t.leaked].name.tolist()))
-    for wrong in (keeps_active,):
-        with pytest.raises(CheckFailed, match="resources of your active lab are kept"):
-            check.leaked_names(wrong)
+    with pytest.raises(CheckFailed, match="resources of your active lab are kept"):
+        check.leaked_names(keeps_active)
     # all_leaked happens to be right on the visible table: the hidden tests catch it.
     check.leaked_names(all_leaked)
-    assert isinstance(pd.DataFrame(), pd.DataFrame)

@@ -92,10 +92,19 @@ def client() -> docker.DockerClient:
     return _client
 
 
+def _is_podman(version: dict) -> bool:
+    return any("podman" in (c.get("Name") or "").lower() for c in version.get("Components") or [])
+
+
 def is_podman(cl: docker.DockerClient) -> bool:
     """True when the engine behind the socket is Podman (its API reports it)."""
     try:
-        components = cl.version().get("Components") or []
+        return _is_podman(cl.version())
     except docker.errors.DockerException:
         return False
-    return any("podman" in (c.get("Name") or "").lower() for c in components)
+
+
+def describe(cl: docker.DockerClient) -> str:
+    """'Docker Engine 20.10.24' or 'Podman 5.2.0': what a learner or doctor report shows."""
+    version = cl.version()
+    return f"{'Podman' if _is_podman(version) else 'Docker Engine'} {version.get('Version', '?')}"

@@ -63,8 +63,7 @@ def diagnose() -> list[Finding]:
         out.append(Finding("engine", "fail", exc.message, exc.fix or ""))
         return out
     info = cl.info()
-    kind = "Podman" if engine.is_podman(cl) else "Docker Engine"
-    out.append(Finding("engine", "ok", f"{kind} {cl.version().get('Version', '?')} at {cl.api.base_url}"))
+    out.append(Finding("engine", "ok", f"{engine.describe(cl)} at {cl.api.base_url}"))
     warnings = [w for w in info.get("Warnings") or [] if "limit" in w.lower()]
     limits_ok = info.get("MemoryLimit", True) and info.get("PidsLimit", True) and not warnings
     out.append(Finding("limits", "ok" if limits_ok else "fail",

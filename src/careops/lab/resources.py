@@ -128,4 +128,4 @@ def as_dataframe(resources: list[Resource]):  # -> pandas.DataFrame
     import pandas as pd
 
     cols = ["kind", "name", "lab", "learner", "status", "leaked"]
-    return pd.DataFrame([{**r.__dict__, "leaked": r.leaked} for r in resources], columns=cols + ["session", "creator_alive"])[cols]
+    return pd.DataFrame([{c: getattr(r, c) for c in cols} for r in resources], columns=cols)

@@ -108,10 +108,7 @@ class Lab:
 
     def close(self) -> resources.RemovalReport:
         """Remove everything this lab owns (containers, network, volumes)."""
-        report = resources.remove(
-            [r for r in resources.find(self.name, self.learner, client=self.client) if r.session == self.session],
-            client=self.client,
-        )
+        report = resources.remove(self.resources(), client=self.client)
         self.closed = True
         return report
 
