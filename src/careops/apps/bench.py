@@ -87,8 +87,60 @@ def bench_make_lab_prepare() -> list[BenchRow]:
                      note="first includes the .venv; images already on the engine are reused when their inputs match")]
 
 
+def _mllp_rate(image: str, messages: int, connections: int) -> float:
+    """ADT messages per second (each ACKed after a durable write in v2) against ``image`` in a Lab."""
+    import threading
+    import urllib.request
+
+    from careops.checks import eventually
+    from careops.hl7 import MllpClient, build_adt
+    from careops.lab import Lab
+
+    with Lab("bench-mllp", learner="bench") as lab:
+        c = lab.run(image, name="adt", ports=[2575, 8081], volumes={"adt-data": "/data"})
+        eventually(lambda: urllib.request.urlopen(f"http://127.0.0.1:{c.port(8081)}/health", timeout=2).status,
+                   timeout=30, what=f"{image} to answer /health")
+        port = c.port(2575)
+        per = messages // connections
+        batches = [[build_adt("A08", control_id=f"BENCH-{k}-{i}", mrn=f"SYN-{i % 50:04d}", family="Benchmark",
+                              given="Alex", birth_date="19800101", sex="F") for i in range(per)]
+                   for k in range(connections)]
+        failures: list[str] = []
+
+        def sender(batch: list[str]) -> None:
+            with MllpClient("127.0.0.1", port, timeout=30) as client:
+                for msg in batch:
+                    ack = client.send(msg)
+                    if not ack.ok:
+                        failures.append(ack.text)
+
+        threads = [threading.Thread(target=sender, args=(b,)) for b in batches]
+        t = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        elapsed = time.perf_counter() - t
+        if failures:
+            raise RuntimeError(f"{len(failures)} messages were not accepted by {image}, e.g. {failures[0]}")
+    return per * connections / elapsed
+
+
+def bench_mllp(messages: int = 2000) -> list[BenchRow]:
+    """MLLP round trips per second against the service in a container: v2 (commit, then ACK) vs v1."""
+    rows = []
+    for conns in (1, 4):
+        v1 = _mllp_rate("careops/legacy-adt:v1", messages, conns)
+        v2 = _mllp_rate("careops/legacy-adt:v2", messages, conns)
+        rows.append(BenchRow(f"MLLP ADT msg/s, v2, {conns} connection(s)", v2, v1, " msg/s",
+                             "v1 (ACK before commit) in the same run",
+                             note="goal: >= 500 msg/s with durable writes (WAL, synchronous=FULL)"))
+    return rows
+
+
 BENCHES: dict[str, Callable[[], BenchRow | list[BenchRow]]] = {
     "lab-start": bench_lab_start,
+    "mllp": bench_mllp,
     "make-lab": bench_make_lab_prepare,
 }
 

@@ -29,6 +29,8 @@ class Ack:
     control_id: str
     text: str
     raw: str
+    #: which release answered (the ZSV-1 field v2 and later append; "" when absent)
+    service_version: str = ""
 
     @property
     def ok(self) -> bool:
@@ -79,7 +81,9 @@ def parse_ack(raw: str) -> Ack:
         detail = ef[8] if len(ef) > 8 and ef[8] else next((x for x in reversed(ef[1:]) if x), "")
         if detail and detail not in text:
             text = f"{text}; {detail}" if text else detail
-    return Ack(code=code, control_id=control_id, text=text, raw=raw)
+    zsv = next((s for s in segments if s.startswith("ZSV|")), None)
+    version = _fields(zsv)[1] if zsv is not None and len(_fields(zsv)) > 1 else ""
+    return Ack(code=code, control_id=control_id, text=text, raw=raw, service_version=version)
 
 
 def _ts(when: datetime | None = None) -> str:

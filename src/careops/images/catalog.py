@@ -86,6 +86,45 @@ CATALOG: list[ImageSpec] = [
         depends_on=("base",),
         smoke=(("nbgrader", "--version"), ("python", "-c", "import careops")),
     ),
+    # The case-study service's releases (labs/legacy-adt): v1 as the hospital runs
+    # it, v2 fixed, v2-faulty the regression module 3 rolls back.
+    ImageSpec(
+        name="legacy-adt-v1",
+        tag="careops/legacy-adt:v1",
+        context="labs/legacy-adt",
+        depends_on=("base",),
+        smoke=(("python3", "/opt/legacy-adt/adt_service.py", "--help"),),
+        smoke_user="0",
+    ),
+    ImageSpec(
+        name="legacy-adt-v2",
+        tag="careops/legacy-adt:v2",
+        context="labs/legacy-adt",
+        dockerfile="v2/Dockerfile",
+        depends_on=("base",),
+        smoke=(("python3", "/opt/adt/adt_service.py", "--help"),),
+        smoke_user="10001",
+    ),
+    ImageSpec(
+        name="legacy-adt-v2-faulty",
+        tag="careops/legacy-adt:v2-faulty",
+        context="labs/legacy-adt",
+        dockerfile="v2/Dockerfile.faulty",
+        depends_on=("legacy-adt-v2",),
+        smoke=(("python3", "/opt/adt/adt_service.py", "--help"),),
+        smoke_user="10001",
+    ),
+    # What each job of a learner's CI pipeline runs in (careops.pipeline).
+    ImageSpec(
+        name="ci-runner",
+        tag="careops/ci-runner:latest",
+        context="labs/images/ci-runner",
+        requirements="labs/images/ci-runner/requirements.in",
+        local_projects=(".",),
+        depends_on=("base",),
+        smoke=(("pytest", "--version"), ("ruff", "--version"), ("hadolint", "--version"),
+               ("python", "-c", "import careops.phi")),
+    ),
 ]
 
 

@@ -1,0 +1,180 @@
+"""What v2 of the ADT service adds over v1 (the shared wire behaviour is proven
+for both in tests/test_legacy_adt.py): configuration from the environment, a
+graceful SIGTERM that keeps every ACKed message, release attribution, and the
+v2-faulty release that passes a smoke test but fails under traffic."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from careops.hl7 import MllpClient, build_adt
+from careops.hl7.mllp import Hl7Error
+
+V2 = Path(__file__).resolve().parent.parent / "labs" / "legacy-adt" / "v2" / "adt_service.py"
+PATIENT = dict(family="Testperson", given="Alex", birth_date="19800101", sex="F")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Running:
+    def __init__(self, proc: subprocess.Popen[bytes], mllp: int, http: int, db: Path) -> None:
+        self.proc, self.mllp, self.http, self.db = proc, mllp, http, db
+
+    def get(self, path: str) -> tuple[int, dict[str, object], str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}{path}", timeout=3) as r:
+                return r.status, json.loads(r.read()), r.headers["X-Service-Version"]
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read()), e.headers["X-Service-Version"]
+
+    def client(self) -> MllpClient:
+        return MllpClient("127.0.0.1", self.mllp, timeout=5)
+
+    def stored(self) -> set[str]:
+        with sqlite3.connect(self.db) as con:
+            return {r[0] for r in con.execute("SELECT control_id FROM processed_messages")}
+
+
+@contextmanager
+def service(tmp: Path, **env: str) -> Iterator[Running]:
+    """v2 configured only through ADT_* variables (no flags, no INI)."""
+    mllp, http = _free_port(), _free_port()
+    environ = {**os.environ, "ADT_DB": str(tmp / "data" / "adt.db"), "ADT_LOG": "-", "ADT_HOST": "127.0.0.1",
+               "ADT_HTTP_HOST": "127.0.0.1", "ADT_MLLP_PORT": str(mllp), "ADT_HTTP_PORT": str(http), **env}
+    proc = subprocess.Popen([sys.executable, str(V2)], env=environ, cwd=tmp,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    run = Running(proc, mllp, http, tmp / "data" / "adt.db")
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            try:
+                run.get("/health")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "v2 did not answer /health within 10 s"
+                time.sleep(0.05)
+        yield run
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def test_configured_from_the_environment_logs_to_stdout_without_phi(tmp_path: Path) -> None:
+    with service(tmp_path) as svc:
+        with svc.client() as c:
+            ack = c.send(build_adt("A01", control_id="ENV-1", mrn="SYN-2001", **PATIENT))
+        assert ack.ok and ack.service_version == "v2"
+        assert svc.stored() == {"ENV-1"}
+        svc.proc.send_signal(signal.SIGTERM)
+        out, _ = svc.proc.communicate(timeout=10)
+    text = out.decode()
+    assert "stored ADT^A01 control_id=ENV-1" in text and "stopped cleanly" in text
+    assert "SYN-2001" not in text and "Testperson" not in text
+
+
+def test_flags_override_the_environment_and_bad_values_say_which(tmp_path: Path) -> None:
+    bad = subprocess.run([sys.executable, str(V2)], env={**os.environ, "ADT_MLLP_PORT": "twenty"},
+                         capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "mllp_port must be a whole number, got 'twenty'" in bad.stderr and "ADT_MLLP_PORT" in bad.stderr
+    port = _free_port()
+    sys.path.insert(0, str(V2.parent))
+    try:
+        import adt_service  # the v2 module, for its pure config function
+        conf = adt_service.load_config(["--mllp-port", str(port)], {"ADT_MLLP_PORT": "1", "ADT_DB": "/data/a.db"})
+    finally:
+        sys.path.remove(str(V2.parent))
+        sys.modules.pop("adt_service", None)
+    assert conf["mllp_port"] == str(port) and conf["db_path"] == "/data/a.db" and conf["log_path"] == "-"
+
+
+def test_unwritable_database_path_exits_with_a_fix(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    r = subprocess.run([sys.executable, str(V2), "--db", str(blocker / "adt.db")], capture_output=True,
+                       text=True, timeout=30, cwd=tmp_path)
+    assert r.returncode == 2 and "cannot open the database" in r.stderr and "ADT_DB" in r.stderr
+
+
+def test_release_attribution_and_patient_reads(tmp_path: Path) -> None:
+    with service(tmp_path) as svc:
+        with svc.client() as c:
+            assert c.send(build_adt("A01", control_id="READ-1", mrn="SYN-2002", **PATIENT)).ok
+        status, body, version = svc.get("/patients/SYN-2002")
+        assert (status, version) == (200, "v2")
+        assert body == {"mrn": "SYN-2002", "family": "Testperson", "given": "Alex", "birth_date": "19800101", "sex": "F"}
+        status, body, _ = svc.get("/patients/SYN-NOPE")
+        assert status == 404 and "SYN-NOPE" in str(body["error"])
+
+
+@pytest.mark.slow
+def test_sigterm_during_traffic_keeps_every_acked_message(tmp_path: Path) -> None:
+    """Four senders at full speed; SIGTERM mid-stream; every AA must be on disk."""
+    acked: list[str] = []
+    lock = threading.Lock()
+    go = threading.Event()
+
+    with service(tmp_path) as svc:
+        def sender(n: int) -> None:
+            try:
+                with svc.client() as c:
+                    go.wait()
+                    for i in range(100000):
+                        ctl = f"TERM-{n}-{i}"
+                        ack = c.send(build_adt("A08", control_id=ctl, mrn=f"SYN-3{n:03d}", **PATIENT))
+                        if ack.ok:
+                            with lock:
+                                acked.append(ctl)
+            except Hl7Error:
+                return  # the service closed the connection between messages
+
+        threads = [threading.Thread(target=sender, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        go.set()
+        while len(acked) < 200:
+            time.sleep(0.01)
+        svc.proc.send_signal(signal.SIGTERM)
+        assert svc.proc.wait(timeout=10) == 0
+        for t in threads:
+            t.join(10)
+        assert len(acked) >= 200
+        missing = set(acked) - svc.stored()
+        assert not missing, f"{len(missing)} ACKed messages were not stored, e.g. {sorted(missing)[:3]}"
+
+
+def test_v2_faulty_passes_the_smoke_test_then_fails_under_traffic(tmp_path: Path) -> None:
+    with service(tmp_path, ADT_FEATURE_WRITE_BEHIND="1") as svc:
+        status, body, version = svc.get("/health")
+        assert (status, body["version"], version) == (200, "v2-faulty", "v2-faulty")
+        with svc.client() as c:
+            smoke = [c.send(build_adt("A01", control_id=f"SMOKE-{i}", mrn=f"SYN-40{i:02d}", **PATIENT))
+                     for i in range(10)]
+            load = [c.send(build_adt("A08", control_id=f"LOAD-{i}", mrn="SYN-4000", **PATIENT)) for i in range(40)]
+        assert all(a.ok for a in smoke)
+        failed = [a for a in load if not a.ok]
+        assert 5 <= len(failed) <= 15, f"expected about a quarter of 40 to fail, got {len(failed)}"
+        assert all(a.code == "AE" and "write-behind queue full" in a.text for a in failed)
+        assert all(a.service_version == "v2-faulty" for a in load)
+        assert svc.stored() == {a.control_id for a in smoke + load if a.ok}  # a NAK stores nothing
+        assert svc.get("/health")[0] == 200  # the health check alone does not catch it
