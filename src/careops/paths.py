@@ -33,3 +33,21 @@ def release_dir() -> Path:
 def workspace_dir() -> Path:
     """The learner's own copies of the notebooks; never overwritten, kept by `make clean`."""
     return repo_root() / "workspace"
+
+
+#: Environment variable naming a folder that holds the lab assets (labs/...),
+#: for installs without a checkout, e.g. the grading image.
+ASSETS_ENV = "CAREOPS_ASSETS"
+
+
+def lab_asset(rel: str) -> Path:
+    """A file under labs/ (e.g. ``legacy-adt/adt_service.py``): ``$CAREOPS_ASSETS/rel`` or ``<repo>/labs/rel``."""
+    from careops.errors import CareOpsError
+
+    bases = [Path(os.environ[ASSETS_ENV])] if os.environ.get(ASSETS_ENV) else []
+    bases.append(repo_root() / "labs")
+    for base in bases:
+        if (base / rel).exists():
+            return base / rel
+    raise CareOpsError(f"lab asset {rel} not found: looked in {', '.join(str(b) for b in bases)}",
+                       fix=f"run from a CareOps Labs checkout, or set {ASSETS_ENV} to a folder holding the labs/ files")

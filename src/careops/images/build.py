@@ -185,6 +185,12 @@ def ensure_spec(cl: docker.DockerClient, spec: ImageSpec, *, parents: Mapping[st
     if missing:
         raise ImageBuildError(f"{spec.name} depends on {', '.join(missing)}, which were not ensured first",
                               fix="list dependencies before their dependents in the catalog")
+    for src, dest in spec.extra_context:
+        extra = spec.path(root, src)
+        if not extra.is_dir():
+            raise ImageBuildError(f"{spec.name} copies {src} into its context, but there is no such folder",
+                                  fix="restore it from git or fix the catalog entry's extra_context")
+        files.update({f"{dest}/{rel}": path for rel, path in context_files(extra).items()})
     entries: dict[str, Path | bytes] = dict(files)
     shas = {p: file_sha256(f) for p, f in files.items()}
     wheel_shas: dict[str, str] = {}

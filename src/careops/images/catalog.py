@@ -45,6 +45,8 @@ class ImageSpec:
     depends_on: tuple[str, ...] = ()
     smoke: tuple[tuple[str, ...], ...] = ()
     smoke_user: str = "1000"
+    #: extra folders of the repo copied into the build context: (repo path, path in the context)
+    extra_context: tuple[tuple[str, str], ...] = ()
 
     @property
     def repository(self) -> str:
@@ -84,7 +86,10 @@ CATALOG: list[ImageSpec] = [
         requirements="grading/image/requirements.in",
         local_projects=(".",),
         depends_on=("base",),
-        smoke=(("nbgrader", "--version"), ("python", "-c", "import careops")),
+        # lab assets hidden tests read (the legacy service, the module 1 repo template)
+        extra_context=(("labs/legacy-adt", "assets/legacy-adt"), ("labs/ci-pipeline", "assets/ci-pipeline")),
+        smoke=(("nbgrader", "--version"),
+               ("python", "-c", "import careops.checks.ci_pipeline as c; c.service_source(); c.sample_messages()")),
     ),
     # The case-study service's releases (labs/legacy-adt): v1 as the hospital runs
     # it, v2 fixed, v2-faulty the regression module 3 rolls back.

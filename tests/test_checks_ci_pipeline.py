@@ -1,0 +1,46 @@
+"""Module 1's learner checks: the practice mutants apply to the real legacy
+service, and the tests-first check passes good tests and fails weak ones,
+each with its own message."""
+from __future__ import annotations
+
+from careops.checks.ci_pipeline import PRACTICE_MUTANTS, check_unit_tests, count_tests, service_source
+
+WEAK = '''
+import adt_service as svc
+
+def test_one():
+    assert svc.parse("MSH|^~\\\\&|A|B|C|D|20260101||ADT^A01|X|P|2.5\\rPID|1||SYN-1")[1] == "X"
+'''
+
+
+def test_practice_mutants_apply_to_the_service() -> None:
+    src = service_source()
+    for m in PRACTICE_MUTANTS:
+        assert m.apply(src) != src
+
+
+def test_count_tests() -> None:
+    assert count_tests("def test_a(): pass\nclass TestB:\n    def test_c(self): pass\ndef helper(): pass") == 2
+    assert count_tests("def (") == -1
+
+
+def test_syntax_error_and_empty_file_fail_early() -> None:
+    report, result = check_unit_tests("def test_x(:\n")
+    assert not report.passed and result is None
+    assert report.failures[0].message == "the test file is valid Python"
+    report, result = check_unit_tests("")
+    assert not report.passed and result is None
+
+
+def test_weak_tests_fail_on_count_and_on_mutants() -> None:
+    report, result = check_unit_tests(WEAK)
+    failed = [c.message for c in report.failures]
+    assert "at least 5 test functions (def test_...)" in failed
+    assert any("planted bugs" in m for m in failed)
+    assert result is not None and result.passes_on_original and result.survived
+    assert "unsupported message type gets AE" in report.failures[-1].hint
+
+
+def test_tests_that_fail_on_real_code_are_reported() -> None:
+    report, _ = check_unit_tests(WEAK.replace('== "X"', '== "Y"'))
+    assert "your tests pass on the real legacy service" in [c.message for c in report.failures]

@@ -1,0 +1,76 @@
+"""careops.mutation: mutants apply exactly once, weak tests let mutants survive,
+tests that fail on the real code score zero, and a hanging test is cut off."""
+from __future__ import annotations
+
+import pytest
+
+from careops.mutation import Mutant, MutantError, run_mutation
+
+SOURCE = '''
+def add(a, b):
+    return a + b
+
+
+def is_adult(age):
+    return age >= 18
+'''
+MUTANTS = [
+    Mutant("plus-minus", "add subtracts", "return a + b", "return a - b"),
+    Mutant("boundary", "18 is not adult", "return age >= 18", "return age > 18"),
+]
+STRONG = '''
+import adt_service as m
+
+def test_add():
+    assert m.add(2, 3) == 5
+
+def test_boundary():
+    assert m.is_adult(18) and not m.is_adult(17)
+'''
+WEAK = '''
+import adt_service as m
+
+def test_add():
+    assert m.add(2, 3) == 5
+
+def test_adult():
+    assert m.is_adult(40)
+'''
+
+
+def test_mutant_applies_once_or_says_why() -> None:
+    assert "a - b" in MUTANTS[0].apply(SOURCE)
+    with pytest.raises(MutantError, match="found it 0 times"):
+        Mutant("x", "x", "not there", "y").apply(SOURCE)
+    with pytest.raises(MutantError, match="found it 2 times"):
+        Mutant("x", "x", "return", "yield").apply(SOURCE)
+
+
+def test_strong_tests_kill_every_mutant() -> None:
+    report = run_mutation(STRONG, MUTANTS, source=SOURCE)
+    assert report.passes_on_original and report.score == 1.0
+    assert "2/2 killed" in report._repr_html_()
+
+
+def test_weak_tests_let_the_boundary_mutant_survive() -> None:
+    report = run_mutation(WEAK, MUTANTS, source=SOURCE)
+    assert [m.id for m in report.survived] == ["boundary"]
+    assert report.score == 0.5
+    assert "SURVIVED boundary" in str(report)
+
+
+def test_tests_red_on_the_real_code_score_zero_and_run_no_mutant() -> None:
+    report = run_mutation(STRONG.replace("== 5", "== 6"), MUTANTS, source=SOURCE)
+    assert not report.passes_on_original and report.runs == [] and report.score == 0.0
+    assert "failed" in report.original.summary()
+
+
+def test_a_hanging_test_is_cut_off() -> None:
+    report = run_mutation("def test_hang():\n    while True:\n        pass\n", MUTANTS, source=SOURCE, timeout=3)
+    assert report.original.timed_out and report.original.summary() == "timed out"
+    assert report.score == 0.0
+
+
+def test_empty_tests_are_refused() -> None:
+    with pytest.raises(Exception, match="no tests to run"):
+        run_mutation("  ", MUTANTS, source=SOURCE)
