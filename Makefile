@@ -17,7 +17,8 @@ help: ## show these targets
 	@echo
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo
-	@echo "  Variables: PORT=$(PORT) (JupyterLab), NO_BROWSER=1 (do not open a browser)"
+	@echo "  Variables: PORT=$(PORT) (JupyterLab), NO_BROWSER=1 (do not open a browser),"
+	@echo "             ASSIGNMENT=, SUBMISSIONS=, REGRADE=1 (make grade)"
 
 lab: prepare ## set everything up and open the course in JupyterLab
 	$(CAREOPS) jupyter --port $(PORT) $(if $(NO_BROWSER),--no-browser,)
@@ -29,6 +30,12 @@ test: venv engine test-tools images ## set everything up and run the whole test 
 
 bench: venv engine images ## measure speed against references taken in the same run
 	$(CAREOPS) bench
+
+grade: grade-args venv engine images ## grade submissions in sandboxes: make grade ASSIGNMENT=00-orientation [SUBMISSIONS=dir] [REGRADE=1]
+	$(CAREOPS) grade $(ASSIGNMENT) $(if $(SUBMISSIONS),--submissions $(SUBMISSIONS),) $(if $(REGRADE),--regrade,)
+
+grade-args:
+	@test -n "$(ASSIGNMENT)" || { echo "make grade needs ASSIGNMENT=<a folder of notebooks/>, e.g. make grade ASSIGNMENT=00-orientation" >&2; exit 2; }
 
 release: venv ## generate the learner versions of every module (nbgrader)
 	$(CAREOPS) release
@@ -65,4 +72,4 @@ clean-labs: venv ## remove every lab container, network and volume of this user
 clean: ## remove build outputs (keeps workspace/, your work)
 	rm -rf build $(VENV)
 
-.PHONY: help lab prepare test bench release workspace images engine doctor test-tools venv clean-labs clean
+.PHONY: help lab prepare test bench grade grade-args release workspace images engine doctor test-tools venv clean-labs clean

@@ -123,6 +123,90 @@ def jupyter(port: int, no_browser: bool) -> None:
     _run(app.main, port=port, open_browser=not no_browser)
 
 
+@cli.group()
+def pipeline() -> None:
+    """Validate and run a CI workflow locally, one container per job (module 1)."""
+
+
+@pipeline.command("validate")
+@click.argument("workflow", required=False)
+@click.option("--repo", default=".", show_default=True, help="The repo the workflow belongs to.")
+@click.option("--no-policy", is_flag=True, help="Only the schema and runner checks, not the course rules.")
+def pipeline_validate(workflow: str | None, repo: str, no_policy: bool) -> None:
+    """Check WORKFLOW (default .github/workflows/ci.yml) against GitHub's schema and the course rules."""
+    from careops.apps import pipeline as app
+
+    _run(app.validate_main, workflow=workflow, repo=repo, policy=not no_policy)
+
+
+@pipeline.command("run")
+@click.argument("workflow", required=False)
+@click.option("--repo", default=".", show_default=True, help="The repo to check out into each job.")
+@click.option("--approve", metavar="NAME", help="Approve every gate (environment:) in this person's name.")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Write a JUnit XML report here.")
+@click.option("--audit", type=click.Path(dir_okay=False), help="The audit log (default: workspace/.careops/).")
+@click.option("--summary", type=click.Path(dir_okay=False), help="Write the run summary (JSON) here.")
+@click.option("--quiet", is_flag=True, help="Do not stream the steps' logs.")
+def pipeline_run(workflow: str | None, repo: str, approve: str | None, junit: str | None, audit: str | None,
+                 summary: str | None, quiet: bool) -> None:
+    """Run WORKFLOW (default .github/workflows/ci.yml) on the repo, the way GitHub Actions would."""
+    from careops.apps import pipeline as app
+
+    _run(app.main, workflow=workflow, repo=repo, approve=approve, junit=junit, audit=audit, summary=summary,
+         quiet=quiet)
+
+
+@cli.group()
+def phi() -> None:
+    """Find PHI-like identifiers (the pipeline's PHI gate)."""
+
+
+@phi.command("scan")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--kinds", default="high-precision", show_default=True,
+              help="Comma-separated kinds, 'high-precision' or 'all'.")
+def phi_scan(paths: tuple[str, ...], kinds: str) -> None:
+    """Exit 1 when PATHS hold real-looking identifiers; synthetic markers are allowed."""
+    from careops.phi.__main__ import main as scan_main
+
+    _run(lambda: scan_main([*paths, "--kinds", kinds]))
+
+
+@cli.command()
+@click.option("--patients", "-n", type=int, default=100, show_default=True, help="How many patients.")
+@click.option("--seed", type=int, default=42, show_default=True, help="Same seed, byte-identical output.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "fhir", "hl7"]), default="csv", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@click.option("--anomalies", is_flag=True, help="Add edge cases: missing fields, out-of-range values, duplicates...")
+@click.option("--rare", type=float, default=1.0, show_default=True, help="Multiply rare conditions' prevalence.")
+@click.option("--years", type=int, default=3, show_default=True, help="Years of encounter history.")
+@click.option("--validate", is_flag=True, help="FHIR: validate every bundle (R4B models and value sets).")
+def synth(patients: int, seed: int, fmt: str, out: str, anomalies: bool, rare: float, years: int,
+          validate: bool) -> None:
+    """Generate synthetic patients (csv tables, FHIR R4 bundles or HL7 v2 ADT messages)."""
+    from careops.apps import synth as app
+
+    _run(app.main, patients=patients, seed=seed, fmt=fmt, out=out, anomalies=anomalies, rare=rare, years=years,
+         validate=validate)
+
+
+@cli.command()
+@click.argument("assignment")
+@click.option("--submissions", type=click.Path(exists=True),
+              help="A folder of submissions (one notebook per learner) instead of nbgrader's exchange.")
+@click.option("--regrade", is_flag=True, help="Grade every submission again, changed or not.")
+@click.option("--jobs", "-j", type=int, help="Sandboxes at once (default: one per core).")
+@click.option("--no-feedback", is_flag=True, help="Do not generate feedback HTML.")
+def grade(assignment: str, submissions: str | None, regrade: bool, jobs: int | None, no_feedback: bool) -> None:
+    """Autograde ASSIGNMENT's submissions in sealed sandboxes; feedback, CSV and a summary."""
+    from pathlib import Path
+
+    from careops.apps import grade as app
+
+    _run(app.main, assignment=assignment, submissions=Path(submissions) if submissions else None, regrade=regrade,
+         jobs=jobs, feedback=not no_feedback)
+
+
 @cli.command()
 @click.option("--only", multiple=True, help="Run only the named benchmarks.")
 def bench(only: tuple[str, ...]) -> None:

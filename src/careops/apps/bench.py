@@ -138,9 +138,19 @@ def bench_mllp(messages: int = 2000) -> list[BenchRow]:
     return rows
 
 
+def bench_pipeline_overhead(repeat: int = 5) -> BenchRow:
+    """One CI job through `careops pipeline run` vs `docker run` of the same steps with the same limits."""
+    from careops.pipeline import bench_overhead
+
+    r = bench_overhead(repeat)
+    return BenchRow(f"pipeline job, {r.steps} steps (median of {r.repeats})", r.runner_seconds,
+                    r.docker_run_seconds, "s", "docker run, same steps and limits", note="target ratio <= 1.5")
+
+
 BENCHES: dict[str, Callable[[], BenchRow | list[BenchRow]]] = {
     "lab-start": bench_lab_start,
     "mllp": bench_mllp,
+    "pipeline-overhead": bench_pipeline_overhead,
     "make-lab": bench_make_lab_prepare,
 }
 
