@@ -54,3 +54,11 @@ class PortInUse(CareOpsError):
 
 class ArtifactError(CareOpsError):
     """A tagged artifact cell is missing, unfinished or malformed."""
+
+
+class RouterConfigError(CareOpsError):
+    """A router config is malformed or nginx rejected it; the router keeps serving its previous config."""
+
+
+class RolloutError(CareOpsError):
+    """A rollout spec is malformed, or a rollout cannot run (its router or service is gone)."""

@@ -43,7 +43,9 @@ def ensure_images(names: list[str] | None = None, *, force: bool = False, client
     results: dict[str, ImageResult] = {}
     with build_lock():
         for spec in specs:
-            if spec.context is None:
+            if spec.context is None and spec.debootstrap_include:  # a base variant (e.g. router-base)
+                results[spec.name] = _base.ensure_variant(cl, spec, force=spec.name in forced, progress=progress)
+            elif spec.context is None:
                 results[spec.name] = _base.ensure_base(cl, force=spec.name in forced, progress=progress)
             else:
                 results[spec.name] = ensure_spec(cl, spec, parents=results, force=spec.name in forced,

@@ -34,7 +34,7 @@ from careops import paths
 from careops.errors import ImageBuildError
 from careops.images.build import existing_image, labels_of, run_build, tag_image, write_context_tar
 from careops.images.catalog import (BASE_IMAGE, COURSE, LABEL_COURSE, LABEL_IMAGE, LABEL_INPUTS, LABEL_SOURCE,
-                                    ImageResult)
+                                    ImageResult, ImageSpec)
 from careops.images.common import Timer, check_free_space, run_streaming, state_dir
 from careops.images.hashing import file_sha256, recipe_hash
 from careops.images.probe import SUITE, Probe, probe_image
@@ -117,8 +117,8 @@ def _image_recipe(image_id: str, tini: Path | None) -> str:
     return recipe_hash("image", image_id, file_sha256(tini) if tini else "")
 
 
-def _debootstrap_recipe() -> str:
-    return recipe_hash("debootstrap", SUITE, VARIANT, ",".join(INCLUDE), TRIM_VERSION, *IMPORT_CHANGES)
+def _debootstrap_recipe(include: tuple[str, ...] = INCLUDE) -> str:
+    return recipe_hash("debootstrap", SUITE, VARIANT, ",".join(include), TRIM_VERSION, *IMPORT_CHANGES)
 
 
 def _expected_inputs(cl: docker.DockerClient, labels: dict[str, str], probe: Probe) -> str | None:
@@ -273,7 +273,8 @@ def _trim_rootfs(rootfs: Path) -> None:
         (dpkg_cfg / "careops-slim").write_text(_DPKG_EXCLUDES)
 
 
-def _import_rootfs(cl: docker.DockerClient, rootfs: Path, digest: str) -> str:
+def _import_rootfs(cl: docker.DockerClient, rootfs: Path, digest: str, *, name: str = "base",
+                   tag: str = BASE_IMAGE) -> str:
     """``tar -C rootfs -c . | docker import`` through the API, with labels, ENV and CMD; returns the image id."""
     cmd = ["tar", "-C", str(rootfs), "--numeric-owner", *[f"--exclude={e}" for e in ROOTFS_EXCLUDES], "-c", "."]
     tar = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -283,12 +284,12 @@ def _import_rootfs(cl: docker.DockerClient, rootfs: Path, digest: str) -> str:
         while block := tar.stdout.read(1 << 20):
             yield block
 
-    labels = {LABEL_IMAGE: "base", LABEL_INPUTS: digest, LABEL_COURSE: COURSE, LABEL_SOURCE: "debootstrap"}
+    labels = {LABEL_IMAGE: name, LABEL_INPUTS: digest, LABEL_COURSE: COURSE, LABEL_SOURCE: "debootstrap"}
     changes = list(IMPORT_CHANGES) + [f"LABEL {k}={v}" for k, v in labels.items()]
     old = cl.api.timeout
     cl.api.timeout = 1800
     try:
-        answer = cl.api.import_image_from_stream(chunks(), repository=BASE_IMAGE.split(":")[0], tag=digest[:12],
+        answer = cl.api.import_image_from_stream(chunks(), repository=tag.rsplit(":", 1)[0], tag=digest[:12],
                                                  changes=changes)
     except docker.errors.APIError as exc:
         tar.kill()
@@ -315,8 +316,10 @@ def _import_rootfs(cl: docker.DockerClient, rootfs: Path, digest: str) -> str:
 
 
 def _debootstrap(cl: docker.DockerClient, *, progress: bool, rootfs: Path | None = None,
-                 mirror: str | None = None) -> ImageResult:
-    """Make the base from Debian packages with debootstrap and import it (``rootfs``/``mirror``: for tests)."""
+                 mirror: str | None = None, name: str = "base", tag: str = BASE_IMAGE,
+                 include: tuple[str, ...] = INCLUDE) -> ImageResult:
+    """Make the base (or a variant with more packages) from Debian packages with debootstrap and import it
+    (``rootfs``/``mirror``: for tests)."""
     timer = Timer()
     if shutil.which("debootstrap") is None:
         raise ImageBuildError(
@@ -329,14 +332,14 @@ def _debootstrap(cl: docker.DockerClient, *, progress: bool, rootfs: Path | None
             fix="run 'sudo .venv/bin/careops images build base' once, or " + NO_SOURCE_FIX.split(", or ", 1)[1])
     check_free_space(cl, what="debootstrap the base image")
     mirror = mirror or host_debian_mirror()
-    digest = _debootstrap_recipe()
+    digest = _debootstrap_recipe(include)
     rootfs = rootfs or _rootfs()
     remove_rootfs(rootfs)  # what a crashed run left
     rootfs.parent.mkdir(parents=True, exist_ok=True)
-    cmd = ["debootstrap", f"--variant={VARIANT}", f"--include={','.join(INCLUDE)}", SUITE, str(rootfs)]
+    cmd = ["debootstrap", f"--variant={VARIANT}", f"--include={','.join(include)}", SUITE, str(rootfs)]
     cmd += [mirror] if mirror else []
     try:
-        code, tail = run_streaming(cmd, desc=f"base: debootstrap {SUITE} ({mirror or 'default mirror'})",
+        code, tail = run_streaming(cmd, desc=f"{name}: debootstrap {SUITE} ({mirror or 'default mirror'})",
                                    progress=progress, env=os.environ | {"LC_ALL": "C.UTF-8"})
         if code != 0:
             log = rootfs / "debootstrap" / "debootstrap.log"
@@ -348,13 +351,13 @@ def _debootstrap(cl: docker.DockerClient, *, progress: bool, rootfs: Path | None
                     "(apt-get update shows it), or " + NO_SOURCE_FIX.split(", or ", 1)[1])
         _trim_rootfs(rootfs)
         if progress:
-            print("base: importing the rootfs into the engine ...", file=sys.stderr)
-        image_id = _import_rootfs(cl, rootfs, digest)
+            print(f"{name}: importing the rootfs into the engine ...", file=sys.stderr)
+        image_id = _import_rootfs(cl, rootfs, digest, name=name, tag=tag)
     finally:
         remove_rootfs(rootfs)
-    _require_contract(cl, image_id, "the debootstrapped base")
-    tag_image(cl, image_id, BASE_IMAGE, digest)
-    return ImageResult("base", BASE_IMAGE, image_id, digest, True, timer.seconds, "debootstrap")
+    _require_contract(cl, image_id, f"the debootstrapped {name}")
+    tag_image(cl, image_id, tag, digest)
+    return ImageResult(name, tag, image_id, digest, True, timer.seconds, "debootstrap")
 
 
 # -- the entry point ------------------------------------------------------
@@ -397,3 +400,23 @@ def ensure_base(cl: docker.DockerClient, *, force: bool = False, progress: bool 
     if rejected and progress:
         print("careops: local images that do not fit the base contract:\n  " + "\n  ".join(rejected), file=sys.stderr)
     return _debootstrap(cl, progress=progress)
+
+
+def ensure_variant(cl: docker.DockerClient, spec: ImageSpec, *, force: bool = False,
+                   progress: bool = True) -> ImageResult:
+    """A base variant with extra Debian packages (``spec.debootstrap_include``), e.g. nginx for the router.
+
+    Why debootstrap again: builds have no network and there is no registry, so a
+    package such as nginx can only come from the host's Debian mirror, and the
+    way the base already does that is debootstrap. Kept while its recipe holds.
+    """
+    timer = Timer()
+    include = tuple(dict.fromkeys(INCLUDE + tuple(spec.debootstrap_include)))
+    digest = _debootstrap_recipe(include)
+    current = existing_image(cl, spec.tag)
+    if current is not None and not force and labels_of(current).get(LABEL_INPUTS) == digest:
+        if existing_image(cl, f"{spec.repository}:{digest[:12]}") is None:
+            cl.api.tag(current["Id"], spec.repository, digest[:12])
+        return ImageResult(spec.name, spec.tag, str(current["Id"]), digest, False, timer.seconds,
+                           labels_of(current).get(LABEL_SOURCE, "debootstrap"))
+    return _debootstrap(cl, progress=progress, name=spec.name, tag=spec.tag, include=include)

@@ -47,6 +47,8 @@ class ImageSpec:
     smoke_user: str = "1000"
     #: extra folders of the repo copied into the build context: (repo path, path in the context)
     extra_context: tuple[tuple[str, str], ...] = ()
+    #: for a base variant (``context`` None, not "base"): Debian packages debootstrap adds to the base's own
+    debootstrap_include: tuple[str, ...] = ()
 
     @property
     def repository(self) -> str:
@@ -129,6 +131,28 @@ CATALOG: list[ImageSpec] = [
         depends_on=("base",),
         smoke=(("pytest", "--version"), ("ruff", "--version"), ("hadolint", "--version"),
                ("python", "-c", "import careops.phi")),
+    ),
+    # Module 2's FHIR façade (labs/containerize/fhir-facade): HL7 ADT over MLLP in, FHIR R4 out.
+    ImageSpec(
+        name="fhir-facade",
+        tag="careops/fhir-facade:latest",
+        context="labs/containerize/fhir-facade",
+        requirements="labs/containerize/fhir-facade/requirements.in",
+        depends_on=("base",),
+        smoke=(("python3", "-c", "import sys; sys.path.insert(0, '/app'); import facade"),),
+        smoke_user="10002",
+    ),
+    # Module 3's router: nginx (HTTP proxy + stream for MLLP) enters offline through a
+    # debootstrapped variant of the base (careops.images.base.ensure_variant); labs/router adds the rest.
+    ImageSpec(name="router-base", tag="careops/router-base:bookworm",
+              debootstrap_include=("nginx", "libnginx-mod-stream")),
+    ImageSpec(
+        name="router",
+        tag="careops/router:latest",
+        context="labs/router",
+        depends_on=("router-base",),
+        smoke=(("nginx", "-v"), ("test", "-r", "/usr/lib/nginx/modules/ngx_stream_module.so")),
+        smoke_user="10010",
     ),
 ]
 

@@ -27,8 +27,12 @@ from careops.phi.scanner import (
     scan_paths,
     scan_text,
 )
+from careops.phi.anonymity import AnonymityReport, anonymity_report, equivalence_classes, k_anonymity, l_diversity
+from careops.phi.deid import LOW_POPULATION_ZIP3, redact_dates, safe_age, safe_harbor, safe_harbor_problems, zip3
 
 __all__ = [
+    "AnonymityReport", "anonymity_report", "equivalence_classes", "k_anonymity", "l_diversity",
+    "LOW_POPULATION_ZIP3", "redact_dates", "safe_age", "safe_harbor", "safe_harbor_problems", "zip3",
     "ALLOW_MARKER",
     "HIGH_PRECISION_KINDS",
     "KINDS",
