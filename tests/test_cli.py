@@ -50,3 +50,12 @@ def test_make_grade_without_assignment_says_how(repo_root):
 
     r = subprocess.run(["make", "-s", "grade"], cwd=repo_root, capture_output=True, text=True)
     assert r.returncode != 0 and "make grade ASSIGNMENT=00-orientation" in r.stderr
+
+
+def test_synth_writes_reproducible_hl7(tmp_path):
+    for run in ("a", "b"):
+        result = CliRunner().invoke(cli, ["synth", "-n", "5", "--seed", "7", "--format", "hl7", "--out", str(tmp_path / run)])
+        assert result.exit_code == 0, result.output
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert files
+    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)

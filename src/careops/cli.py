@@ -180,14 +180,15 @@ def phi_scan(paths: tuple[str, ...], kinds: str) -> None:
 @click.option("--anomalies", is_flag=True, help="Add edge cases: missing fields, out-of-range values, duplicates...")
 @click.option("--rare", type=float, default=1.0, show_default=True, help="Multiply rare conditions' prevalence.")
 @click.option("--years", type=int, default=3, show_default=True, help="Years of encounter history.")
+@click.option("--as-of", help="The cohort's 'today' (YYYY-MM-DD); ages and encounter dates count back from it.")
 @click.option("--validate", is_flag=True, help="FHIR: validate every bundle (R4B models and value sets).")
 def synth(patients: int, seed: int, fmt: str, out: str, anomalies: bool, rare: float, years: int,
-          validate: bool) -> None:
+          as_of: str | None, validate: bool) -> None:
     """Generate synthetic patients (csv tables, FHIR R4 bundles or HL7 v2 ADT messages)."""
     from careops.apps import synth as app
 
     _run(app.main, patients=patients, seed=seed, fmt=fmt, out=out, anomalies=anomalies, rare=rare, years=years,
-         validate=validate)
+         as_of=as_of, validate=validate)
 
 
 @cli.command()

@@ -147,10 +147,30 @@ def bench_pipeline_overhead(repeat: int = 5) -> BenchRow:
                     r.docker_run_seconds, "s", "docker run, same steps and limits", note="target ratio <= 1.5")
 
 
+def bench_synth(patients: int = 1000) -> list[BenchRow]:
+    """Synthetic cohort generation (plain vs the edge-case preset) and FHIR validation vs building the bundles."""
+    from careops.synth import Anomalies, generate
+    from careops.synth.fhir import patient_bundles, validate_bundle
+
+    plain = _median_seconds(lambda: generate(patients, seed=1), 3)
+    edgy = _median_seconds(lambda: generate(patients, seed=1, anomalies=Anomalies.edge_cases()), 3)
+    cohort = generate(200, seed=1)
+    t = time.perf_counter()
+    bundles = list(patient_bundles(cohort))
+    build = time.perf_counter() - t
+    t = time.perf_counter()
+    for b in bundles:
+        validate_bundle(b)
+    check = time.perf_counter() - t
+    return [BenchRow(f"generate {patients} patients, edge cases on", edgy, plain, "s", "the same, plain"),
+            BenchRow("validate 200 FHIR bundles (R4B + value sets)", check, build, "s", "building the 200 bundles")]
+
+
 BENCHES: dict[str, Callable[[], BenchRow | list[BenchRow]]] = {
     "lab-start": bench_lab_start,
     "mllp": bench_mllp,
     "pipeline-overhead": bench_pipeline_overhead,
+    "synth": bench_synth,
     "make-lab": bench_make_lab_prepare,
 }
 

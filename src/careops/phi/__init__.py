@@ -27,8 +27,23 @@ from careops.phi.scanner import (
     scan_paths,
     scan_text,
 )
-from careops.phi.anonymity import AnonymityReport, anonymity_report, equivalence_classes, k_anonymity, l_diversity
-from careops.phi.deid import LOW_POPULATION_ZIP3, redact_dates, safe_age, safe_harbor, safe_harbor_problems, zip3
+
+# De-identification and anonymity need pandas; load them on first use so the PHI
+# gate (`python -m careops.phi` in every pipeline job) starts without it.
+_LAZY = {
+    **dict.fromkeys(("AnonymityReport", "anonymity_report", "equivalence_classes", "k_anonymity", "l_diversity"),
+                    "careops.phi.anonymity"),
+    **dict.fromkeys(("LOW_POPULATION_ZIP3", "redact_dates", "safe_age", "safe_harbor", "safe_harbor_problems",
+                     "zip3"), "careops.phi.deid"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'careops.phi' has no attribute {name!r}")
 
 __all__ = [
     "AnonymityReport", "anonymity_report", "equivalence_classes", "k_anonymity", "l_diversity",
