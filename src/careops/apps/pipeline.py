@@ -12,7 +12,7 @@ from pathlib import Path
 from careops.errors import CareOpsError
 from careops.pipeline.policy import check_policy
 from careops.pipeline.runner import run_pipeline
-from careops.pipeline.workflow import WorkflowError, load_workflow
+from careops.pipeline.workflow import Workflow, WorkflowError, load_workflow
 
 DEFAULT_WORKFLOW = ".github/workflows/ci.yml"
 
@@ -24,13 +24,20 @@ def _workflow_path(workflow: str | Path | None, repo: str | Path) -> Path:
     return path
 
 
-def validate_main(*, workflow: str | Path | None = None, repo: str | Path = ".", policy: bool = True) -> int:
-    """Validate the workflow (schema, runner subset, needs) and, unless policy=False, the course rules."""
+def _load(workflow: str | Path | None, repo: str | Path) -> tuple[Path, Workflow | None]:
+    """The workflow, or None after printing every problem (the caller exits 2: nothing ran)."""
     path = _workflow_path(workflow, repo)
     try:
-        wf = load_workflow(path)
+        return path, load_workflow(path)
     except WorkflowError as exc:
         print(f"careops: {exc}", file=sys.stderr)
+        return path, None
+
+
+def validate_main(*, workflow: str | Path | None = None, repo: str | Path = ".", policy: bool = True) -> int:
+    """Validate the workflow (schema, runner subset, needs) and, unless policy=False, the course rules."""
+    path, wf = _load(workflow, repo)
+    if wf is None:
         return 2
     print(f"{path}: valid workflow, jobs in order: {' -> '.join(wf.order())}")
     if not policy:
@@ -48,11 +55,8 @@ def main(*, workflow: str | Path | None = None, repo: str | Path = ".", approve:
     ``approve``: approve every gate (``environment:``) in this person's name;
     without it a gated job does not run and the exit code is 1.
     """
-    path = _workflow_path(workflow, repo)
-    try:
-        wf = load_workflow(path)
-    except WorkflowError as exc:
-        print(f"careops: {exc}", file=sys.stderr)
+    _, wf = _load(workflow, repo)
+    if wf is None:
         return 2
     try:
         run = run_pipeline(wf, repo, approve=approve, junit=junit, audit=audit, progress=progress,
