@@ -166,11 +166,24 @@ def bench_synth(patients: int = 1000) -> list[BenchRow]:
             BenchRow("validate 200 FHIR bundles (R4B + value sets)", check, build, "s", "building the 200 bundles")]
 
 
+def bench_learner_dockerfile() -> list[BenchRow]:
+    """Module 2: a learner's Dockerfile built with a warm cache vs a cold one; the live check per submission."""
+    from careops.containerize.grade import build_seconds_warm_vs_cold, live_check_seconds, solution_artifacts
+
+    builds = build_seconds_warm_vs_cold(*solution_artifacts())
+    live = live_check_seconds(*solution_artifacts())
+    return [BenchRow("learner image build, warm cache", builds["warm"], builds["cold"], "s", "the same build, no cache",
+                     note=f"{builds['warm_cached_steps']} steps came from the cache"),
+            BenchRow("live Dockerfile check per submission", live, builds["cold"], "s", "its cold build alone",
+                     note="build + run in a Lab + MLLP, restart and SIGTERM checks + clean-up")]
+
+
 BENCHES: dict[str, Callable[[], BenchRow | list[BenchRow]]] = {
     "lab-start": bench_lab_start,
     "mllp": bench_mllp,
     "pipeline-overhead": bench_pipeline_overhead,
     "synth": bench_synth,
+    "dockerfile": bench_learner_dockerfile,
     "make-lab": bench_make_lab_prepare,
 }
 

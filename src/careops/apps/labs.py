@@ -26,16 +26,26 @@ def ls_main(*, all_learners: bool = False) -> int:
 
 
 def reset_main(*, lab: str | None, learner: str | None, assume_yes: bool = False) -> int:
+    from careops.containerize.build import leftover_images, remove_leftover_images
+
     who = learner or L.learner_id()
     found = resources.find(lab, who)
-    if not found:
+    images = leftover_images(who) if lab is None else []  # learner-build images belong to no lab
+    if not found and not images:
         print(f"nothing to remove: no resources of lab {lab or '(any)'} for {who}")
         return 0
     if not assume_yes:
         if not sys.stdin.isatty():
             print("careops: refusing to remove without confirmation; add --yes", file=sys.stderr)
             return 2
-        click.confirm(f"remove {len(found)} resource(s) of {lab or 'all labs'} for {who}?", abort=True)
-    report = resources.remove(found)
-    print(report)
-    return 1 if report.failed else 0
+        click.confirm(f"remove {len(found) + len(images)} resource(s) of {lab or 'all labs'} for {who}?", abort=True)
+    failed = False
+    if found:
+        report = resources.remove(found)
+        print(report)
+        failed = bool(report.failed)
+    if images:
+        gone = remove_leftover_images(who)
+        print(f"removed {len(gone)} image(s) left by interrupted Dockerfile builds: {', '.join(gone)}")
+        failed = failed or len(gone) < len(images)
+    return 1 if failed else 0

@@ -22,7 +22,6 @@ import pandas as pd
 
 from careops import paths
 from careops.checks import CheckReport, eventually
-from careops.errors import CareOpsError
 
 #: The test plan of exercise 2: the cohort the learner must generate.
 COHORT_PLAN: dict[str, Any] = {
@@ -37,12 +36,8 @@ ADT_MLLP_PORT, ADT_HTTP_PORT = 2575, 8081
 
 
 def lab_dir() -> Path:
-    """labs/synthetic-data of this checkout (the extract, the targets, the legacy PID helpers)."""
-    folder = paths.repo_root() / "labs" / "synthetic-data"
-    if not folder.is_dir():
-        raise CareOpsError(f"the lab folder {folder} is missing",
-                           fix="run the notebook from a CareOps Labs checkout (or set CAREOPS_HOME to one)")
-    return folder
+    """labs/synthetic-data (the extract, the targets, the legacy PID helpers): the checkout's, or the grader's copy."""
+    return paths.lab_asset("synthetic-data")
 
 
 def load_targets(path: str | Path | None = None) -> list[dict[str, Any]]:
@@ -386,7 +381,7 @@ def lab_workdir() -> Path:
     work = Path(tempfile.mkdtemp(prefix="careops-synthetic-data-"))
     atexit.register(shutil.rmtree, work, ignore_errors=True)
     work.chmod(0o755)
-    service = paths.repo_root() / "labs" / "legacy-adt"
+    service = paths.lab_asset("legacy-adt")
     for name in ("adt_service.py", "adt.ini"):
         shutil.copy(service / name, work / name)
         (work / name).chmod(0o644)

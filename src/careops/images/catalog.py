@@ -88,8 +88,9 @@ CATALOG: list[ImageSpec] = [
         requirements="grading/image/requirements.in",
         local_projects=(".",),
         depends_on=("base",),
-        # lab assets hidden tests read (the legacy service, the module 1 repo template)
-        extra_context=(("labs/legacy-adt", "assets/legacy-adt"), ("labs/ci-pipeline", "assets/ci-pipeline")),
+        # lab assets hidden tests read (careops.paths.lab_asset): the service, repo template, policies, extracts
+        extra_context=(("labs/legacy-adt", "assets/legacy-adt"), ("labs/ci-pipeline", "assets/ci-pipeline"),
+                       ("labs/containerize", "assets/containerize"), ("labs/synthetic-data", "assets/synthetic-data")),
         smoke=(("nbgrader", "--version"),
                ("python", "-c", "import careops.checks.ci_pipeline as c; c.service_source(); c.sample_messages()")),
     ),

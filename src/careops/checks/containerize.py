@@ -1,0 +1,192 @@
+"""Checks for Module 2 (containerize the legacy service). Visible cells and hidden tests call these.
+
+The static checks read the Dockerfile text; the live checks build it (no
+network, time and disk limits) and run it in a Lab -- exactly what the grader
+runs, so a learner sees every criterion the grader will look at.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from careops.checks import CheckReport
+from careops.containerize.build import LearnerBuild, build_learner_image
+from careops.dockerfile.hadolint import run_hadolint
+from careops.dockerfile.parse import DockerfileSyntaxError, parse
+from careops.dockerfile.policy import evaluate_policy
+from careops.dockerfile.rules import static_report
+
+#: Exercise 1: excerpts of ADT-Legacy v1 and the fault each one shows.
+FAULT_KINDS = ("hard-coded-path", "runs-as-root", "phi-in-log", "config-in-file", "ack-before-commit")
+EXCERPTS = {
+    "A": "db_path = /var/lib/legacy-adt/adt.db",
+    "B": 'log.info("accepted %s: %s", control_id, pid_segment)',
+    "C": "self._send(ack); self.db.commit()",
+    "D": 'parser.add_option("--config", default="/etc/legacy-adt/adt.ini")',
+    "E": 'if os.geteuid() != 0: sys.exit("run as root or pass --db/--log")',
+}
+_ANSWERS = {"A": "hard-coded-path", "B": "phi-in-log", "C": "ack-before-commit", "D": "config-in-file",
+            "E": "runs-as-root"}
+_WHY = {
+    "hard-coded-path": "a path baked into the code or INI only works on the one server it was written for",
+    "phi-in-log": "logging the whole PID segment copies names, birth dates and phones into every log system",
+    "ack-before-commit": "an AA tells the sender to stop retrying; a crash before the commit loses the admission",
+    "config-in-file": "a config file inside the image means a rebuild per environment; containers read ENV",
+    "runs-as-root": "a compromised root process in a container is one kernel bug away from the host",
+}
+
+
+def legacy_faults(answers: Mapping[str, str] | Any) -> CheckReport:
+    """Exercise 1: name the fault each excerpt of v1 shows."""
+    report = CheckReport("Exercise 1: what must change before ADT-Legacy goes into a container")
+    if not report.check(isinstance(answers, Mapping), "the answer is a dict from excerpt letter to fault",
+                        got=type(answers).__name__, hint="faults = {\"A\": \"hard-coded-path\", ...}"):
+        return report.assert_passed()
+    unknown = sorted({str(v) for v in answers.values()} - set(FAULT_KINDS))
+    report.check(not unknown, "every answer is one of the fault names", got=unknown or None,
+                 hint=f"use exactly: {', '.join(FAULT_KINDS)}")
+    for letter, want in _ANSWERS.items():
+        got = answers.get(letter)
+        report.check(got == want, f"excerpt {letter}: {EXCERPTS[letter]}", got=got,
+                     hint=_WHY.get(str(got), "read the excerpt again: which rule of a container does it break?")
+                     if got != want else "")
+    return report.assert_passed()
+
+
+def dockerfile_static(dockerfile: str, dockerignore: str | None) -> CheckReport:
+    """Exercise 2: the course's container rules on the Dockerfile text (nothing is built)."""
+    return static_report(dockerfile, dockerignore, title="Exercise 2: static checks of your Dockerfile").assert_passed()
+
+
+def build(dockerfile: str, dockerignore: str | None, **kwargs: Any) -> LearnerBuild:
+    """Exercise 3: build the Dockerfile as the grader does (progress shown); returns the LearnerBuild."""
+    return build_learner_image(dockerfile, dockerignore, **kwargs)
+
+
+def live(dockerfile: str, dockerignore: str | None, *, learner: str | None = None) -> CheckReport:
+    """Exercise 3: build, run and prove the image from outside; the image is removed afterwards."""
+    from careops.containerize.live import live_report
+
+    with build_learner_image(dockerfile, dockerignore, learner=learner, progress=False) as image:
+        report = live_report(image, learner=learner, title="Exercise 3: your image, live")
+    return report.assert_passed()
+
+
+def security(dockerfile: str) -> CheckReport:
+    """Exercise 4: hadolint and the course's Rego policy, one criterion per policy rule."""
+    return security_report(dockerfile).assert_passed()
+
+
+def security_report(dockerfile: str) -> CheckReport:
+    """The security-as-code criteria without raising (the grader scores them)."""
+    report = CheckReport("Exercise 4: security as code")
+    try:
+        parse(dockerfile)
+    except DockerfileSyntaxError as exc:
+        report.fail(f"the Dockerfile can be read: {exc.message}", hint=exc.fix or "")
+        return report
+    lint = run_hadolint(dockerfile)
+    report.check(lint.ok, f"hadolint {lint.version}: no finding at warning or error level",
+                 got=[str(f) for f in lint.graded] or None, hint="each finding names its rule (DL...); fix the line")
+    policy = evaluate_policy(dockerfile)
+    for rule in ("POL-1", "POL-2", "POL-3", "POL-4", "POL-5", "POL-6", "POL-7", "POL-8", "POL-9"):
+        hits = [f for f in policy.findings if f.id == rule]
+        report.check(not hits, f"course policy {rule}: " + (hits[0].message if hits else "complies"),
+                     got=[str(f) for f in hits] or None, hint=hits[0].hint if hits else "")
+    return report
+
+
+def _sample(mrn: str, event: str = "A01", **kw: Any) -> str:
+    from careops.hl7 import build_adt
+
+    args: dict[str, Any] = {"control_id": f"FHIR-{mrn}-{event}", "mrn": mrn, "family": "Testperson",
+                            "given": "Alex", "birth_date": "19800101", "sex": "F", "phone": "555-0142",
+                            "ssn": "999-12-3456"}
+    args.update(kw)
+    return build_adt(event, **args)
+
+
+def fhir_patient(patient_from_adt: Any) -> CheckReport:
+    """Exercise 5: map an ADT message's PID to a FHIR R4 Patient that fhir.resources (R4B) accepts."""
+    from fhir.resources.R4B.patient import Patient
+
+    report = CheckReport("Exercise 5: a FHIR R4 Patient from an ADT message")
+    message = _sample("SYN-2001", family="Okafor", given="Ngozi", birth_date="19641231", sex="F")
+    try:
+        got = patient_from_adt(message)
+        err = ""
+    except Exception as exc:  # noqa: BLE001 - a learner's error is a failed criterion
+        got, err = None, f"{type(exc).__name__}: {exc}"
+    if not report.check(isinstance(got, dict), "it returns a dict", got=err or type(got).__name__,
+                        hint="return {\"resourceType\": \"Patient\", ...}"):
+        return report.assert_passed()
+    try:
+        Patient.model_validate(got)
+        why = ""
+    except Exception as exc:  # noqa: BLE001 - pydantic's validation error names the field
+        why = str(exc).splitlines()[0:3]
+    report.check(not why, "fhir.resources (R4B) accepts it as a Patient", got=why or None,
+                 hint="resourceType Patient; identifier, name, gender, birthDate with FHIR's shapes")
+    report.check(got.get("id") == "SYN-2001" and any(i.get("value") == "SYN-2001" for i in got.get("identifier", [])),
+                 "its id and identifier are the MRN from PID-3", got=(got.get("id"), got.get("identifier")),
+                 hint="id = the MRN; identifier = [{\"system\": ..., \"value\": mrn}]")
+    names = got.get("name") or [{}]
+    report.check(names[0].get("family") == "Okafor" and names[0].get("given") == ["Ngozi"],
+                 "the name comes from PID-5 (family^given)", got=names, hint="name = [{\"family\": ..., \"given\": [...]}]")
+    report.check(got.get("birthDate") == "1964-12-31", "birthDate is PID-7 as YYYY-MM-DD", got=got.get("birthDate"),
+                 hint="19641231 -> 1964-12-31")
+    report.check(got.get("gender") == "female", "gender maps F/M/O/U to female/male/other/unknown",
+                 got=got.get("gender"), hint="FHIR uses words, HL7 v2 uses letters")
+    report.check("999-12-3456" not in json_dumps(got), "the SSN (PID-19) is not copied (minimum necessary)",
+                 hint="a FHIR consumer that needs no SSN must not get one")
+    return report.assert_passed()
+
+
+def json_dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value, default=str)
+
+
+def facade_bridge(adt: Any, facade: Any) -> CheckReport:
+    """Exercise 5, live: an admission sent to the façade reaches the legacy service and comes out as FHIR."""
+    import uuid
+
+    from careops.containerize.live import stored
+    from careops.hl7 import MllpClient
+
+    report = CheckReport("Exercise 5: the FHIR façade in front of your service")
+    mrn = f"SYN-F{uuid.uuid4().hex[:6].upper()}"
+    try:
+        with MllpClient("127.0.0.1", facade.port(2575), timeout=10) as client:
+            ack = client.send(_sample(mrn))
+        ok, got = ack.ok, f"{ack.code} {ack.text}"
+    except Exception as exc:  # noqa: BLE001
+        ok, got = False, str(exc)
+    if not report.check(ok, "an ADT^A01 sent to the façade gets the legacy service's AA", got=None if ok else got,
+                        hint="start the façade with FACADE_UPSTREAM=adt:2575 in the same lab as your adt container"):
+        return report.assert_passed()
+    report.check(stored(adt, [mrn]) == [mrn], "the legacy service stored it (it stays the system of record)",
+                 hint="the façade forwards every message unchanged")
+    url_port = facade.port(8080)
+    status, body = _get_json(url_port, f"/fhir/Patient/{mrn}")
+    report.check(status == 200 and isinstance(body, dict) and body.get("resourceType") == "Patient",
+                 "GET /fhir/Patient/<MRN> on the façade returns a FHIR Patient", got=(status, str(body)[:200]))
+    status, body = _get_json(url_port, f"/fhir/Encounter/V-{mrn}")
+    report.check(status == 200 and isinstance(body, dict) and body.get("status") == "in-progress",
+                 "GET /fhir/Encounter/V-<MRN> returns the open Encounter", got=(status, str(body)[:200]))
+    return report.assert_passed()
+
+
+def _get_json(port: int, path: str) -> tuple[int, Any]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+    except (OSError, ValueError) as exc:
+        return 0, str(exc)
