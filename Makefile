@@ -18,7 +18,7 @@ help: ## show these targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo
 	@echo "  Variables: PORT=$(PORT) (JupyterLab), NO_BROWSER=1 (do not open a browser),"
-	@echo "             ASSIGNMENT=, SUBMISSIONS=, REGRADE=1 (make grade)"
+	@echo "             ASSIGNMENT=, SUBMISSIONS=, REGRADE=1, JOBS= (make grade)"
 
 lab: prepare ## set everything up and open the course in JupyterLab
 	$(CAREOPS) jupyter --port $(PORT) $(if $(NO_BROWSER),--no-browser,)
@@ -32,7 +32,7 @@ bench: venv engine images ## measure speed against references taken in the same 
 	$(CAREOPS) bench
 
 grade: grade-args venv engine images ## grade submissions in sandboxes: make grade ASSIGNMENT=00-orientation [SUBMISSIONS=dir] [REGRADE=1]
-	$(CAREOPS) grade $(ASSIGNMENT) $(if $(SUBMISSIONS),--submissions $(SUBMISSIONS),) $(if $(REGRADE),--regrade,)
+	$(CAREOPS) grade $(ASSIGNMENT) $(if $(SUBMISSIONS),--submissions $(SUBMISSIONS),) $(if $(REGRADE),--regrade,) $(if $(JOBS),--jobs $(JOBS),)
 
 grade-args:
 	@test -n "$(ASSIGNMENT)" || { echo "make grade needs ASSIGNMENT=<a folder of notebooks/>, e.g. make grade ASSIGNMENT=00-orientation" >&2; exit 2; }

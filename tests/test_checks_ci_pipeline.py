@@ -3,7 +3,11 @@ service, and the tests-first check passes good tests and fails weak ones,
 each with its own message."""
 from __future__ import annotations
 
+import pytest
+
 from careops.checks.ci_pipeline import PRACTICE_MUTANTS, check_unit_tests, count_tests, service_source
+
+pytestmark = pytest.mark.docker
 
 WEAK = '''
 import adt_service as svc

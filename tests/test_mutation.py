@@ -1,10 +1,14 @@
 """careops.mutation: mutants apply exactly once, weak tests let mutants survive,
-tests that fail on the real code score zero, and a hanging test is cut off."""
+tests that fail on the real code score zero, a hanging test is cut off, and the
+learner's tests run sealed in a container (no network, no host files) that is
+always removed."""
 from __future__ import annotations
 
 import pytest
 
 from careops.mutation import Mutant, MutantError, run_mutation
+
+pytestmark = pytest.mark.docker
 
 SOURCE = '''
 def add(a, b):
@@ -74,3 +78,31 @@ def test_a_hanging_test_is_cut_off() -> None:
 def test_empty_tests_are_refused() -> None:
     with pytest.raises(Exception, match="no tests to run"):
         run_mutation("  ", MUTANTS, source=SOURCE)
+
+
+def test_the_tests_run_sealed_and_leave_nothing_behind() -> None:
+    from careops import engine
+
+    probe = """
+import os, socket
+
+def test_no_network():
+    try:
+        socket.create_connection(("192.0.2.1", 80), timeout=2)
+    except OSError:
+        return
+    raise AssertionError("network reachable")
+
+def test_no_host_files_and_read_only_root():
+    assert not os.path.exists("/work/main") and not os.path.exists("/var/run/docker.sock")
+    assert os.getuid() == 1000
+    try:
+        open("/etc/owned", "w")
+    except OSError:
+        return
+    raise AssertionError("root filesystem writable")
+"""
+    report = run_mutation(probe, [], source=SOURCE)
+    assert report.passes_on_original, report.original.output
+    left = engine.client().containers.list(all=True, filters={"label": "org.careops.lab=mutation"})
+    assert left == []

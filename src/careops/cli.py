@@ -197,15 +197,18 @@ def synth(patients: int, seed: int, fmt: str, out: str, anomalies: bool, rare: f
               help="A folder of submissions (one notebook per learner) instead of nbgrader's exchange.")
 @click.option("--regrade", is_flag=True, help="Grade every submission again, changed or not.")
 @click.option("--jobs", "-j", type=int, help="Sandboxes at once (default: one per core).")
+@click.option("--cell-timeout", type=float, help="Seconds one cell or test may run (default: the grader's).")
+@click.option("--wall-time", type=float, help="Seconds one whole submission may take (default: the grader's).")
 @click.option("--no-feedback", is_flag=True, help="Do not generate feedback HTML.")
-def grade(assignment: str, submissions: str | None, regrade: bool, jobs: int | None, no_feedback: bool) -> None:
+def grade(assignment: str, submissions: str | None, regrade: bool, jobs: int | None, cell_timeout: float | None,
+          wall_time: float | None, no_feedback: bool) -> None:
     """Autograde ASSIGNMENT's submissions in sealed sandboxes; feedback, CSV and a summary."""
     from pathlib import Path
 
     from careops.apps import grade as app
 
     _run(app.main, assignment=assignment, submissions=Path(submissions) if submissions else None, regrade=regrade,
-         jobs=jobs, feedback=not no_feedback)
+         jobs=jobs, cell_timeout=cell_timeout, wall_time=wall_time, feedback=not no_feedback)
 
 
 @cli.command()

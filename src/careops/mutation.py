@@ -8,18 +8,19 @@ mutant ("kill" it). Module 1 grades its "tests first" exercise this way; the
 graded mutants live in hidden test cells, so learners cannot write tests
 against them.
 
-Every run is a separate ``python -m pytest`` process in a fresh temporary
-folder with a time limit: the learner's tests are learner code, so in the
-grader this runs inside the sandboxed grading container, never on the host.
+The learner's tests are learner code, so they never run on the host: one
+sealed container from the CI runner image (no network, read-only root,
+non-root, memory, pids and CPU limits, a killing time limit) runs every
+version, each in its own folder and ``python -m pytest`` process with its own
+time limit, and reports back one JSON line that careops parses strictly. The
+same code runs for the learner's visible check and in the grader.
 """
 from __future__ import annotations
 
+import base64
 import html
-import os
-import subprocess
-import sys
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
+import json
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,39 +128,114 @@ class MutationReport:
         return f"<div>{head}<br>{table}<b>mutation score</b>: {len(self.killed)}/{len(self.runs)} killed</div>"
 
 
-def _run_pytest(source: str, tests: str, target: str, timeout: float) -> TestRun:
-    with tempfile.TemporaryDirectory(prefix="careops-mutation-") as tmp:
-        Path(tmp, f"{MODULE}.py").write_text(source, encoding="utf-8")
-        Path(tmp, TEST_FILE).write_text(tests, encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
-        env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
-        cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:randomly",
-               "--rootdir", tmp, "-o", "addopts=", TEST_FILE]
+#: The image that runs the learner's tests (Python, pytest; built offline by `make images`).
+RUNNER_IMAGE = "careops/ci-runner:latest"
+RESULT_MARK = "CAREOPS-MUTATION-RESULT "
+MAX_TESTS = 256 * 1024
+
+# Runs inside the container: every version in its own folder and pytest process.
+_DRIVER = r"""
+import base64, json, os, subprocess, sys
+job = json.loads(base64.b64decode(os.environ["CAREOPS_MUTATION"]))
+results = []
+for i, (target, source) in enumerate(job["versions"]):
+    d = "/work/v%d" % i
+    os.makedirs(d)
+    open(os.path.join(d, job["module"] + ".py"), "w").write(source)
+    open(os.path.join(d, job["test_file"]), "w").write(job["tests"])
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--rootdir", d, "-o", "addopts=",
+           job["test_file"]]
+    try:
+        p = subprocess.run(cmd, cwd=d, capture_output=True, text=True, timeout=job["timeout"],
+                           env={"PATH": os.environ["PATH"], "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1",
+                                "PYTHONHASHSEED": "0"})
+        code, out = p.returncode, (p.stdout + p.stderr)[-4000:]
+    except subprocess.TimeoutExpired as e:
+        code, out = None, ((e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or ""))[-4000:]
+    results.append([target, code, out])
+    if i == 0 and code != 0:
+        break  # mutants only count when the tests pass on the real code
+print("CAREOPS-MUTATION-RESULT " + json.dumps(results), flush=True)
+"""
+
+
+def _parse_results(logs: str, targets: list[str]) -> list[TestRun]:
+    """The driver's one JSON line, read strictly: [target, exit code or null, output] per version, in order."""
+    line = next((ln for ln in reversed(logs.splitlines()) if ln.startswith(RESULT_MARK)), None)
+    if line is None:
+        raise CareOpsError("the test container ended without a result: " + (logs.strip().splitlines() or ["no output"])[-1][:300],
+                           fix="run your tests on their own first; a test must not end the Python process (sys.exit)")
+    data = json.loads(line[len(RESULT_MARK):])
+    runs = []
+    for i, item in enumerate(data if type(data) is list else []):
+        if not (type(item) is list and len(item) == 3 and i < len(targets) and item[0] == targets[i]
+                and (item[1] is None or type(item[1]) is int) and type(item[2]) is str):
+            raise CareOpsError("the test container sent a malformed result", fix="run the check again")
+        runs.append(TestRun(targets[i], item[1], item[2][-4000:]))
+    if not runs:
+        raise CareOpsError("the test container sent no result", fix="run the check again")
+    return runs
+
+
+def _run_in_container(versions: list[tuple[str, str]], tests: str, timeout: float, image: str) -> list[TestRun]:
+    import docker
+
+    from careops import engine
+    from careops.lab import labels as L
+
+    cl = engine.client()
+    try:
+        cl.images.get(image)
+    except docker.errors.ImageNotFound:
+        raise CareOpsError(f"image {image} is not on this engine", fix="build the course images: make images") from None
+    job = {"versions": versions, "tests": tests, "timeout": timeout, "module": MODULE, "test_file": TEST_FILE}
+    payload = base64.b64encode(json.dumps(job).encode()).decode()
+    learner = L.learner_id()
+    labels = L.lab_labels("mutation", learner, uuid.uuid4().hex[:12])
+    container = cl.containers.create(
+        image, ["python", "-c", _DRIVER], environment={"CAREOPS_MUTATION": payload},
+        name=L.resource_name(learner, "mutation", uuid.uuid4().hex[:8]), labels=labels,
+        network_mode="none", read_only=True, user="1000:1000", working_dir="/work",
+        tmpfs={"/work": "rw,nosuid,nodev,size=64m,uid=1000,gid=1000", "/tmp": "rw,nosuid,nodev,size=32m"},
+        mem_limit="512m", memswap_limit="512m", pids_limit=128, nano_cpus=1_000_000_000,
+        cap_drop=["ALL"], security_opt=["no-new-privileges"])
+    try:
+        container.start()
+        budget = timeout * len(versions) + 30
         try:
-            proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            return TestRun(target, None, out[-4000:])
-        return TestRun(target, proc.returncode, (proc.stdout + proc.stderr)[-4000:])
+            status = container.wait(timeout=budget)
+        except Exception:  # noqa: BLE001 - the engine's read timeout: the whole run took too long
+            container.kill()
+            raise CareOpsError(f"the tests did not finish within {budget:.0f} s in all",
+                               fix="look for a test that waits or loops; each version has "
+                                   f"{timeout:.0f} s") from None
+        logs = container.logs(stdout=True, stderr=True, tail=200).decode(errors="replace")
+        if status.get("StatusCode") == 137:
+            raise CareOpsError("the test container was killed (out of memory: 512 MiB)",
+                               fix="a test must not build huge data")
+        return _parse_results(logs, [t for t, _ in versions])
+    finally:
+        container.remove(force=True)
 
 
 def run_mutation(tests: str, mutants: list[Mutant], *, source: str | Path,
-                 timeout: float = 60.0, workers: int = 2) -> MutationReport:
+                 timeout: float = 60.0, image: str = RUNNER_IMAGE) -> MutationReport:
     """Run ``tests`` (pytest source importing ``adt_service``) on ``source`` and on each mutant of it.
 
-    ``source`` is the service's code or a path to it. Mutants run only when the
-    tests pass on the original: a suite that is red on correct code proves nothing.
+    ``source`` is the service's code or a path to it. Mutants count only when
+    the tests pass on the original: a suite that is red on correct code proves
+    nothing. Everything runs in one sealed container (see the module's docstring).
     """
     if not isinstance(tests, str) or not tests.strip():
         raise CareOpsError("no tests to run: expected the text of a pytest file, got an empty value",
                            fix="write your tests in the %%artifact cell and run it")
+    if len(tests) > MAX_TESTS:
+        raise CareOpsError(f"the tests are {len(tests)} characters long: the limit is {MAX_TESTS}",
+                           fix="keep the test file to hand-written tests")
     code = Path(source).read_text(encoding="utf-8") if isinstance(source, Path) else source
-    variants = [(m, m.apply(code)) for m in mutants]  # fail fast if a mutant no longer applies
-    original = _run_pytest(code, tests, "original", timeout)
-    report = MutationReport(original)
-    if not original.passed:
-        return report
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        runs = list(pool.map(lambda mv: _run_pytest(mv[1], tests, mv[0].id, timeout), variants))
-    report.runs = [(m, r) for (m, _), r in zip(variants, runs)]
+    versions = [("original", code)] + [(m.id, m.apply(code)) for m in mutants]  # fail fast if one no longer applies
+    runs = _run_in_container(versions, tests, timeout, image)
+    report = MutationReport(runs[0])
+    if runs[0].passed:
+        report.runs = list(zip(mutants, runs[1:]))
     return report

@@ -3,7 +3,9 @@
 The building blocks (``course``) run real nbgrader on a course directory and
 read grades back with nbgrader's own Gradebook API; ``release`` makes the
 learner versions with a content-hash stamp; ``harness`` proves every graded
-check of a notebook both ways; ``cleanup`` removes a graded run's labs.
+check of a notebook both ways; ``cleanup`` removes a graded run's labs. The sandboxed batch grader is
+``autograder`` (with ``intake``, ``restore``, ``sandbox``/``agent``,
+``trusted``, ``live``, ``score``); import it from there.
 Importing this package does not import nbgrader (it is slow to import).
 """
 from careops.grading.cleanup import CleanupReport, remove_learner_labs
