@@ -42,3 +42,20 @@ def test_eventually_reports_the_last_error():
 
     with pytest.raises(TimeoutError, match="port 2575 closed"):
         eventually(probe, timeout=0.2, interval=0.05, what="the MLLP listener")
+
+
+def test_eventually_does_not_wait_for_a_missing_engine():
+    import pytest
+
+    from careops.checks import eventually
+    from careops.errors import EngineUnavailable
+
+    calls = []
+
+    def probe():
+        calls.append(1)
+        raise EngineUnavailable("no engine", fix="start one")
+
+    with pytest.raises(EngineUnavailable):
+        eventually(probe, timeout=30, interval=0.01)
+    assert len(calls) == 1  # raised at once, not polled until the timeout

@@ -408,3 +408,35 @@ def test_summary_shows_distribution_pass_rates_and_problems(batch: Batch) -> Non
     assert "data:image/png;base64," in page and "test_leaked_names" in page
     assert {r.learner for r in summary.problems} >= {"empty", "huge", "notjson", "wrongassign", "loop", "memory"}
     assert "stubborn</td><td>incomplete</td>" in page
+
+
+def test_tables_numbers_and_cohorts_cross_the_sandbox_as_data() -> None:
+    """DataFrames travel as pandas' JSON table format, numpy values as Python ones, a cohort as its recipe."""
+    import numpy as np
+    import pandas as pd
+
+    from careops.grading.agent import encode
+    from careops.synth import Anomalies, generate
+
+    def wire(value):  # what the agent sends, as JSON, read back strictly on the host
+        return decode(json.loads(json.dumps(encode(value))))
+
+    frame = pd.DataFrame({"at": pd.to_datetime(["2026-11-02T09:01:30Z", "2026-11-03T10:00:00Z"], utc=True),
+                          "who": ["Dana Reyes", "Sam Okoye"], "share": [0.6, 0.1 + 0.2], "n": [3, 4],
+                          "ok": [True, False]})
+    back = wire(frame)
+    assert list(back.columns) == list(frame.columns)
+    assert list(back["share"]) == [0.6, 0.1 + 0.2] and list(back["n"]) == [3, 4] and list(back["ok"]) == [True, False]
+    assert list(back["at"]) == list(frame["at"]) and list(back["who"]) == ["Dana Reyes", "Sam Okoye"]
+    assert list(wire(pd.Series([1.5, 2.0], name="x"))) == [1.5, 2.0] and list(wire(pd.Series([0.1 + 0.2]))) == [0.1 + 0.2]
+    assert wire(np.int64(7)) == 7 and type(wire(np.float64(0.5))) is float and wire(np.arange(3)) == [0, 1, 2]
+    cohort = generate(30, seed=5, anomalies=Anomalies(duplicate_patients=0.1))
+    again = wire(cohort)
+    assert all(again.tables()[name].equals(table) for name, table in cohort.tables().items())
+    with pytest.raises(ValueError, match="cannot read"):
+        decode({"__dataframe__": {"table": "{not json", "floats": {}}})
+    recipe = encode(cohort)["__cohort__"]
+    with pytest.raises(ValueError, match="at most 20,000"):
+        decode({"__cohort__": {**recipe, "patients": 10**7}})
+    with pytest.raises(ValueError, match="unexpected fields"):
+        decode({"__cohort__": {**recipe, "extra": 1}})

@@ -106,3 +106,11 @@ def test_no_host_files_and_read_only_root():
     assert report.passes_on_original, report.original.output
     left = engine.client().containers.list(all=True, filters={"label": "org.careops.lab=mutation"})
     assert left == []
+
+
+def test_a_large_service_and_test_file_still_fit_into_the_container() -> None:
+    """Linux limits one environment string to 128 KiB: the job is split into chunks."""
+    padding = "# " + "x" * 98 + "\n"
+    big_source = SOURCE + padding * 1500  # about 150 KB
+    report = run_mutation(STRONG + padding * 1200, MUTANTS, source=big_source)
+    assert report.passes_on_original and report.score == 1.0

@@ -136,9 +136,11 @@ MAX_TESTS = 256 * 1024
 # Runs inside the container: every version in its own folder and pytest process.
 _DRIVER = r"""
 import base64, json, os, subprocess, sys
-job = json.loads(base64.b64decode(os.environ["CAREOPS_MUTATION"]))
+chunks = sorted((k for k in os.environ if k.startswith("CAREOPS_MUTATION_")), key=lambda k: int(k.rsplit("_", 1)[1]))
+job = json.loads(base64.b64decode("".join(os.environ[k] for k in chunks)))
+versions = [("original", job["source"])] + [(m, job["source"].replace(old, new, 1)) for m, old, new in job["mutants"]]
 results = []
-for i, (target, source) in enumerate(job["versions"]):
+for i, (target, source) in enumerate(versions):
     d = "/work/v%d" % i
     os.makedirs(d)
     open(os.path.join(d, job["module"] + ".py"), "w").write(source)
@@ -177,7 +179,10 @@ def _parse_results(logs: str, targets: list[str]) -> list[TestRun]:
     return runs
 
 
-def _run_in_container(versions: list[tuple[str, str]], tests: str, timeout: float, image: str) -> list[TestRun]:
+ENV_CHUNK = 96 * 1024  # below Linux's 128 KiB limit for one environment string
+
+
+def _run_in_container(source: str, mutants: list[Mutant], tests: str, timeout: float, image: str) -> list[TestRun]:
     import docker
 
     from careops import engine
@@ -188,12 +193,15 @@ def _run_in_container(versions: list[tuple[str, str]], tests: str, timeout: floa
         cl.images.get(image)
     except docker.errors.ImageNotFound:
         raise CareOpsError(f"image {image} is not on this engine", fix="build the course images: make images") from None
-    job = {"versions": versions, "tests": tests, "timeout": timeout, "module": MODULE, "test_file": TEST_FILE}
+    job = {"source": source, "mutants": [[m.id, m.old, m.new] for m in mutants], "tests": tests, "timeout": timeout,
+           "module": MODULE, "test_file": TEST_FILE}
     payload = base64.b64encode(json.dumps(job).encode()).decode()
+    env = {f"CAREOPS_MUTATION_{i}": payload[at:at + ENV_CHUNK] for i, at in enumerate(range(0, len(payload), ENV_CHUNK))}
+    targets = ["original"] + [m.id for m in mutants]
     learner = L.learner_id()
     labels = L.lab_labels("mutation", learner, uuid.uuid4().hex[:12])
     container = cl.containers.create(
-        image, ["python", "-c", _DRIVER], environment={"CAREOPS_MUTATION": payload},
+        image, ["python", "-c", _DRIVER], environment=env,
         name=L.resource_name(learner, "mutation", uuid.uuid4().hex[:8]), labels=labels,
         network_mode="none", read_only=True, user="1000:1000", working_dir="/work",
         tmpfs={"/work": "rw,nosuid,nodev,size=64m,uid=1000,gid=1000", "/tmp": "rw,nosuid,nodev,size=32m"},
@@ -201,7 +209,7 @@ def _run_in_container(versions: list[tuple[str, str]], tests: str, timeout: floa
         cap_drop=["ALL"], security_opt=["no-new-privileges"])
     try:
         container.start()
-        budget = timeout * len(versions) + 30
+        budget = timeout * len(targets) + 30
         try:
             status = container.wait(timeout=budget)
         except Exception:  # noqa: BLE001 - the engine's read timeout: the whole run took too long
@@ -213,7 +221,7 @@ def _run_in_container(versions: list[tuple[str, str]], tests: str, timeout: floa
         if status.get("StatusCode") == 137:
             raise CareOpsError("the test container was killed (out of memory: 512 MiB)",
                                fix="a test must not build huge data")
-        return _parse_results(logs, [t for t, _ in versions])
+        return _parse_results(logs, targets)
     finally:
         container.remove(force=True)
 
@@ -233,8 +241,9 @@ def run_mutation(tests: str, mutants: list[Mutant], *, source: str | Path,
         raise CareOpsError(f"the tests are {len(tests)} characters long: the limit is {MAX_TESTS}",
                            fix="keep the test file to hand-written tests")
     code = Path(source).read_text(encoding="utf-8") if isinstance(source, Path) else source
-    versions = [("original", code)] + [(m.id, m.apply(code)) for m in mutants]  # fail fast if one no longer applies
-    runs = _run_in_container(versions, tests, timeout, image)
+    for m in mutants:
+        m.apply(code)  # fail fast if one no longer applies (exactly one place to change)
+    runs = _run_in_container(code, mutants, tests, timeout, image)
     report = MutationReport(runs[0])
     if runs[0].passed:
         report.runs = list(zip(mutants, runs[1:]))

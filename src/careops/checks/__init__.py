@@ -112,8 +112,11 @@ def eventually(probe: Callable[[], T], *, timeout: float = 30.0, interval: float
     For lab state that settles over time (a container becoming healthy, a
     resource going away): the check waits up to ``timeout`` seconds instead of
     failing on the first look. Exceptions from the probe count as "not yet"
-    until the deadline, then the last one is raised with context.
+    until the deadline, then the last one is raised with context -- except a
+    missing engine, which will not appear by waiting and is raised at once.
     """
+    from careops.errors import EngineUnavailable
+
     deadline = time.monotonic() + timeout
     last_exc: Exception | None = None
     result: Any = None
@@ -123,6 +126,8 @@ def eventually(probe: Callable[[], T], *, timeout: float = 30.0, interval: float
             last_exc = None
             if until(result):
                 return result
+        except EngineUnavailable:
+            raise
         except Exception as exc:  # noqa: BLE001 - reported below when time is up
             last_exc = exc
         if time.monotonic() >= deadline:

@@ -402,3 +402,15 @@ def live_pipeline_run(lab, artifacts: dict[str, str]) -> dict:  # noqa: ANN001 -
                        approve="careops grader", progress=False, on_log=lambda *a: None)
     pipeline_lab.close()
     return {"run": run}
+
+
+def service_module(repo: str | Path):  # noqa: ANN201 - a module
+    """Import your repo's ``adt_service.py`` (as your tests will: ``import adt_service``)."""
+    import importlib
+    import sys
+
+    folder = str(Path(repo).resolve())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    sys.modules.pop("adt_service", None)
+    return importlib.import_module("adt_service")

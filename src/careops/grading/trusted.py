@@ -59,9 +59,13 @@ def trusted_prelude(source_nb: dict[str, Any]) -> dict[str, Any]:
             tree = ast.parse(python_source(source_text(cell)))
         except SyntaxError:
             continue
-        imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-        if imports:
-            exec(compile(ast.Module(body=imports, type_ignores=[]), "<instructor imports>", "exec"), ns)  # noqa: S102 - the instructor's own imports
+        for node in tree.body:
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            try:
+                exec(compile(ast.Module(body=[node], type_ignores=[]), "<instructor imports>", "exec"), ns)  # noqa: S102 - the instructor's own imports
+            except ImportError:
+                continue  # a lab module the notebook puts on sys.path at run time: tests do not rely on it here
     return ns
 
 
@@ -103,13 +107,17 @@ def decode(value: Any, depth: int = 0) -> Any:
             return {decode(v, depth + 1) for v in inner}
         if tag == "__float__" and inner in ("nan", "inf", "-inf"):
             return float(inner)
-        if tag in ("__dataframe__", "__series__") and type(inner) is str:
-            return _read_pandas(inner, series=tag == "__series__")
+        if tag in ("__dataframe__", "__series__") and type(inner) is dict and type(inner.get("table")) is str \
+                and type(inner.get("floats")) is dict:
+            return _read_pandas(inner["table"], inner["floats"], series=tag == "__series__")
+        if tag == "__cohort__" and type(inner) is dict:
+            return _regenerate_cohort(inner)
     raise ValueError(f"not a value the grader accepts: {str(value)[:80]}")
 
 
-def _read_pandas(text: str, *, series: bool) -> Any:
-    """A DataFrame/Series from pandas' JSON table format: data only, parsed by pandas' JSON reader."""
+def _read_pandas(text: str, floats: dict[str, Any], *, series: bool) -> Any:
+    """A DataFrame/Series from pandas' JSON table format (data only, parsed by pandas' JSON reader),
+    with its float columns replaced by their exact values."""
     import io
 
     import pandas as pd
@@ -117,14 +125,42 @@ def _read_pandas(text: str, *, series: bool) -> Any:
     if len(text) > 64 * 2**20:
         raise ValueError("a table larger than 64 MiB")
     try:
-        frame = pd.read_json(io.StringIO(text), orient="table")
+        frame = pd.read_json(io.StringIO(text), orient="table", precise_float=True)
     except Exception as exc:  # noqa: BLE001 - anything malformed is simply refused
         raise ValueError(f"a table the grader cannot read ({type(exc).__name__})") from None
+    names = {str(c): c for c in frame.columns}
+    for name, values in floats.items():
+        if name not in names or type(values) is not list or len(values) != len(frame) \
+                or any(v is not None and type(v) is not float for v in values):
+            raise ValueError(f"exact values for column {name[:40]!r} that do not fit the table")
+        frame[names[name]] = pd.Series([float("nan") if v is None else v for v in values], index=frame.index,
+                                       dtype="float64")
     if series:
         if frame.shape[1] != 1:
             raise ValueError("a series with more than one column")
         return frame.iloc[:, 0]
     return frame
+
+
+def _regenerate_cohort(recipe: dict[str, Any]) -> Any:
+    """A careops.synth Cohort rebuilt on the host from its recipe (generation is deterministic)."""
+    from datetime import date
+
+    from careops.synth import Anomalies, generate
+
+    want = {"seed": int, "as_of": str, "patients": int, "years": int, "rare": float, "anomalies": dict}
+    if set(recipe) != set(want) or any(type(recipe[k]) is not t for k, t in want.items()):
+        raise ValueError("a cohort recipe with unexpected fields")
+    if not 1 <= recipe["patients"] <= 20_000:
+        raise ValueError(f"a cohort of {recipe['patients']} patients (the grader rebuilds at most 20,000)")
+    shares = recipe["anomalies"]
+    if any(type(k) is not str or type(v) is not float for k, v in shares.items()):
+        raise ValueError("anomaly shares that are not numbers")
+    try:
+        return generate(recipe["patients"], recipe["seed"], as_of=date.fromisoformat(recipe["as_of"]),
+                        years=recipe["years"], rare=recipe["rare"], anomalies=Anomalies(**shares))
+    except Exception as exc:  # noqa: BLE001 - a recipe the generator refuses is refused here too
+        raise ValueError(f"a cohort the grader cannot rebuild ({exc})") from None
 
 
 _BUILTIN_EXC = {name: obj for name, obj in vars(builtins).items()
@@ -272,7 +308,10 @@ def sandbox_fetcher(sandbox: Sandbox) -> Callable[[str, list[dict[str, Any]]], A
             return _MISSING
         kind = answer.get("kind")
         if kind == "callable":
-            return RemoteFunction(sandbox, name, outputs, deadline)
+            fn = RemoteFunction(sandbox, name, outputs, deadline)
+            if answer.get("hypothesis") is True:
+                fn.hypothesis = True  # type: ignore[attr-defined] - mirrors @given's marker for checks
+            return fn
         if kind == "data":
             try:
                 return decode(answer.get("value"))

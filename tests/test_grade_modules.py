@@ -1,0 +1,58 @@
+"""Every module goes through the sandboxed grader: for each assignment, the
+solution handed in as a learner would (the released notebook with every
+answer cell filled in) gets full marks, and the released notebook as it is
+gets zero -- with learner cells sealed in the grading container, test cells in
+trusted code and live checks against throwaway labs.
+
+tests/test_notebooks.py proves the same both ways with plain nbgrader on the
+host; this proves the graded exercises survive the sandbox's rules (values
+crossing as data, no engine inside, lab assets from the grading image).
+"""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("submission_builders", REPO / "tests/fixtures/submissions/builders.py")
+B = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(B)  # type: ignore[union-attr]
+
+MODULES = sorted(p.parent.name for p in (REPO / "notebooks").glob("*/*.ipynb") if p.parent.name != "00-orientation")
+
+
+def _answer_ids(source: dict) -> list[str]:
+    return [c["metadata"]["nbgrader"]["grade_id"] for c in source["cells"]
+            if (c.get("metadata") or {}).get("nbgrader", {}).get("solution")]
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", MODULES)
+def test_solution_full_marks_and_release_zero_in_the_sandbox(assignment: str, tmp_path: Path) -> None:
+    from careops.apps.grade import main
+    from careops.grading.autograder import grading_dir
+    from careops.grading.course import generate_assignment, make_temp_course
+
+    notebook = next((REPO / "notebooks" / assignment).glob("*.ipynb"))
+    course = make_temp_course(tmp_path / "course", assignment)
+    release = B.load(generate_assignment(assignment, course.root) / notebook.name)
+    source = B.load(notebook)
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    B.save(B.answered(release, source, *_answer_ids(source)), subs / "solution.ipynb")
+    B.save(release, subs / "blank.ipynb")
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(assignment=assignment, submissions=subs, course_dir=course.root, jobs=2, feedback=False,
+                    progress=False)
+    rows = {r["learner"]: r for r in csv.DictReader((grading_dir(course, assignment) / "grades.csv").open())}
+    solution, blank = rows["solution"], rows["blank"]
+    assert code == 0, out.getvalue()
+    assert solution["status"] == "graded" and solution["score"] == solution["max_score"], (solution, out.getvalue())
+    assert float(blank["score"]) == 0, blank
