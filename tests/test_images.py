@@ -359,3 +359,22 @@ def test_failed_debootstrap_explains_and_leaves_no_rootfs(cl: docker.DockerClien
         base_mod._debootstrap(cl, progress=False, rootfs=rootfs, mirror="http://127.0.0.1:9/debian")
     assert "debootstrap" in err.value.message and err.value.fix
     assert not rootfs.exists()
+
+
+@pytest.mark.docker
+def test_an_optional_image_that_cannot_be_built_is_skipped_with_a_fix(monkeypatch, capsys) -> None:
+    """On a machine without debootstrap, `make images` still gives modules 0-2 and 4 their images."""
+    from careops.errors import CareOpsError
+    from careops.images import base as base_mod
+
+    def no_debootstrap(*args, **kwargs):
+        raise CareOpsError("debootstrap is not installed", fix="apt-get install debootstrap")
+
+    monkeypatch.setattr(base_mod, "ensure_variant", no_debootstrap)
+    built = {r.name for r in ensure_images(progress=False)}
+    assert "router-base" not in built and "router" not in built
+    assert {"base", "lab-runtime", "grader", "legacy-adt-v2"} <= built
+    err = capsys.readouterr().err
+    assert "skipped careops/router-base:bookworm, needed only by module 3" in err and "apt-get install debootstrap" in err
+    with pytest.raises(CareOpsError, match="debootstrap"):
+        ensure_images(["router"], progress=False)  # asked for by name: a real failure

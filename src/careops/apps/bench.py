@@ -178,12 +178,35 @@ def bench_learner_dockerfile() -> list[BenchRow]:
                      note="build + run in a Lab + MLLP, restart and SIGTERM checks + clean-up")]
 
 
+def bench_router_switch(switches: int = 10) -> BenchRow:
+    """Module 3: a validated, graceful router switch (nginx -t, reload, old workers gone) vs the bare reload signal."""
+    from careops.lab import Lab
+    from careops.rollout import HealthCheck, RolloutController
+    from careops.router import Router, RouterConfig
+
+    with Lab("bench-router", learner="bench") as lab:
+        ctl = RolloutController(lab, None)
+        for image, host in (("careops/legacy-adt:v1", "adt-blue"), ("careops/legacy-adt:v2", "adt-green")):
+            ctl.start_service(image, host)
+        router = Router.start(lab, RouterConfig.single("adt-blue"))
+        ctl.router = router
+        for host in ("adt-blue", "adt-green"):
+            ctl.wait_healthy(host, HealthCheck())
+        switch = statistics.median(router.apply(RouterConfig.single(h)).seconds
+                                   for h in ["adt-green", "adt-blue"] * (switches // 2))
+        bare = _median_seconds(lambda: router.container.exec(
+            ["sh", "-c", "nginx -e stderr -c /etc/careops-router/nginx.conf -s reload"]), switches)
+    return BenchRow(f"router switch (median of {switches})", switch, bare, "s", "the bare `nginx -s reload` signal",
+                    note="includes nginx -t and waiting until no old worker accepts connections")
+
+
 BENCHES: dict[str, Callable[[], BenchRow | list[BenchRow]]] = {
     "lab-start": bench_lab_start,
     "mllp": bench_mllp,
     "pipeline-overhead": bench_pipeline_overhead,
     "synth": bench_synth,
     "dockerfile": bench_learner_dockerfile,
+    "router": bench_router_switch,
     "make-lab": bench_make_lab_prepare,
 }
 

@@ -398,9 +398,14 @@ def live_pipeline_run(lab, artifacts: dict[str, str]) -> dict:  # noqa: ANN001 -
     (repo / LEAKED_FIXTURE).unlink(missing_ok=True)
     write_into_repo(repo, tests=artifacts["unit_tests"], workflow=artifacts["ci_workflow"])
     pipeline_lab = Lab(f"grade-ci-{uuid.uuid4().hex[:6]}", learner=lab.learner, workdir=tmp, reclaim=False)
-    run = run_pipeline(WORKFLOW_PATH, repo, lab=pipeline_lab, audit=tmp / "pipeline-audit.jsonl",
-                       approve="careops grader", progress=False, on_log=lambda *a: None)
-    pipeline_lab.close()
+    from careops.pipeline import remove_pipeline_images
+
+    try:
+        run = run_pipeline(WORKFLOW_PATH, repo, lab=pipeline_lab, audit=tmp / "pipeline-audit.jsonl",
+                           approve="careops grader", progress=False, on_log=lambda *a: None)
+    finally:
+        pipeline_lab.close()
+        remove_pipeline_images(repo)  # the run's record is kept; its image is not needed any more
     return {"run": run}
 
 

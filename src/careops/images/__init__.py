@@ -27,6 +27,7 @@ from careops.images.catalog import (BASE_IMAGE, CATALOG, COURSE, GRADER_IMAGE, L
                                     LABEL_INPUTS,
                                     LABEL_SOURCE,
                                     ImageResult, ImageSpec, find, select)
+from careops.errors import CareOpsError
 from careops.images.common import build_lock
 
 
@@ -41,22 +42,35 @@ def ensure_images(names: list[str] | None = None, *, force: bool = False, client
     specs = select(names)
     forced = {s.name for s in (specs if not names else select_exact(names))} if force else set()
     results: dict[str, ImageResult] = {}
+    skipped: set[str] = set()
     with build_lock():
         for spec in specs:
-            if spec.context is None and spec.debootstrap_include:  # a base variant (e.g. router-base)
-                results[spec.name] = _base.ensure_variant(cl, spec, force=spec.name in forced, progress=progress)
-            elif spec.context is None:
-                results[spec.name] = _base.ensure_base(cl, force=spec.name in forced, progress=progress)
-            else:
-                results[spec.name] = ensure_spec(cl, spec, parents=results, force=spec.name in forced,
-                                                 progress=progress)
+            if any(d in skipped for d in spec.depends_on):
+                skipped.add(spec.name)
+                continue
+            try:
+                if spec.context is None and spec.debootstrap_include:  # a base variant (e.g. router-base)
+                    results[spec.name] = _base.ensure_variant(cl, spec, force=spec.name in forced, progress=progress)
+                elif spec.context is None:
+                    results[spec.name] = _base.ensure_base(cl, force=spec.name in forced, progress=progress)
+                else:
+                    results[spec.name] = ensure_spec(cl, spec, parents=results, force=spec.name in forced,
+                                                     progress=progress)
+            except CareOpsError as exc:
+                if not spec.optional or names:  # asked for by name, or needed by every module: a real failure
+                    raise
+                skipped.add(spec.name)
+                print(f"careops: skipped {spec.tag}, needed only by {spec.optional}: {exc.message}\n"
+                      f"  fix: {exc.fix or 'see careops doctor'}; then `careops images build {spec.name}`",
+                      file=sys.stderr)
+                continue
             if progress:
                 r = results[spec.name]
                 what = f"built in {r.seconds:.1f} s" if r.built else "unchanged"
                 print(f"careops: {r.tag} {what} ({r.image_id[7:19]}, inputs {r.inputs_hash[:12]})", file=sys.stderr)
         if any(r.built for r in results.values()):
             _prune_replaced(cl, results)
-    return [results[s.name] for s in specs]
+    return [results[s.name] for s in specs if s.name in results]
 
 
 def _prune_replaced(cl: docker.DockerClient, current: dict[str, ImageResult]) -> None:

@@ -47,6 +47,8 @@ class ImageSpec:
     smoke_user: str = "1000"
     #: extra folders of the repo copied into the build context: (repo path, path in the context)
     extra_context: tuple[tuple[str, str], ...] = ()
+    #: when building everything, a failure here is a warning (only the module that needs it is affected)
+    optional: str = ""
     #: for a base variant (``context`` None, not "base"): Debian packages debootstrap adds to the base's own
     debootstrap_include: tuple[str, ...] = ()
 
@@ -146,7 +148,7 @@ CATALOG: list[ImageSpec] = [
     # Module 3's router: nginx (HTTP proxy + stream for MLLP) enters offline through a
     # debootstrapped variant of the base (careops.images.base.ensure_variant); labs/router adds the rest.
     ImageSpec(name="router-base", tag="careops/router-base:bookworm",
-              debootstrap_include=("nginx", "libnginx-mod-stream")),
+              debootstrap_include=("nginx", "libnginx-mod-stream"), optional="module 3 (safe deployments)"),
     ImageSpec(
         name="router",
         tag="careops/router:latest",
@@ -154,6 +156,7 @@ CATALOG: list[ImageSpec] = [
         depends_on=("router-base",),
         smoke=(("nginx", "-v"), ("test", "-r", "/usr/lib/nginx/modules/ngx_stream_module.so")),
         smoke_user="10010",
+        optional="module 3 (safe deployments)",
     ),
 ]
 
