@@ -50,11 +50,14 @@ def _orientation_running_container(lab: Any, artifacts: dict[str, str]) -> dict[
 def _module_checks() -> None:
     """Live checks other modules provide, registered on first need (they import their own heavy parts)."""
     from careops.checks import ci_pipeline as m1
+    from careops.checks import safe_deployments as m3
     from careops.containerize import grading as m2
 
     LIVE_CHECKS.setdefault("ci_pipeline.pipeline_run", m1.live_pipeline_run)
     LIVE_CHECKS.setdefault("containerize.live", m2.setup_live)
     LIVE_CHECKS.setdefault("containerize.facade_bridge", m2.setup_facade_bridge)
+    LIVE_CHECKS.setdefault("safe_deployments.blue_green", m3.setup_blue_green)
+    LIVE_CHECKS.setdefault("safe_deployments.rollback", m3.setup_rollback)
 
 
 def live_meta(cell: dict[str, Any]) -> dict[str, Any] | None:

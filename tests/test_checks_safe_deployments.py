@@ -1,0 +1,332 @@
+"""careops.checks.safe_deployments: every check passes the right answer and fails each plausible wrong one.
+
+The canary and change-record checks are pure pandas (no engine); their hand-written answers are cross-checked
+against careops' own analysis. The deployment checks are proven both ways on constructed records here (a fake
+beside the real thing) and for real in the docker tests at the bottom: the notebook's solution specs pass under
+live traffic, a rollout whose policy does not roll back fails.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pandas as pd
+import pytest
+
+from careops import engine
+from careops.checks import safe_deployments as check
+from careops.images import ensure_images
+from careops.images.build import existing_image
+from careops.lab import Lab
+from careops.rollout import Analysis, RolloutResult, parse_rollout
+from careops.rollout.analysis import analyze
+from careops.router import ROUTER_IMAGE, RouterConfig
+from careops.traffic import TrafficPlan, TrafficResult, reconcile
+
+ROUTER = """\
+http:
+  backends:
+    - {host: adt-blue, port: 8081, weight: 100}
+mllp:
+  backends:
+    - {host: adt-blue, port: 2575, weight: 100}
+"""
+HEAD = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: legacy-adt
+  annotations: {careops.io/change-id: CHG-3001, careops.io/approved-by: cab-chair}
+spec:
+  template:
+    spec:
+      containers:
+        - name: adt
+          image: IMAGE
+"""
+BLUE_GREEN = HEAD.replace("IMAGE", check.V2) + """\
+  strategy:
+    blueGreen:
+      activeService: router
+      previewService: adt-green
+      prePromotionAnalysis:
+        healthCheck: {path: /health, expectStatus: 200, successes: 3, intervalSeconds: 0.5, timeoutSeconds: 30}
+      scaleDownDelaySeconds: 3
+  rollback: {onFailure: abort}
+"""
+FAULTY = HEAD.replace("IMAGE", check.V2_FAULTY) + """\
+  strategy:
+    canary:
+      healthCheck: {path: /health, expectStatus: 200, successes: 2, intervalSeconds: 0.5, timeoutSeconds: 30}
+      steps:
+        - setWeight: 25
+        - pause: {duration: 4s}
+        - analysis: {windowSeconds: 4, minSample: 50, maxErrorRate: 0.02, maxP95LatencyRatio: 3}
+        - setWeight: 100
+  rollback: {onFailure: rollback, maxFailedRequests: 40}
+"""
+
+
+# -- exercise 3: the canary analysis ---------------------------------------------------------
+
+def good_analysis(frame, *, canary_upstream, now, window_seconds, min_sample, max_error_rate, max_p95_ratio):
+    http = frame[(frame["kind"] == "http") & (frame["t_send"] > now - window_seconds) & (frame["t_send"] <= now)]
+    canary = http[http["upstream"] == canary_upstream]
+    baseline = http[(http["upstream"] != canary_upstream) & (http["upstream"] != "")]
+    if len(canary) < min_sample:
+        return "inconclusive"
+    if (~canary["ok"]).mean() > max_error_rate:
+        return "fail"
+    if len(baseline) and canary["latency_ms"].quantile(0.95) > max_p95_ratio * baseline["latency_ms"].quantile(0.95):
+        return "fail"
+    return "pass"
+
+
+def _variant(**changes: object) -> Callable[..., str]:
+    """good_analysis with one plausible mistake."""
+    def fn(frame, *, canary_upstream, now, window_seconds, min_sample, max_error_rate, max_p95_ratio):
+        http = frame[frame["kind"] == "http"] if not changes.get("all_kinds") else frame
+        if not changes.get("no_window"):
+            http = http[(http["t_send"] > now - window_seconds) & (http["t_send"] <= now)]
+        canary = http[http["version"] == "v2"] if changes.get("by_version") else http[http["upstream"] == canary_upstream]
+        baseline = http[(http["upstream"] != canary_upstream) & (http["upstream"] != "")]
+        if not changes.get("no_min_sample") and len(canary) < min_sample:
+            return "inconclusive"
+        rate = (~canary["ok"]).mean() if len(canary) else 0.0
+        if (rate >= max_error_rate) if changes.get("inclusive") else (rate > max_error_rate):
+            return "fail"
+        p95 = canary["latency_ms"].quantile(0.95)
+        limit = max_p95_ratio * baseline["latency_ms"].quantile(0.95)
+        if len(baseline) and ((p95 >= limit) if changes.get("inclusive") else (p95 > limit)):
+            return "fail"
+        return "pass"
+    return fn
+
+
+HIDDEN_CASES = [  # the notebook's hidden windows
+    ("exactly the minimum sample", {"canary": (100, 0, 11.0)}, {}, "pass"),
+    ("one below the minimum sample, even with errors", {"canary": (99, 10, 11.0)}, {}, "inconclusive"),
+    ("error rate exactly at the threshold", {"canary": (100, 2, 11.0)}, {}, "pass"),
+    ("error rate just above the threshold", {"canary": (100, 3, 11.0)}, {}, "fail"),
+    ("p95 exactly at the ratio", {"canary": (150, 0, 15.0)}, {}, "pass"),
+    ("p95 just above the ratio", {"canary": (150, 0, 15.5)}, {}, "fail"),
+    ("failures only their upstream reveals", {"canary": (150, 5, 11.0)}, {}, "fail"),
+    ("failures named by version too", {"canary": (150, 5, 11.0), "hidden_failures": False}, {}, "fail"),
+    ("bad requests outside the window do not count", {"canary": (120, 0, 11.0), "outside": 40}, {}, "pass"),
+    ("no baseline traffic", {"baseline": (0, 0, 10.0), "canary": (120, 0, 30.0)}, {}, "pass"),
+    ("a stricter rule", {"canary": (400, 2, 11.0), "window": 5.0}, {"min_sample": 300, "max_error_rate": 0.001}, "fail"),
+    ("a looser latency rule", {"canary": (120, 0, 29.0)}, {"max_p95_ratio": 3.0}, "pass"),
+]
+
+
+def test_the_right_analysis_passes_practice_and_hidden_windows() -> None:
+    assert check.check_canary_analysis(good_analysis).passed
+    report = check.check_canary_analysis(good_analysis, HIDDEN_CASES)
+    assert report.passed, str(report)
+    assert len(report.criteria) == len(HIDDEN_CASES)
+
+
+@pytest.mark.parametrize("case", check.PRACTICE_CASES + HIDDEN_CASES, ids=lambda c: c[0])
+def test_hand_written_verdicts_agree_with_careops_own_analysis(case) -> None:
+    what, window_args, rule_changes, expected = case
+    rule = {**check.RULE, **rule_changes}
+    window = window_args.get("window", 10.0)
+    verdict = analyze(check.make_window(**window_args), canary="v2", baseline="v1", now=check.NOW,
+                      analysis=Analysis(window, rule["min_sample"], rule["max_error_rate"], rule["max_p95_ratio"]),
+                      canary_upstreams={check.CANARY_UPSTREAM})
+    assert {True: "pass", False: "fail", None: "inconclusive"}[verdict.passed] == expected, (what, verdict.reason)
+
+
+@pytest.mark.parametrize("mistake", ["by_version", "no_min_sample", "inclusive", "no_window", "all_kinds"])
+def test_each_plausible_mistake_fails_the_hidden_windows(mistake: str) -> None:
+    assert check.check_canary_analysis(_variant()).passed  # the variant machinery itself is right
+    report = check.check_canary_analysis(_variant(**{mistake: True}), HIDDEN_CASES)
+    assert not report.passed and report.failures, mistake
+    assert all(f.hint for f in report.failures)
+
+
+def test_wrong_return_values_and_errors_are_reported_with_hints() -> None:
+    report = check.check_canary_analysis(lambda frame, **kw: True)
+    assert not report.passed and "exactly one of the strings" in report.failures[0].hint
+
+    def broken(frame, **kw):
+        raise KeyError("latency")
+    report = check.check_canary_analysis(broken)
+    assert all("raised KeyError" in str(f.got) for f in report.failures) and len(report.failures) == 4
+
+
+def test_make_window_hides_failures_from_version() -> None:
+    frame = check.make_window(canary=(10, 3, 11.0))
+    failed = frame[(frame["kind"] == "http") & ~frame["ok"] & (frame["upstream"] == check.CANARY_UPSTREAM)]
+    assert len(failed) == 3 and set(failed["version"]) == {""}
+    assert set(frame.columns) >= {"kind", "t_send", "ok", "latency_ms", "version", "upstream"}
+
+
+# -- exercise 6: the change record -------------------------------------------------------------
+
+def good_record(audit: pd.DataFrame) -> pd.DataFrame:
+    deploys = audit[audit["action"].str.startswith("deploy.")].sort_values("seq")
+    rows = [{"change_id": e["details"]["change_id"], "deployed_by": e["actor"], "approved_by": e["details"]["approved_by"],
+             "strategy": e["action"].split(".", 1)[1], "image": e["details"]["image"],
+             "started": e["details"]["started"], "ended": e["details"]["ended"], "outcome": e["outcome"],
+             "rolled_back": e["details"]["rollback"]} for _, e in deploys.iterrows()]
+    return pd.DataFrame(rows, columns=check.CHANGE_RECORD_COLUMNS)
+
+
+def test_the_right_change_record_passes_every_log() -> None:
+    report = check.check_change_record(good_record, seeds=(0, 3, 4, 5))
+    assert report.passed, str(report)
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda a: good_record(a).iloc[::-1], "oldest first"),
+    (lambda a: good_record(a).drop(columns=["rolled_back"]), "exactly the asked columns"),
+    (lambda a: good_record(a).assign(strategy=lambda f: "deploy." + f["strategy"]), "every field as recorded"),
+    (lambda a: good_record(a[a["outcome"] == "promoted"]), "one row per deployment"),
+    (lambda a: good_record(a).to_dict("records"), "returns a DataFrame"),
+    (lambda a: a["nope"], "raised KeyError"),
+])
+def test_wrong_change_records_fail_with_the_right_message(wrong, words: str) -> None:
+    report = check.check_change_record(wrong)
+    assert not report.passed
+    assert any(words in f.message for f in report.failures), str(report)
+
+
+def test_sample_change_log_has_the_audit_log_shape() -> None:
+    from careops.audit import REQUIRED_FIELDS
+
+    frame = check.sample_change_log()
+    assert list(frame.columns) == list(REQUIRED_FIELDS) and str(frame["at"].dt.tz) == "UTC"
+    assert frame["seq"].is_monotonic_decreasing and check.deployment_counts(frame)["promoted"] == 2
+
+
+# -- the router config and the deployment checks on constructed records ------------------------------
+
+def test_router_config_check_both_ways() -> None:
+    assert check.check_router_config(ROUTER).passed
+    wrong = check.check_router_config(ROUTER.replace("adt-blue, port: 2575", "adt-green, port: 2575"))
+    assert [f.message for f in wrong.failures] == ["all MLLP traffic goes to adt-blue:2575"]
+    broken = check.check_router_config("http: [\n")
+    assert not broken.passed and "not valid YAML" in broken.failures[0].message
+
+
+def _record(*, seconds: float = 10, rate: float = 110, switch: float = 5.0, failed_at: tuple[float, ...] = (),
+            versions: tuple[str, str] = ("v1", "v2")) -> pd.DataFrame:
+    rows, t0 = [], 1_800_000_000.0
+    for i in range(int(seconds * rate)):
+        t = t0 + i / rate
+        bad = any(abs(t - t0 - f) < 0.5 / rate for f in failed_at)
+        rows.append({"kind": "http", "seq": i, "id": "/health", "attempt": 1, "t_sched": t, "t_send": t,
+                     "latency_ms": 5.0, "status": "502" if bad else "200", "ok": not bad,
+                     "version": "" if bad else versions[t - t0 >= switch], "upstream": "192.0.2.4:8081", "error": ""})
+    for i in range(int(seconds * 10)):
+        t = t0 + i / 10
+        rows.append({"kind": "mllp", "seq": i, "id": f"TR-X-{i}", "attempt": 1, "t_sched": t, "t_send": t,
+                     "latency_ms": 4.0, "status": "AA", "ok": True, "version": versions[t - t0 >= switch],
+                     "upstream": "", "error": ""})
+    frame = pd.DataFrame(rows).sort_values("t_send", kind="stable").reset_index(drop=True)
+    frame["t"] = frame["t_send"] - t0
+    return frame
+
+
+def _run(frame: pd.DataFrame, *, stored: list[str] | None = None, strategy: str = "blueGreen",
+         image: str = check.V2, outcome: str = "promoted", spec: str = BLUE_GREEN,
+         events: tuple[tuple[str, float], ...] = (("start", 0.0), ("switch", 5.0), ("end", 8.0)),
+         router: RouterConfig | None = None, answers: dict[str, int] | None = None) -> check.DeploymentRun:
+    t0 = 1_800_000_000.0
+    result = RolloutResult("legacy-adt", strategy, image, "adt-blue", "adt-green", outcome=outcome,
+                           events=[(e, t0 + t) for e, t in events], rolled_back=outcome == "rolled-back")
+    ids = list(frame[frame["kind"] == "mllp"]["id"]) if stored is None else stored
+    return check.DeploymentRun("test", result, TrafficResult(frame, TrafficPlan(duration=10), t0),
+                               reconcile(frame, ids), parse_rollout(spec), router or RouterConfig.single("adt-green"),
+                               answers or {"v2": 10})
+
+
+def test_blue_green_check_passes_a_clean_cutover_and_fails_each_flaw() -> None:
+    good = check.check_blue_green(_run(_record()))
+    assert good.passed, str(good)
+    flaws = {
+        "zero failed HTTP requests across the cutover": _run(_record(failed_at=(5.0, 5.1))),
+        "no MLLP message lost": _run(_record(), stored=[f"TR-X-{i}" for i in range(1, 100)]),
+        "no MLLP message stored twice": _run(_record(), stored=[f"TR-X-{i}" for i in range(100)] + ["TR-X-7"]),
+        f"the deployment ran under at least {check.MIN_HTTP_RATE:g} requests/s": _run(_record(rate=60)),
+        "the switch happened while traffic flowed": _run(_record(), events=(("start", 0.0), ("switch", 9.5),
+                                                                              ("end", 12.0))),
+        "after the switch only v2 answers": _run(_record(versions=("v1", "v1"))),
+        "the new release was promoted (healthy, then switched)": _run(_record(), outcome="aborted"),
+    }
+    for message, run in flaws.items():
+        report = check.check_blue_green(run)
+        assert message in [f.message for f in report.failures], (message, str(report))
+        assert all(f.hint for f in report.failures)
+    wrong_kind = check.check_blue_green(_run(_record(), strategy="stop-and-replace"))
+    assert len(wrong_kind.criteria) == 1 and not wrong_kind.passed
+
+
+def test_rollback_check_passes_a_timely_rollback_and_fails_each_flaw() -> None:
+    events = (("start", 0.0), ("setWeight 25", 2.0), ("analysis", 6.0), ("rollback", 6.5), ("end", 7.0))
+    frame = _record(failed_at=(3.0, 3.5, 4.0), versions=("v1", "v1"))
+    kw = {"strategy": "canary", "image": check.V2_FAULTY, "outcome": "rolled-back", "spec": FAULTY, "events": events,
+          "router": RouterConfig.single("adt-blue"), "answers": {"v1": 10}}
+    good = check.check_rollback(_run(frame, **kw))
+    assert good.passed, str(good)
+    slow = dict(kw, events=(("start", 0.0), ("setWeight 25", 2.0), ("rollback", 30.0), ("end", 31.0)))
+    flaws = {
+        "the faulty release was rolled back automatically": dict(kw, outcome="aborted"),
+        f"all traffic was back on v1 within {check.ROLLBACK_SECONDS:g} s of the canary's first traffic": slow,
+        "afterwards the router sends everything to v1 again": dict(
+            kw, router=RouterConfig.weighted({"adt-blue": 75, "adt-green": 25}), answers={"v1": 7, "v2-faulty": 3}),
+        f"the rollback policy returns traffic to v1 after at most {check.MAX_POLICY_BUDGET} failed requests": dict(
+            kw, spec=FAULTY.replace("onFailure: rollback, maxFailedRequests: 40", "onFailure: abort")),
+        "the canary has an analysis step (health checks alone do not see this fault)": dict(
+            kw, spec=FAULTY.replace("        - analysis: {windowSeconds: 4, minSample: 50, maxErrorRate: 0.02, "
+                                    "maxP95LatencyRatio: 3}\n", "")),
+    }
+    for message, changes in flaws.items():
+        report = check.check_rollback(_run(frame, **changes))
+        assert message in [f.message for f in report.failures], (message, str(report))
+    many = check.check_rollback(_run(_record(failed_at=tuple(i * 0.05 for i in range(150)), versions=("v1", "v1")),
+                                     **kw))
+    assert [f.message for f in many.failures] == [f"at most {check.FAILED_BUDGET} failed requests and messages in all"]
+    assert not check.check_rollback(_run(frame, **dict(kw, spec=BLUE_GREEN))).passed
+
+
+def test_a_starting_router_not_on_blue_is_refused_before_anything_starts() -> None:
+    from careops.errors import RolloutError
+
+    with pytest.raises(RolloutError, match="must send all HTTP traffic to adt-blue") as info:
+        check._starting_backend(RouterConfig.single("adt-green"))
+    assert info.value.fix
+
+
+# -- for real: the grader's live checks with the notebook's solution specs ----------------------------
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    if existing_image(engine.client(), ROUTER_IMAGE) is None:
+        ensure_images(["router"], progress=False)
+    with Lab("safe-deploy-test", learner="pytest") as lab:
+        yield lab
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_live_blue_green_setup_passes_the_solution(lab: Lab) -> None:
+    run = check.setup_blue_green(lab, {"router_config": ROUTER, "blue_green_rollout": BLUE_GREEN})["bg_run"]
+    report = check.check_blue_green(run)
+    assert report.passed, str(report)
+    assert run.reconcile.sent >= 100 and run.summary()["http_failed"] == 0
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_live_rollback_setup_passes_the_solution_and_fails_a_policy_that_only_aborts(lab: Lab) -> None:
+    run = check.setup_rollback(lab, {"router_config": ROUTER, "rollback_rollout": FAULTY})["faulty_run"]
+    report = check.check_rollback(run)
+    assert report.passed, str(report)
+    assert 0 < run.failed() <= check.FAILED_BUDGET
+    aborting = FAULTY.replace("onFailure: rollback, maxFailedRequests: 40", "onFailure: abort")
+    bad = check.setup_rollback(lab, {"router_config": ROUTER, "rollback_rollout": aborting})["faulty_run"]
+    report = check.check_rollback(bad)
+    assert bad.result.outcome == "aborted" and not report.passed
+    assert "the faulty release was rolled back automatically" in [f.message for f in report.failures]
+    assert "afterwards the router sends everything to v1 again" in [f.message for f in report.failures]
