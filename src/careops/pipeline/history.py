@@ -5,10 +5,11 @@ the history a learner (or an auditor) sees is the history that happened.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from careops.audit import AuditLog
+from careops.audit import AuditEntry, AuditLog
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,21 +27,25 @@ def _log(audit: AuditLog | str | Path | None) -> AuditLog:
     return AuditLog(audit or default_audit_path())
 
 
+def _runs(audit: AuditLog | str | Path | None, workflow: str | None) -> Iterator[AuditEntry]:
+    """The audit log's pipeline-run entries (of one workflow, if named), oldest first."""
+    log = _log(audit)
+    if not log.path.exists():
+        return
+    for e in log.entries():
+        if e.action == RUN_ACTION and (not workflow or e.details.get("workflow") == workflow):
+            yield e
+
+
 def history(audit: AuditLog | str | Path | None = None, *, workflow: str | None = None) -> pd.DataFrame:
     """One row per pipeline run: run_id, when, who, workflow, outcome, seconds, approved_by."""
     import pandas as pd
 
-    log = _log(audit)
-    rows = []
-    if log.path.exists():
-        for e in log.entries():
-            if e.action != RUN_ACTION or (workflow and e.details.get("workflow") != workflow):
-                continue
-            approvals = e.details.get("approvals") or []
-            rows.append({"run_id": e.details.get("run_id"), "at": e.at, "actor": e.actor,
-                         "workflow": e.details.get("workflow"), "outcome": e.outcome,
-                         "seconds": e.details.get("seconds"),
-                         "approved_by": ", ".join(a["who"] for a in approvals if a.get("decision") == "approved")})
+    rows = [{"run_id": e.details.get("run_id"), "at": e.at, "actor": e.actor, "workflow": e.details.get("workflow"),
+             "outcome": e.outcome, "seconds": e.details.get("seconds"),
+             "approved_by": ", ".join(a["who"] for a in e.details.get("approvals") or []
+                                      if a.get("decision") == "approved")}
+            for e in _runs(audit, workflow)]
     frame = pd.DataFrame(rows, columns=["run_id", "at", "actor", "workflow", "outcome", "seconds", "approved_by"])
     frame["at"] = pd.to_datetime(frame["at"], utc=True)
     return frame
@@ -50,15 +55,9 @@ def job_durations(audit: AuditLog | str | Path | None = None, *, workflow: str |
     """One row per job per run (long format): run_id, at, job, status, seconds."""
     import pandas as pd
 
-    log = _log(audit)
-    rows = []
-    if log.path.exists():
-        for e in log.entries():
-            if e.action != RUN_ACTION or (workflow and e.details.get("workflow") != workflow):
-                continue
-            for job, data in (e.details.get("jobs") or {}).items():
-                rows.append({"run_id": e.details.get("run_id"), "at": e.at, "job": job,
-                             "status": data.get("status"), "seconds": data.get("seconds")})
+    rows = [{"run_id": e.details.get("run_id"), "at": e.at, "job": job, "status": data.get("status"),
+             "seconds": data.get("seconds")}
+            for e in _runs(audit, workflow) for job, data in (e.details.get("jobs") or {}).items()]
     frame = pd.DataFrame(rows, columns=["run_id", "at", "job", "status", "seconds"])
     frame["at"] = pd.to_datetime(frame["at"], utc=True)
     return frame
