@@ -14,6 +14,10 @@ non-root, memory, pids and CPU limits, a killing time limit) runs every
 version, each in its own folder and ``python -m pytest`` process with its own
 time limit, and reports back one JSON line that careops parses strictly. The
 same code runs for the learner's visible check and in the grader.
+
+Limit: like any mutation tester, this can be gamed by a test that inspects
+the code under test (e.g. hashes the module's source) instead of its
+behaviour; hidden mutants make that a deliberate act, not an accident.
 """
 from __future__ import annotations
 
