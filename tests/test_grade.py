@@ -8,7 +8,6 @@ batch are graded correctly. The unit tests below it need no engine.
 """
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -18,6 +17,8 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
+
+import builders as B  # tests/fixtures/submissions/builders.py (see conftest)
 
 from careops.grading import intake
 from careops.grading.autograder import Journal, grading_dir
@@ -33,9 +34,6 @@ from careops.grading.trusted import (
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "00-orientation"
 SOURCE = REPO / "notebooks" / ASSIGNMENT / "orientation.ipynb"
-_spec = importlib.util.spec_from_file_location("submission_builders", REPO / "tests/fixtures/submissions/builders.py")
-B = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(B)  # type: ignore[union-attr]
 
 CELL_TIMEOUT = 6
 HEADER = "learner,status,score,max_score,test_is_synthetic,test_triage_probe_spec,test_triage_probe_running,test_leaked_names,reason"

@@ -1,7 +1,6 @@
 """The grader is crash-safe: SIGKILL it mid-batch, run it again, and nothing is lost or counted twice."""
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -14,15 +13,14 @@ from pathlib import Path
 
 import pytest
 
+import builders as B  # tests/fixtures/submissions/builders.py (see conftest)
+
 from careops.grading.autograder import Journal, grading_dir
 from careops.grading.course import COURSE_ID, generate_assignment, make_temp_course
 
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "00-orientation"
 SOURCE = REPO / "notebooks" / ASSIGNMENT / "orientation.ipynb"
-_spec = importlib.util.spec_from_file_location("submission_builders", REPO / "tests/fixtures/submissions/builders.py")
-B = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(B)  # type: ignore[union-attr]
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -11,17 +11,15 @@ crossing as data, no engine inside, lab assets from the grading image).
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
 
+import builders as B  # tests/fixtures/submissions/builders.py (see conftest)
+
 REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("submission_builders", REPO / "tests/fixtures/submissions/builders.py")
-B = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(B)  # type: ignore[union-attr]
 
 MODULES = sorted(p.parent.name for p in (REPO / "notebooks").glob("*/*.ipynb") if p.parent.name != "00-orientation")
 

@@ -159,7 +159,6 @@ def check_to_synthetic(to_synthetic, *, messages: list[str] | None = None,  # no
                        title: str = "Exercise 3: make the production extract synthetic") -> CheckReport:
     """PID-3, PID-13 and PID-19 get synthetic markers; nothing else changes; the result still parses."""
     import re
-    import sys
 
     from careops.phi import HIGH_PRECISION_KINDS, scan_text
 
@@ -221,20 +220,14 @@ def check_to_synthetic(to_synthetic, *, messages: list[str] | None = None,  # no
                  "the same patient always gets the same synthetic MRN, different patients different ones",
                  got={"repeatable": repeatable, "distinct": distinct},
                  hint="derive the new MRN from the old one, e.g. SYN- plus a hash (hashlib) of it")
-    sys.path.insert(0, str(paths.lab_asset("legacy-adt/adt_service.py").parent))
-    try:
-        import adt_service
-
-        parsed = []
-        for out in outputs:
-            try:
-                parsed.append(adt_service.parse(out)[2])
-            except adt_service.Nak as nak:
-                parsed.append(f"NAK {nak.code}: {nak.reason}")
-        want = [adt_service.parse(m)[2] for m in messages]
-    finally:
-        sys.path.pop(0)
-        sys.modules.pop("adt_service", None)
+    adt_service = service_module(paths.lab_asset("legacy-adt"))
+    parsed = []
+    for out in outputs:
+        try:
+            parsed.append(adt_service.parse(out)[2])
+        except adt_service.Nak as nak:
+            parsed.append(f"NAK {nak.code}: {nak.reason}")
+    want = [adt_service.parse(m)[2] for m in messages]
     report.check(parsed == want, "the legacy service still accepts the message", expected=want, got=parsed,
                  hint="keep the segments separated as they were (\\n or \\r) and the MSH untouched")
     return report
@@ -410,12 +403,10 @@ def live_pipeline_run(lab, artifacts: dict[str, str]) -> dict:  # noqa: ANN001 -
 
 
 def service_module(repo: str | Path):  # noqa: ANN201 - a module
-    """Import your repo's ``adt_service.py`` (as your tests will: ``import adt_service``)."""
-    import importlib
-    import sys
+    """The ``adt_service.py`` of a repo folder, loaded fresh from its file (sys.path stays as it is)."""
+    import importlib.util
 
-    folder = str(Path(repo).resolve())
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    sys.modules.pop("adt_service", None)
-    return importlib.import_module("adt_service")
+    spec = importlib.util.spec_from_file_location("adt_service", Path(repo) / "adt_service.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
