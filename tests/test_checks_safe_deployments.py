@@ -330,3 +330,133 @@ def test_live_rollback_setup_passes_the_solution_and_fails_a_policy_that_only_ab
     assert bad.result.outcome == "aborted" and not report.passed
     assert "the faulty release was rolled back automatically" in [f.message for f in report.failures]
     assert "afterwards the router sends everything to v1 again" in [f.message for f in report.failures]
+
+
+# -- exercise 5: rolling update and the comparison table --------------------------------------------
+
+ROLLING = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: legacy-adt
+  annotations: {careops.io/change-id: CHG-3004, careops.io/approved-by: cab-chair}
+spec:
+  replicas: 3
+  template:
+    spec:
+      containers:
+        - name: adt
+          image: careops/legacy-adt:v2
+  strategy:
+    rollingUpdate:
+      activeService: router
+      maxSurge: 1
+      maxUnavailable: 0
+      healthCheck: {path: /health, expectStatus: 200, successes: 2, intervalSeconds: 0.5, timeoutSeconds: 30}
+      drainSeconds: 2
+  rollback: {onFailure: rollback}
+"""
+
+
+def good_row(frame, *, start, end, old, new):
+    window = frame[(frame["t_send"] >= start) & (frame["t_send"] <= end)]
+    http, mllp = window[window["kind"] == "http"], window[window["kind"] == "mllp"]
+    answered = window[window["ok"]]
+    olds, news = answered[answered["version"] == old]["t_send"], answered[answered["version"] == new]["t_send"]
+    return {"seconds": end - start, "http_requests": len(http), "failed_requests": int((~http["ok"]).sum()),
+            "failed_messages": int((~mllp["ok"]).sum()),
+            "p95_ms": float(http["latency_ms"].quantile(0.95)) if len(http) else 0.0,
+            "side_by_side_seconds": max(0.0, float(olds.max() - news.min())) if len(olds) and len(news) else 0.0}
+
+
+def _row_variant(**changes: Callable[..., object]) -> Callable[..., dict]:
+    def fn(frame, **kw):
+        row = good_row(frame, **kw)
+        row.update({k: f(frame, row, **kw) for k, f in changes.items()})
+        return row
+    return fn
+
+
+ROW_MISTAKES = {
+    "edges excluded": _row_variant(http_requests=lambda f, r, start, end, **_: int(
+        ((f["kind"] == "http") & (f["t_send"] > start) & (f["t_send"] < end)).sum())),
+    "whole record, not the window": _row_variant(failed_requests=lambda f, r, **_: int(
+        (~f[f["kind"] == "http"]["ok"]).sum())),
+    "final MLLP answer only": _row_variant(failed_messages=lambda f, r, **_: 0),
+    "negative overlap kept": _row_variant(side_by_side_seconds=lambda f, r, start, end, old, new: float(
+        f[(f["version"] == old) & f["ok"]]["t_send"].max() - f[(f["version"] == new) & f["ok"]]["t_send"].min())),
+    "NaN p95 for no requests": _row_variant(p95_ms=lambda f, r, start, end, **_: float(
+        f[(f["kind"] == "http") & (f["t_send"] >= start) & (f["t_send"] <= end)]["latency_ms"].quantile(0.95))),
+}
+
+
+def test_the_right_row_passes_practice_and_hidden_deployments() -> None:
+    assert check.check_deployment_row(good_row).passed
+    report = check.check_deployment_row(good_row, check.GRADED_ROWS)
+    assert report.passed and len(report.criteria) == len(check.GRADED_ROWS), str(report)
+
+
+@pytest.mark.parametrize("mistake", sorted(ROW_MISTAKES))
+def test_each_plausible_row_mistake_fails_the_hidden_deployments(mistake: str) -> None:
+    report = check.check_deployment_row(ROW_MISTAKES[mistake], check.GRADED_ROWS)
+    assert not report.passed, mistake
+    assert all(f.hint for f in report.failures)
+
+
+def test_a_row_with_wrong_keys_or_an_error_is_reported() -> None:
+    keys = check.check_deployment_row(lambda f, **kw: {"seconds": 1})
+    assert "exactly the keys" in keys.failures[0].message
+    boom = check.check_deployment_row(lambda f, **kw: 1 / 0)
+    assert "ZeroDivisionError" in boom.failures[0].hint
+
+
+def test_the_comparison_table_uses_the_learners_function_on_every_run() -> None:
+    bg = _run(_record())
+    table = check.comparison_table(good_row, bg, None)
+    assert list(table.index) == ["test"] and list(table.columns) == check.DEPLOYMENT_ROW_KEYS
+    assert table.loc["test", "seconds"] == 8.0 and table.loc["test", "failed_requests"] == 0
+
+
+def _rolling_run(frame: pd.DataFrame, *, spec: str = ROLLING, most: int = 4, fewest: int = 3,
+                 outcome: str = "promoted", answers: dict[str, int] | None = None) -> check.DeploymentRun:
+    run = _run(frame, strategy="rollingUpdate", spec=spec, outcome=outcome, answers=answers,
+               router=RouterConfig.weighted({"adt-4": 100, "adt-5": 100, "adt-6": 100}))
+    run.result.most_running, run.result.fewest_serving = most, fewest
+    return run
+
+
+def test_rolling_update_check_passes_a_clean_update_and_fails_each_flaw() -> None:
+    good = check.check_rolling_update(_rolling_run(_record()))
+    assert good.passed, str(good)
+    flaws = {
+        "all 3 copies served throughout (the ward's capacity never dropped)": dict(fewest=2),
+        "at most one extra copy ran at a time (the host has room for 4)": dict(most=6),
+        "no HTTP request failed during the update": dict(frame=_record(failed_at=(5.0,))),
+        "every copy was replaced (each healthy before it got traffic)": dict(outcome="rolled-back"),
+        "afterwards only v2 answers": dict(answers={"v1": 3, "v2": 7}),
+        "3 copies (spec.replicas)": dict(spec=ROLLING.replace("replicas: 3", "replicas: 2")
+                                         .replace("maxSurge: 1", "maxSurge: 1")),
+    }
+    for message, changes in flaws.items():
+        frame = changes.pop("frame", _record())
+        report = check.check_rolling_update(_rolling_run(frame, **changes))
+        assert message in [f.message for f in report.failures], (message, str(report))
+    assert not check.check_rolling_update(_run(_record())).passed  # a blue/green is not a rolling update
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_live_rolling_update_setup_passes_the_solution_and_fails_one_that_drops_capacity(lab: Lab) -> None:
+    run = check.setup_rolling_update(lab, {"rolling_rollout": ROLLING})["rolling_run"]
+    report = check.check_rolling_update(run)
+    assert report.passed, str(report)
+    assert run.stack is not None and run.stack.ok
+    row = good_row(run.traffic.frame, start=run.result.events[0][1], end=run.result.events[-1][1], old="v1",
+                   new="v2")
+    assert row["failed_requests"] == 0 and row["side_by_side_seconds"] > 1  # three rounds of old and new mixed
+    risky = ROLLING.replace("maxSurge: 1", "maxSurge: 0").replace("maxUnavailable: 0", "maxUnavailable: 1")
+    bad = check.setup_rolling_update(lab, {"rolling_rollout": risky})["rolling_run"]
+    report = check.check_rolling_update(bad)
+    assert bad.result.outcome == "promoted" and bad.result.fewest_serving == 2 and bad.result.most_running == 3
+    assert [f.message for f in report.failures] == [
+        "all 3 copies served throughout (the ward's capacity never dropped)"], str(report)

@@ -16,7 +16,7 @@ from careops.errors import LabError, RolloutError
 from careops.images import ensure_images
 from careops.images.build import existing_image
 from careops.lab import Lab
-from careops.rollout import Analysis, BlueGreen, Canary, RolloutController, parse_rollout
+from careops.rollout import Analysis, BlueGreen, Canary, RollingUpdate, RolloutController, parse_rollout
 from careops.rollout.analysis import analyze
 from careops.router import ROUTER_IMAGE, Router, RouterConfig
 from careops.traffic import TrafficPlan, reconcile, start_traffic, stored_control_ids
@@ -260,3 +260,93 @@ def test_canary_of_the_faulty_release_is_rolled_back_automatically(stack) -> Non
     assert report.lost == [] and report.duplicated == [] and report.stored_unacked == [], str(report)
     entry = list(controller.audit.entries())[-1]
     assert (entry.action, entry.outcome, entry.details["rollback"]) == ("deploy.canary", "rolled-back", True)
+
+
+# -- rolling update ---------------------------------------------------------------------
+
+ROLLING = BLUE_GREEN.replace("spec:\n  template:", "spec:\n  replicas: 3\n  template:").replace("""    blueGreen:
+      activeService: router
+      previewService: adt-green
+      prePromotionAnalysis:
+        healthCheck: {path: /health, expectStatus: 200, successes: 2, intervalSeconds: 0.5, timeoutSeconds: 30}
+      scaleDownDelaySeconds: 3
+""", """    rollingUpdate:
+      activeService: router
+      maxSurge: 1
+      maxUnavailable: 0
+      healthCheck: {path: /health, expectStatus: 200, successes: 2, intervalSeconds: 0.5, timeoutSeconds: 30}
+      drainSeconds: 2
+""")
+
+
+def test_rolling_update_spec_parses_and_bad_ones_name_the_key() -> None:
+    spec = parse_rollout(ROLLING)
+    assert spec.kind == "rollingUpdate" and spec.replicas == 3
+    assert isinstance(spec.strategy, RollingUpdate)
+    assert (spec.strategy.max_surge, spec.strategy.max_unavailable, spec.strategy.drain_seconds) == (1, 0, 2.0)
+    assert "maxUnavailable 0" in spec._repr_html_()
+    for old, new, words in [("maxSurge: 1", "maxSurge: 0", "both 0"),
+                            ("maxSurge: 1", "maxSurge: 4", "0..3"),
+                            ("replicas: 3", "replicas: 9", "spec.replicas")]:
+        with pytest.raises(RolloutError, match=words):
+            parse_rollout(ROLLING.replace(old, new).replace("maxUnavailable: 0", "maxUnavailable: 0"
+                                                            if "Surge: 0" not in new else "maxUnavailable: 0"))
+    with pytest.raises(RolloutError, match="runs one copy per colour"):
+        parse_rollout(BLUE_GREEN.replace("spec:\n  template:", "spec:\n  replicas: 2\n  template:"))
+
+
+@pytest.fixture
+def replicas(tmp_path: Path) -> Iterator[tuple[Lab, RolloutController]]:
+    """Three copies of v1 (adt-1..3) behind the router on the shared volume, healthy."""
+    _have_router_image()
+    with Lab("rolling-test", learner="pytest") as lab:
+        controller = RolloutController.start(lab, "careops/legacy-adt:v1", replicas=3, actor="pytest",
+                                             audit=AuditLog(tmp_path / "changes.jsonl", key=b"k" * 32))
+        yield lab, controller
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_rolling_update_under_load_replaces_copies_one_by_one_without_failures(replicas) -> None:
+    lab, controller = replicas
+    assert controller.serving() == ["adt-1", "adt-2", "adt-3"]
+    plan = TrafficPlan(duration=22, http_rate=110, mllp_rate=10)
+    traffic = start_traffic(lab, plan)
+    time.sleep(3)
+    result = controller.run(ROLLING, traffic=traffic)
+    record = traffic.wait(progress=False)
+    assert result.outcome == "promoted", (result.reason, result.events)
+    assert result.to_backend == "adt-4, adt-5, adt-6" and controller.serving() == ["adt-4", "adt-5", "adt-6"]
+    assert (result.most_running, result.fewest_serving) == (4, 3)  # maxSurge 1, maxUnavailable 0
+    assert [label for label, _ in result.events if label.endswith("healthy")] == [
+        "round 1: adt-4 healthy", "round 2: adt-5 healthy", "round 3: adt-6 healthy"]
+    s = record.summary()
+    assert s["http_failed"] == 0 and s["http_rate"] >= 100, record.http[~record.http["ok"]].to_string()
+    report = reconcile(record.frame, stored_control_ids(lab, "adt-data", plan.prefix))
+    assert report.ok, str(report)
+    # old and new answered side by side for a while: the mixed phase a rolling update has
+    mid = record.http[(record.http["t_send"] > result.at("round 1: adt-4 in, adt-1 out"))
+                      & (record.http["t_send"] < result.at("round 3: adt-6 healthy"))]
+    assert {"v1", "v2"} <= set(mid["version"])
+    assert controller.router.who_answers(6) == {"v2": 6}
+    for gone in ("adt-1", "adt-2", "adt-3"):
+        with pytest.raises(LabError):
+            lab.container(gone)
+    entry = list(controller.audit.entries())[-1]
+    assert (entry.action, entry.outcome) == ("deploy.rollingUpdate", "promoted")
+
+
+@pytest.mark.docker
+def test_rolling_update_with_an_unhealthy_copy_rolls_back_to_full_strength(replicas) -> None:
+    lab, controller = replicas
+    spec = ROLLING.replace("maxUnavailable: 0", "maxUnavailable: 1").replace("path: /health", "path: /ready") \
+        .replace("timeoutSeconds: 30", "timeoutSeconds: 3").replace("onFailure: abort", "onFailure: rollback")
+    result = controller.run(spec)
+    assert result.outcome == "rolled-back" and "never became healthy" in result.reason, result.reason
+    assert "answered 404" in result.reason and "rolled back to careops/legacy-adt:v1" in result.reason
+    serving = controller.serving()
+    assert len(serving) == 3 and "adt-1" not in serving  # adt-1 was taken out (maxUnavailable 1), then refilled
+    assert controller.router.who_answers(6) == {"v1": 6}
+    assert result.fewest_serving == 2
+    aborted = controller.run(spec.replace("onFailure: rollback", "onFailure: abort"))
+    assert aborted.outcome == "aborted" and len(controller.serving()) == 2  # abort leaves what serves

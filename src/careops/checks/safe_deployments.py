@@ -24,6 +24,7 @@ from careops.errors import CareOpsError, LabError, RolloutError
 from careops.lab import Lab
 from careops.rollout import (
     COLOURS,
+    REPLICA_PREFIX,
     SERVICE_VOLUME,
     HealthCheck,
     RolloutController,
@@ -31,6 +32,7 @@ from careops.rollout import (
     RolloutSpec,
     parse_rollout,
 )
+from careops.rollout.health import StackStatus, stack_status
 from careops.router import Router, RouterConfig
 from careops.router.config import parse_router_config
 from careops.traffic import (
@@ -76,16 +78,24 @@ def _starting_backend(config: RouterConfig) -> str:
     return COLOURS[0]
 
 
+def _remove_leftovers(lab: Lab) -> None:
+    """Remove what an earlier exercise (or a crashed cell) left: releases, copies, router, traffic, helpers."""
+    names = (*COLOURS, "router", "traffic", "db-reader", "adt-data-init")
+    for c in lab.containers():
+        role = c.labels.get("org.careops.role", "")
+        if role in names or (role.startswith(REPLICA_PREFIX) and role[len(REPLICA_PREFIX):].isdigit()):
+            try:
+                c.remove()
+            except LabError:
+                pass
+
+
 def fresh_stack(lab: Lab, router_config: str, *, audit: Any = None, actor: str | None = None) -> RolloutController:
     """v1 as adt-blue behind a router started from the learner's router config: the starting point of every
     deployment exercise. Anything a previous exercise left in the lab (releases, router, traffic) is removed."""
     config = parse_router_config(router_config)
     backend = _starting_backend(config)
-    for name in (*COLOURS, "router", "traffic", "db-reader", "adt-data-init"):
-        try:
-            lab.container(name).remove()
-        except LabError:
-            pass
+    _remove_leftovers(lab)
     controller = RolloutController(lab, audit=audit, actor=actor)
     controller.start_service(V1, backend)
     controller.router = Router.start(lab, config)
@@ -107,6 +117,8 @@ class DeploymentRun:
     spec: RolloutSpec | None = None
     router_after: RouterConfig | None = None
     answers_after: dict[str, int] = field(default_factory=dict)
+    #: the lab's containers when the run ended: a router or release that died mid-run is named here
+    stack: StackStatus | None = None
 
     def failed(self) -> int:
         """Failed HTTP requests plus MLLP messages whose final answer was not an ACK."""
@@ -130,7 +142,8 @@ class DeploymentRun:
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
                        for k, v in self.summary().items())
-        return self.result._repr_html_() + f"<table>{rows}</table>" + self.reconcile._repr_html_()
+        down = self.stack._repr_html_() if self.stack is not None and not self.stack.ok else ""
+        return down + self.result._repr_html_() + f"<table>{rows}</table>" + self.reconcile._repr_html_()
 
 
 def deploy_under_traffic(lab: Lab, controller: RolloutController, label: str,
@@ -143,17 +156,23 @@ def deploy_under_traffic(lab: Lab, controller: RolloutController, label: str,
     try:
         time.sleep(lead)
         result = deploy(traffic)
-    except BaseException:
+    except BaseException as exc:
         try:
             traffic.wait(progress=False)
         except CareOpsError:
             pass
+        stack = stack_status(lab)
+        if isinstance(exc, CareOpsError) and not stack.ok:  # say what died, not only what failed next
+            raise LabError(f"{exc.message}; the lab is damaged: {' '.join(stack.problems)}",
+                           fix=f"careops labs reset {lab.name} --yes, then run the notebook from \"Set up\"") from exc
         raise
     record = traffic.wait(progress=progress)
-    report = reconcile(record.frame, stored_control_ids(lab, SERVICE_VOLUME, plan.prefix))
     router = controller.router
+    stack = stack_status(lab, expected=("router", *router.config.share("http")))
+    stack.raise_if_down()
+    report = reconcile(record.frame, stored_control_ids(lab, SERVICE_VOLUME, plan.prefix))
     answers = dict(router.who_answers(10))
-    return DeploymentRun(label, result, record, report, spec, router.config, answers)
+    return DeploymentRun(label, result, record, report, spec, router.config, answers, stack)
 
 
 def run_naive_replace(lab: Lab, router_config: str, *, progress: bool = True) -> DeploymentRun:
@@ -404,11 +423,221 @@ def check_rollback(run: DeploymentRun) -> CheckReport:
     return report
 
 
-# -- exercise 5: the comparison table -----------------------------------------------------------
+# -- exercise 5a: rolling update ---------------------------------------------------------------
+
+#: copies behind the router in exercise 5a; the ward needs all of them serving throughout
+ROLLING_REPLICAS = 3
+
+
+def fresh_replicas(lab: Lab, *, replicas: int = ROLLING_REPLICAS, audit: Any = None,
+                   actor: str | None = None) -> RolloutController:
+    """Exercise 5a's start: ``replicas`` copies of v1 (adt-1 ..) behind the router, traffic shared evenly.
+    Anything a previous exercise left in the lab is removed first."""
+    _remove_leftovers(lab)
+    return RolloutController.start(lab, V1, replicas=replicas, audit=audit, actor=actor)
+
+
+def run_rolling_update(lab: Lab, rollout: str, *, audit: Any = None, actor: str | None = None,
+                       progress: bool = True) -> DeploymentRun:
+    """Exercise 5a: the learner's rolling update of three copies, 28 s of traffic."""
+    spec = parse_rollout(rollout)
+    controller = fresh_replicas(lab, audit=audit, actor=actor)
+    return deploy_under_traffic(lab, controller, "rolling update", lambda t: controller.run(spec, traffic=t),
+                                seconds=28, spec=spec, progress=progress)
+
+
+def setup_rolling_update(lab: Lab, artifacts: dict[str, str]) -> dict[str, Any]:
+    """The grader's exercise 5a: the learner's rolling-update spec, under traffic."""
+    return {"rolling_run": run_rolling_update(lab, artifacts["rolling_rollout"], actor="careops grader",
+                                              progress=False)}
+
+
+def check_rolling_update(run: DeploymentRun) -> CheckReport:
+    """Exercise 5a: three copies replaced one at a time under load: full capacity throughout, nothing failed."""
+    report = CheckReport("Exercise 5a: rolling update under traffic")
+    r, spec = run.result, run.spec
+    if not report.check(spec is not None and spec.kind == "rollingUpdate" and spec.image == V2,
+                        f"the rollout is a rollingUpdate of {V2}", expected=("rollingUpdate", V2),
+                        got=(spec.kind, spec.image) if spec else None,
+                        hint="spec.strategy.rollingUpdate, and spec.template.spec.containers[0].image: " + V2):
+        return report
+    assert spec is not None
+    report.check(spec.replicas == ROLLING_REPLICAS, f"{ROLLING_REPLICAS} copies (spec.replicas)",
+                 expected=ROLLING_REPLICAS, got=spec.replicas, hint=f"spec.replicas: {ROLLING_REPLICAS}")
+    report.check(r.outcome == "promoted", "every copy was replaced (each healthy before it got traffic)",
+                 expected="promoted", got=r.outcome, hint=r.reason or "read the rollout's events above")
+    report.check(r.fewest_serving >= ROLLING_REPLICAS,
+                 f"all {ROLLING_REPLICAS} copies served throughout (the ward's capacity never dropped)",
+                 expected=f">= {ROLLING_REPLICAS}", got=r.fewest_serving,
+                 hint="maxUnavailable: 0 -- start the new copy before an old one leaves")
+    report.check(0 < r.most_running <= ROLLING_REPLICAS + 1,
+                 f"at most one extra copy ran at a time (the host has room for {ROLLING_REPLICAS + 1})",
+                 expected=f"<= {ROLLING_REPLICAS + 1}", got=r.most_running, hint="maxSurge: 1")
+    s = _traffic_criteria(report, run)
+    report.check(s["http_failed"] == 0, "no HTTP request failed during the update", expected=0,
+                 got=s["http_failed"], hint="a health check with 2 or more successes, and drainSeconds >= 1 so an "
+                                            "old copy finishes what it holds")
+    report.check(not run.reconcile.lost and not run.reconcile.duplicated and not run.reconcile.unanswered,
+                 "every MLLP message was ACKed and stored exactly once", expected=0,
+                 got=len(run.reconcile.lost) + len(run.reconcile.duplicated) + len(run.reconcile.unanswered),
+                 hint=str(run.reconcile))
+    report.check(set(run.answers_after) == {"v2"}, "afterwards only v2 answers", expected={"v2"},
+                 got=set(run.answers_after), hint="every old copy must be replaced")
+    return report
+
+
+# -- exercise 5b: the comparison table -----------------------------------------------------------
+
+DEPLOYMENT_ROW_KEYS = ["seconds", "http_requests", "failed_requests", "failed_messages", "p95_ms",
+                       "side_by_side_seconds"]
+
+
+def _row(kind: str, t: float, *, ok: bool = True, version: str = "v1", ms: float = 10.0, attempt: int = 1,
+         seq: int = 0) -> dict[str, Any]:
+    return {"kind": kind, "seq": seq, "id": "/health" if kind == "http" else f"SYN{seq:06d}", "attempt": attempt,
+            "t_sched": t, "t_send": t, "latency_ms": ms, "status": ("200" if kind == "http" else "AA") if ok else
+            ("error" if not version else ("503" if kind == "http" else "AE")), "ok": ok,
+            "version": version if ok or version else "", "upstream": "" if not ok and not version else
+            ("10.89.0.3:8081" if version == "v1" else "10.89.0.4:8081"), "error": "" if ok else "failed"}
+
+
+def make_deployment_record(case: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A recorded deployment whose numbers were worked out by hand: (frame, call arguments). The cases are
+    the practice ones (``PRACTICE_ROWS``) and the graded ones (``GRADED_ROWS``)."""
+    rows: list[dict[str, Any]] = []
+    T = NOW
+
+    def add(kind: str, t: float, **kw: Any) -> None:
+        rows.append(_row(kind, T + t, seq=len(rows), **kw))
+
+    args = {"start": T + 10.0, "end": T + 20.0, "old": "v1", "new": "v2"}
+    if case in ("blue/green", "outside the window"):
+        for i in range(200):  # 200 HTTP requests over 0..20 s: old until 15.0, new from 14.8 (drain overlap)
+            t = i * 0.1
+            add("http", t, version="v1" if t < 15.0 else "v2")
+        add("http", 14.85, version="v2")  # the first v2 answer at +14.85, the last v1 at +14.9 -> 0.05 s
+        for i in range(20):
+            add("mllp", i * 1.0 + 0.05, version="v1" if i < 15 else "v2")
+        if case == "outside the window":  # failures just outside [start, end] do not count; on the edges do
+            add("http", 9.99, ok=False, version="")
+            add("http", 20.01, ok=False, version="")
+            add("http", 10.0, ok=False, version="", ms=0.5)
+            add("mllp", 20.0, ok=False, version="")
+    elif case == "stop-and-replace":
+        for i in range(200):  # nothing answers between +14.0 and +15.5: refused connections, version ""
+            t = i * 0.1
+            gap = 14.0 <= t < 15.5
+            add("http", t, ok=not gap, version="" if gap else ("v1" if t < 14.0 else "v2"), ms=1.0 if gap else 10.0)
+        for i in range(20):
+            add("mllp", i * 1.0 + 0.05, version="v1" if i < 14 else "v2")
+        add("mllp", 14.05, ok=False, version="")  # no answer: the sender resends it (ACKed by v2 at +14.05)
+    elif case == "slow tail":
+        for i in range(100):  # within the window 90 % at 10 ms and 10 % at 50 ms: p95 is 50 ms by any method
+            add("http", 10.0 + i * 0.1, version="v1" if i % 2 else "v2", ms=50.0 if i % 10 == 0 else 10.0)
+        args.update(start=T + 10.0, end=T + 19.9)
+    elif case == "rolled back":
+        for i in range(100):  # v2-faulty failed 1 in 4 (503, named) and never served again after +15
+            t = 10.0 + i * 0.1
+            faulty = 12.0 <= t < 15.0 and i % 2 == 0
+            add("http", t, ok=not (faulty and i % 4 == 0), version="v2-faulty" if faulty else "v1")
+        add("mllp", 13.0, ok=False, version="v2-faulty")
+        args.update(new="v2-faulty")
+    elif case == "never served":  # the new release never answered: side by side is 0
+        for i in range(50):
+            add("http", 10.0 + i * 0.2, version="v1")
+    elif case == "nothing in the window":
+        add("http", 1.0, version="v1")
+        add("mllp", 25.0, version="v2")
+    frame = pd.DataFrame(rows).sort_values("t_send", kind="stable").reset_index(drop=True)
+    frame["t"] = frame["t_send"] - frame["t_sched"].min()
+    return frame, args
+
+
+#: case -> the right row, worked out by hand from the construction above
+_ROWS: dict[str, dict[str, float]] = {
+    # [10, 20]: the 0.1 s grid gives +10.0 .. +19.9 (100 requests), plus the v2 answer at +14.85; MLLP all ACKed;
+    # the first v2 answer is at +14.85 and the last v1 one at +14.9
+    "blue/green": {"seconds": 10.0, "http_requests": 101, "failed_requests": 0, "failed_messages": 0,
+                   "p95_ms": 10.0, "side_by_side_seconds": 0.05},
+    # + the failed request exactly at start and the failed message exactly at end; +9.99 and +20.01 are outside
+    "outside the window": {"seconds": 10.0, "http_requests": 102, "failed_requests": 1, "failed_messages": 1,
+                           "p95_ms": 10.0, "side_by_side_seconds": 0.05},
+    # +14.0 .. +15.4 refused (15 requests); one MLLP send unanswered; v1 and v2 never answered at the same time
+    "stop-and-replace": {"seconds": 10.0, "http_requests": 100, "failed_requests": 15, "failed_messages": 1,
+                         "p95_ms": 10.0, "side_by_side_seconds": 0.0},
+    # 10 of 100 at 50 ms; v2 answers first at +10.0, v1 last at +19.9
+    "slow tail": {"seconds": 9.9, "http_requests": 100, "failed_requests": 0, "failed_messages": 0,
+                  "p95_ms": 50.0, "side_by_side_seconds": 9.9},
+    # v2-faulty got every other request in +12.0 .. +14.9 and failed +12.0, +12.4, ... +14.8 (8); its first
+    # answer is at +12.2 and v1 answers until +19.9
+    "rolled back": {"seconds": 10.0, "http_requests": 100, "failed_requests": 8, "failed_messages": 1,
+                    "p95_ms": 10.0, "side_by_side_seconds": 7.7},
+    "never served": {"seconds": 10.0, "http_requests": 50, "failed_requests": 0, "failed_messages": 0,
+                     "p95_ms": 10.0, "side_by_side_seconds": 0.0},
+    "nothing in the window": {"seconds": 10.0, "http_requests": 0, "failed_requests": 0, "failed_messages": 0,
+                              "p95_ms": 0.0, "side_by_side_seconds": 0.0},
+}
+PRACTICE_ROWS = ["blue/green", "stop-and-replace", "slow tail"]
+GRADED_ROWS = ["outside the window", "rolled back", "never served", "nothing in the window", "slow tail",
+               "stop-and-replace"]
+
+
+def check_deployment_row(fn: Callable[..., Any], cases: list[str] | None = None, *,
+                         title: str = "Exercise 5b: a deployment's row") -> CheckReport:
+    """Call the learner's ``deployment_row`` on recorded deployments whose rows are known; one line per case."""
+    report = CheckReport(title)
+    for case in PRACTICE_ROWS if cases is None else cases:
+        frame, args = make_deployment_record(case)
+        expected = _ROWS[case]
+        try:
+            got = dict(fn(frame, **args))
+        except Exception as exc:  # noqa: BLE001 - the learner's error, reported as a failed criterion
+            report.fail(f"{case}: the row", hint=f"raised {type(exc).__name__}: {exc}")
+            continue
+        if set(got) != set(DEPLOYMENT_ROW_KEYS):
+            report.check(False, f"{case}: the row has exactly the keys {DEPLOYMENT_ROW_KEYS}",
+                         expected=DEPLOYMENT_ROW_KEYS, got=sorted(got), hint="return a dict with these keys")
+            continue
+        wrong = {k: got[k] for k in DEPLOYMENT_ROW_KEYS if not _close(got[k], expected[k])}
+        report.check(not wrong, f"{case}: every number of the row",
+                     expected={k: expected[k] for k in wrong} or expected, got=wrong or got,
+                     hint=_row_hint(wrong))
+    return report
+
+
+def _close(got: Any, expected: float) -> bool:
+    try:
+        return abs(float(got) - expected) <= 1e-6 and got == got  # NaN is not 0.0
+    except (TypeError, ValueError):
+        return False
+
+
+def _row_hint(wrong: dict[str, Any]) -> str:
+    hints = {"seconds": "end - start",
+             "http_requests": "HTTP rows with start <= t_send <= end (both edges count)",
+             "failed_requests": "HTTP rows in the window whose ok is False",
+             "failed_messages": "MLLP rows (every attempt) in the window whose ok is False",
+             "p95_ms": "frame's latency_ms of the window's HTTP rows, .quantile(0.95); 0.0 when there are none",
+             "side_by_side_seconds": "answered rows (ok) in the window: last t_send answered by old minus first "
+                                     "answered by new, never below 0; 0.0 unless both answered"}
+    return "; ".join(f"{k}: {hints[k]}" for k in wrong)
+
+
+def comparison_table(row_fn: Callable[..., Any], *runs: DeploymentRun) -> pd.DataFrame:
+    """The change board's table, one row per deployment you ran, computed by your ``deployment_row``."""
+    table = {}
+    for run in runs:
+        if run is None:
+            continue
+        new = run.result.image.rsplit(":", 1)[-1]
+        table[run.label] = dict(row_fn(run.traffic.frame, start=run.result.events[0][1],
+                                       end=run.result.events[-1][1], old="v1", new=new))
+    return pd.DataFrame(table).T
+
 
 def compare_runs(*runs: DeploymentRun) -> pd.DataFrame:
-    """One row per deployment you ran: the numbers the strategies are compared by."""
-    return pd.DataFrame([r.summary() for r in runs]).set_index("deployment")
+    """careops' own summary of each deployment (what the controller and the traffic run counted)."""
+    return pd.DataFrame([r.summary() for r in runs if r is not None]).set_index("deployment")
 
 
 # -- exercise 6: the change record -----------------------------------------------------------

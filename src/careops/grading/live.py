@@ -58,6 +58,7 @@ def _module_checks() -> None:
     LIVE_CHECKS.setdefault("containerize.facade_bridge", m2.setup_facade_bridge)
     LIVE_CHECKS.setdefault("safe_deployments.blue_green", m3.setup_blue_green)
     LIVE_CHECKS.setdefault("safe_deployments.rollback", m3.setup_rollback)
+    LIVE_CHECKS.setdefault("safe_deployments.rolling_update", m3.setup_rolling_update)
 
 
 def live_meta(cell: dict[str, Any]) -> dict[str, Any] | None:

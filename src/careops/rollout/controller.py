@@ -22,11 +22,13 @@ from careops.lab import Lab
 from careops.lab.container import LabContainer
 from careops.router import Router, RouterConfig
 from careops.rollout.analysis import Verdict, analyze
-from careops.rollout.spec import BlueGreen, Canary, HealthCheck, RolloutSpec, parse_rollout
+from careops.rollout.spec import BlueGreen, Canary, HealthCheck, RollingUpdate, RolloutSpec, parse_rollout
 from careops.traffic.run import TrafficRun
 
 SERVICE_VOLUME = "adt-data"
 COLOURS = ("adt-blue", "adt-green")
+#: copies of a rolling update are numbered: adt-1, adt-2, ... (a new copy takes the next free number)
+REPLICA_PREFIX = "adt-"
 _V1_COMMAND = ["python3", "/opt/legacy-adt/adt_service.py", "--config", "/etc/legacy-adt/adt.ini",
                "--db", "/data/adt.db", "--log", "/tmp/adt.log"]
 _PROBE = ("import sys, urllib.request, urllib.error\n"
@@ -50,6 +52,9 @@ class RolloutResult:
     from_backend: str
     to_backend: str
     outcome: str = "running"  # promoted | aborted | rolled-back | replaced | paused
+    #: rolling update: the most copies that ran at once, and the fewest that were serving at once
+    most_running: int = 0
+    fewest_serving: int = 0
     reason: str = ""
     events: list[tuple[str, float]] = field(default_factory=list)
     reload_seconds: list[float] = field(default_factory=list)
@@ -102,6 +107,7 @@ class RolloutController:
         self.audit = audit
         self.actor = actor or getpass.getuser()
         self._volume_ready = False
+        self._last_replica = 0
 
     @property
     def router(self) -> Router:
@@ -116,18 +122,24 @@ class RolloutController:
 
     @classmethod
     def start(cls, lab: Lab, image: str = "careops/legacy-adt:v1", *, backend: str = COLOURS[0],
-              audit: AuditLog | None = None, actor: str | None = None, timeout: float = 30) -> "RolloutController":
+              replicas: int = 1, audit: AuditLog | None = None, actor: str | None = None,
+              timeout: float = 30) -> "RolloutController":
         """The starting point of every deployment exercise: ``image`` running as ``backend`` on the shared
-        volume, the router sending it all HTTP and MLLP traffic, healthy."""
+        volume, the router sending it all HTTP and MLLP traffic, healthy. With ``replicas`` > 1 (a rolling
+        update's start) the copies are adt-1 .. adt-N and the router shares traffic evenly between them."""
         controller = cls(lab, audit=audit, actor=actor)
-        controller.start_service(image, backend)
-        controller.router = Router.start(lab, RouterConfig.single(backend))
-        ok, why = controller.wait_healthy(backend, HealthCheck(successes=1, interval_seconds=0.3,
-                                                               timeout_seconds=timeout))
-        if not ok:
-            raise RolloutError(f"the starting release {image} is not healthy: {why}",
-                               fix=f"read lab.container({backend!r}).logs(); 'careops labs reset {lab.name}' "
-                                   "and run the setup again")
+        backends = [backend] if replicas == 1 else [f"{REPLICA_PREFIX}{i}" for i in range(1, replicas + 1)]
+        for name in backends:
+            controller.start_service(image, name)
+        controller.router = Router.start(lab, RouterConfig.single(backend) if replicas == 1 else
+                                         RouterConfig.weighted({b: 100 for b in backends}))
+        for name in backends:
+            ok, why = controller.wait_healthy(name, HealthCheck(successes=1, interval_seconds=0.3,
+                                                                timeout_seconds=timeout))
+            if not ok:
+                raise RolloutError(f"the starting release {image} is not healthy: {why}",
+                                   fix=f"read lab.container({name!r}).logs(); 'careops labs reset {lab.name}' "
+                                       "and run the setup again")
         return controller
 
     # -- services ----------------------------------------------------------------
@@ -212,6 +224,8 @@ class RolloutController:
         parsed = spec if isinstance(spec, RolloutSpec) else parse_rollout(spec)
         if isinstance(parsed.strategy, BlueGreen):
             return self.blue_green(parsed)
+        if isinstance(parsed.strategy, RollingUpdate):
+            return self.rolling_update(parsed, traffic=traffic)
         return self.canary(parsed, traffic=traffic)
 
     # -- canary ----------------------------------------------------------------------
@@ -393,6 +407,149 @@ class RolloutController:
         result.mark("end")
         self._audit(spec, result)
         return result
+
+    # -- rolling update ------------------------------------------------------------------
+    def serving(self) -> list[str]:
+        """The backends the router sends HTTP traffic to now."""
+        return [b.host for b in self.router.config.http if b.weight > 0]
+
+    def _route(self, hosts: list[str], result: RolloutResult, label: str) -> None:
+        """Share traffic evenly between ``hosts`` (one graceful, validated reload)."""
+        current = self.router.config
+        config = RouterConfig.weighted({h: 100 for h in hosts}, http_port=current.http[0].port,
+                                       mllp_port=current.mllp[0].port)
+        result.reload_seconds.append(self.router.apply(config).seconds)
+        result.fewest_serving = min(result.fewest_serving, len(hosts))
+        result.mark(label)
+
+    def _free_names(self, count: int) -> list[str]:
+        """The next ``count`` replica names, never reused in a lab (adt-4, adt-5, ... after adt-1..3), so a
+        name always means one copy of one release in the plots and the change record."""
+        numbers = [int(role[len(REPLICA_PREFIX):]) for role in
+                   (c.labels.get("org.careops.role", "") for c in self.lab.containers())
+                   if role.startswith(REPLICA_PREFIX) and role[len(REPLICA_PREFIX):].isdigit()]
+        self._last_replica = max([self._last_replica, *numbers])
+        first = self._last_replica + 1
+        self._last_replica += count
+        return [f"{REPLICA_PREFIX}{i}" for i in range(first, first + count)]
+
+    def _image_of(self, host: str) -> str:
+        """The image name the copy was started from (careops/legacy-adt:v1), not one of its other tags."""
+        c = self.lab.container(host).raw
+        return c.attrs.get("Config", {}).get("Image") or (c.image.tags or [""])[0]
+
+    def rolling_update(self, spec: RolloutSpec, *, traffic: TrafficRun | None = None) -> RolloutResult:
+        """Replace the copies behind the router a few at a time, the way a Kubernetes Deployment does.
+
+        Each round takes up to ``maxUnavailable`` old copies out of the router (drained, then stopped), starts
+        up to ``maxSurge`` more new copies than that, waits until every new one is healthy, routes traffic to
+        them and then retires as many further old copies. So no more than replicas + maxSurge copies run at
+        once, and no fewer than replicas - maxUnavailable serve. A new copy that never becomes healthy, or
+        more failed requests than the budget, stops the update: ``onFailure: rollback`` rolls the copies back
+        to the old release the same way; ``abort`` leaves the healthy copies serving, old and new mixed.
+        """
+        strategy = spec.strategy
+        assert isinstance(strategy, RollingUpdate)
+        if strategy.active_service != self.router.name:
+            raise RolloutError(f"the spec's activeService is {strategy.active_service!r}, but this lab's router is "
+                               f"{self.router.name!r}", fix=f"write activeService: {self.router.name}")
+        self.router.check_alive()
+        old = self.serving()
+        if len(old) != spec.replicas:
+            raise RolloutError(f"spec.replicas is {spec.replicas}, but the router serves {len(old)} copies {old}",
+                               fix=f"write replicas: {len(old)}, or start the lab with that many copies")
+        stable_image = self._image_of(old[0])
+        result = RolloutResult(spec.name, "rollingUpdate", spec.image, ", ".join(old), "")
+        result.most_running = result.fewest_serving = len(old)
+        result.mark("start")
+        new, why = self._roll(spec, strategy, result, traffic, old, spec.image, strategy.health_check)
+        result.to_backend = ", ".join(new)
+        if why is None:
+            result.outcome = "promoted"
+            result.mark("end")
+            self._audit(spec, result)
+            return result
+        if spec.rollback.on_failure == "abort":
+            result.outcome, result.reason = "aborted", why + f"; serving as it is: {', '.join(self.serving())}"
+        else:
+            current = self.serving()
+            back = [h for h in current if h in old]
+            to_replace = [h for h in current if h not in old]
+            known_good = HealthCheck(successes=1, interval_seconds=0.3)  # the stable release served until now
+            restored, again = self._roll(spec, strategy, result, None, to_replace, stable_image, known_good,
+                                         keep=back, label="back")
+            missing = spec.replicas - len(back) - len(restored)
+            if again is None and missing > 0:  # copies taken out before the failure: start them again
+                again = self._refill(result, back + restored, stable_image, missing, known_good)
+            result.rolled_back = True
+            result.outcome = "rolled-back"
+            result.reason = why + (f"; rolled back to {stable_image}" if again is None
+                                   else f"; the rollback stopped too: {again}")
+        result.mark("end")
+        self._audit(spec, result)
+        return result
+
+    def _roll(self, spec: RolloutSpec, strategy: RollingUpdate, result: RolloutResult,
+              traffic: TrafficRun | None, old: list[str], image: str, check: HealthCheck, *,
+              keep: list[str] | None = None,
+              label: str = "") -> tuple[list[str], str | None]:
+        """Replace ``old`` copies with copies of ``image`` round by round; returns (new copies, why it
+        stopped or None). ``keep`` are copies that serve throughout (a rollback keeps the old ones it has)."""
+        old, kept, new = list(old), list(keep or []), []
+        budget = f"the failure budget of {spec.rollback.max_failed_requests} requests is exceeded"
+        round_no = 0
+        while old:
+            round_no += 1
+            tag = f"{label} round {round_no}".strip()
+            down = old[:min(strategy.max_unavailable, len(old))]
+            count = min(strategy.max_surge + len(down), len(old))
+            if down:
+                old = old[len(down):]
+                self._route(kept + new + old, result, f"{tag}: {', '.join(down)} out")
+                self._drain_and_stop(down, strategy.drain_seconds)
+            names = self._free_names(count)
+            for name in names:
+                self.start_service(image, name)
+            result.most_running = max(result.most_running, len(kept + new + old + names))
+            for name in names:
+                healthy, why = self.wait_healthy(name, check)
+                if not healthy:  # it never got traffic: remove this round's new copies, the rest serves on
+                    self._stop_all(names)
+                    result.mark(f"{tag}: {name} unhealthy")
+                    return new, f"{name} ({image}) never became healthy: {why}"
+            result.mark(f"{tag}: {', '.join(names)} healthy")
+            new += names
+            retire = old[:count - len(down)]
+            old = old[len(retire):]
+            self._route(kept + new + old, result, f"{tag}: {', '.join(names)} in"
+                        + (f", {', '.join(retire)} out" if retire else ""))
+            if not self._watch(spec, result, traffic, strategy.drain_seconds if retire else 0):
+                self._stop_all(retire)
+                return new, f"{result.failed_requests} failed requests: {budget}"
+            self._stop_all(retire)
+        return new, None
+
+    def _refill(self, result: RolloutResult, serving: list[str], image: str, count: int,
+                check: HealthCheck) -> str | None:
+        """Start ``count`` copies of ``image`` and add them to the router once healthy (after a rollback)."""
+        names = self._free_names(count)
+        for name in names:
+            self.start_service(image, name)
+        for name in names:
+            healthy, why = self.wait_healthy(name, check)
+            if not healthy:
+                self._stop_all(names)
+                return f"{name} ({image}) never became healthy: {why}"
+        self._route(serving + names, result, f"back: {', '.join(names)} in")
+        return None
+
+    def _drain_and_stop(self, hosts: list[str], seconds: float) -> None:
+        time.sleep(seconds)
+        self._stop_all(hosts)
+
+    def _stop_all(self, hosts: list[str]) -> None:
+        for host in hosts:
+            self._stop(host)
 
     def naive_replace(self, image: str, *, name: str = "naive-replace") -> RolloutResult:
         """The anti-pattern lesson 1 measures: stop the running release, start the new one under the same

@@ -24,6 +24,20 @@ Kubernetes, so what learners write here transfers. careops executes it itself
             healthCheck: {path: /health, expectStatus: 200, successes: 3, intervalSeconds: 1, timeoutSeconds: 30}
           scaleDownDelaySeconds: 5
       rollback: {onFailure: rollback, maxFailedRequests: 50}
+
+A third strategy, ``rollingUpdate``, takes the shape of a Kubernetes Deployment's
+(Argo's canary without steps does the same): ``spec.replicas`` copies serve
+behind the router, and they are replaced a few at a time, each new copy healthy
+before it gets traffic and each old one drained before it stops::
+
+      replicas: 3
+      strategy:
+        rollingUpdate:
+          activeService: router
+          maxSurge: 1              # new copies started beyond `replicas` at a time
+          maxUnavailable: 0        # copies that may be out of service at a time
+          healthCheck: {path: /health, successes: 2, intervalSeconds: 0.5}
+          drainSeconds: 2          # an old copy, out of the router, finishes what it holds
 """
 from __future__ import annotations
 
@@ -39,6 +53,7 @@ API_VERSION = "argoproj.io/v1alpha1"
 APPROVED_BY = "careops.io/approved-by"
 CHANGE_ID = "careops.io/change-id"
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$")
+MAX_REPLICAS = 5
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
 
 
@@ -98,6 +113,18 @@ class Canary:
 
 
 @dataclass(frozen=True)
+class RollingUpdate:
+    """Replace ``replicas`` copies a few at a time: never more than replicas + max_surge running, never fewer
+    than replicas - max_unavailable serving."""
+
+    active_service: str = "router"
+    max_surge: int = 1
+    max_unavailable: int = 0
+    health_check: HealthCheck = HealthCheck()
+    drain_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
 class RollbackPolicy:
     #: "rollback": return all traffic to the stable release; "abort": stop where it is (blue/green: keep blue)
     on_failure: str = "rollback"
@@ -109,21 +136,28 @@ class RollbackPolicy:
 class RolloutSpec:
     name: str
     image: str
-    strategy: BlueGreen | Canary
+    strategy: BlueGreen | Canary | RollingUpdate
     rollback: RollbackPolicy = RollbackPolicy()
+    #: copies of the release behind the router (rollingUpdate; blue/green and canary run one per colour)
+    replicas: int = 1
     approved_by: str = ""
     change_id: str = ""
     annotations: dict[str, str] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
-        return "blueGreen" if isinstance(self.strategy, BlueGreen) else "canary"
+        if isinstance(self.strategy, BlueGreen):
+            return "blueGreen"
+        return "canary" if isinstance(self.strategy, Canary) else "rollingUpdate"
 
     def _repr_html_(self) -> str:
         rows = {"name": self.name, "image": self.image, "strategy": self.kind,
                 "approved by": self.approved_by or "-", "change": self.change_id or "-"}
         if isinstance(self.strategy, Canary):
             rows["steps"] = ", ".join(s.describe() for s in self.strategy.steps)
+        if isinstance(self.strategy, RollingUpdate):
+            rows["replicas"] = (f"{self.replicas} (maxSurge {self.strategy.max_surge}, "
+                                f"maxUnavailable {self.strategy.max_unavailable})")
         body = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{html.escape(str(v))}</td></tr>"
                        for k, v in rows.items())
         return f"<table>{body}</table>"
@@ -269,6 +303,28 @@ def _canary(doc: Located, value: Any, path: tuple[Any, ...]) -> Canary:
     )
 
 
+def _rolling(doc: Located, value: Any, path: tuple[Any, ...], replicas: int) -> RollingUpdate:
+    m = require_mapping(doc, value, path, {
+        "activeService": "the router carrying live traffic",
+        "maxSurge": "new copies started beyond spec.replicas at a time (0..replicas)",
+        "maxUnavailable": "copies that may be out of service at a time (0..replicas)",
+        "healthCheck": "what must hold before a new copy gets traffic",
+        "drainSeconds": "seconds an old copy keeps running after it left the router"})
+    surge = _int(doc, m.get("maxSurge", 1), path + ("maxSurge",), 0, replicas,
+                 f"0..{replicas}: 1 starts one new copy beside the {replicas} old ones")
+    unavailable = _int(doc, m.get("maxUnavailable", 0), path + ("maxUnavailable",), 0, replicas,
+                       f"0..{replicas}: 0 keeps all {replicas} copies serving throughout")
+    if surge == 0 and unavailable == 0:
+        raise doc.fail(path, "maxSurge and maxUnavailable are both 0: no copy could ever be replaced",
+                       fix="maxSurge: 1, maxUnavailable: 0 (one extra copy at a time, full capacity throughout)")
+    return RollingUpdate(
+        active_service=_name(doc, m.get("activeService", "router"), path + ("activeService",), "the router's name"),
+        max_surge=surge, max_unavailable=unavailable,
+        health_check=_health(doc, m.get("healthCheck", {}), path + ("healthCheck",)),
+        drain_seconds=_seconds(doc, m.get("drainSeconds", 2), path + ("drainSeconds",)),
+    )
+
+
 def parse_rollout(source: str | dict[str, Any]) -> RolloutSpec:
     """Parse and validate a Rollout; every problem names the key path, its line and the fix."""
     doc = load_located(source, what="the rollout spec", error=RolloutError)
@@ -288,7 +344,8 @@ def parse_rollout(source: str | dict[str, Any]) -> RolloutSpec:
                        fix=f"e.g. annotations: {{{CHANGE_ID}: CHG-1042, {APPROVED_BY}: cab-chair}}")
     spec = require_mapping(doc, top.get("spec"), ("spec",), {
         "template": "spec.containers[0].image: the release to deploy", "strategy": "blueGreen or canary",
-        "rollback": "onFailure (rollback | abort), maxFailedRequests", "replicas": "ignored here (one per colour)"})
+        "rollback": "onFailure (rollback | abort), maxFailedRequests",
+        "replicas": "copies behind the router (rollingUpdate; blueGreen and canary run one per colour)"})
     tpl = require_mapping(doc, spec.get("template"), ("spec", "template"), {"spec": "containers", "metadata": "labels"})
     pod = require_mapping(doc, tpl.get("spec"), ("spec", "template", "spec"), {"containers": "one container"})
     containers = pod.get("containers")
@@ -302,13 +359,22 @@ def parse_rollout(source: str | dict[str, Any]) -> RolloutSpec:
         raise doc.fail(cpath + (0, "image"), f"expected a release of the ADT service (careops/legacy-adt:<tag>), "
                        f"got {image!r}", fix="e.g. image: careops/legacy-adt:v2")
     strategy = require_mapping(doc, spec.get("strategy"), ("spec", "strategy"),
-                               {"blueGreen": "switch all traffic at once", "canary": "shift traffic in steps"})
+                               {"blueGreen": "switch all traffic at once", "canary": "shift traffic in steps",
+                                "rollingUpdate": "replace spec.replicas copies a few at a time"})
     if len(strategy) != 1:
-        raise doc.fail(("spec", "strategy"), f"expected exactly one of blueGreen, canary; got {sorted(strategy)}",
-                       fix="keep one strategy")
+        raise doc.fail(("spec", "strategy"), f"expected exactly one of blueGreen, canary, rollingUpdate; "
+                       f"got {sorted(strategy)}", fix="keep one strategy")
     kind = next(iter(strategy))
-    parsed: BlueGreen | Canary = (_blue_green(doc, strategy[kind], ("spec", "strategy", kind)) if kind == "blueGreen"
-                                  else _canary(doc, strategy[kind], ("spec", "strategy", kind)))
+    replicas = _int(doc, spec.get("replicas", 3 if kind == "rollingUpdate" else 1), ("spec", "replicas"), 1,
+                    MAX_REPLICAS, f"1..{MAX_REPLICAS} copies (a lab on a laptop)")
+    if kind != "rollingUpdate" and replicas != 1:
+        raise doc.fail(("spec", "replicas"), f"{kind} runs one copy per colour here, got replicas: {replicas}",
+                       fix="remove replicas, or use strategy.rollingUpdate to run several copies")
+    where = ("spec", "strategy", kind)
+    parsed: BlueGreen | Canary | RollingUpdate = (
+        _blue_green(doc, strategy[kind], where) if kind == "blueGreen"
+        else _canary(doc, strategy[kind], where) if kind == "canary"
+        else _rolling(doc, strategy[kind], where, replicas))
     rb = require_mapping(doc, spec.get("rollback", {}), ("spec", "rollback"), {
         "onFailure": "rollback (all traffic back to the stable release) or abort",
         "maxFailedRequests": "failed requests allowed before rolling back"})
@@ -318,7 +384,7 @@ def parse_rollout(source: str | dict[str, Any]) -> RolloutSpec:
                        fix="write onFailure: rollback")
     budget = rb.get("maxFailedRequests")
     return RolloutSpec(
-        name=name, image=image, strategy=parsed,
+        name=name, image=image, strategy=parsed, replicas=replicas,
         rollback=RollbackPolicy(on_failure, None if budget is None else _int(
             doc, budget, ("spec", "rollback", "maxFailedRequests"), 0, 1_000_000, "e.g. 50")),
         approved_by=str(annotations.get(APPROVED_BY, "")), change_id=str(annotations.get(CHANGE_ID, "")),
