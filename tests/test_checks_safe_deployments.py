@@ -14,6 +14,7 @@ import pytest
 
 from careops import engine
 from careops.checks import safe_deployments as check
+from careops.errors import RolloutError
 from careops.images import ensure_images
 from careops.images.build import existing_image
 from careops.lab import Lab
@@ -22,48 +23,28 @@ from careops.rollout.analysis import analyze
 from careops.router import ROUTER_IMAGE, RouterConfig
 from careops.traffic import TrafficPlan, TrafficResult, reconcile
 
-ROUTER = """\
-http:
-  backends:
-    - {host: adt-blue, port: 8081, weight: 100}
-mllp:
-  backends:
-    - {host: adt-blue, port: 2575, weight: 100}
-"""
-HEAD = """\
-apiVersion: argoproj.io/v1alpha1
-kind: Rollout
-metadata:
-  name: legacy-adt
-  annotations: {careops.io/change-id: CHG-3001, careops.io/approved-by: cab-chair}
-spec:
-  template:
-    spec:
-      containers:
-        - name: adt
-          image: IMAGE
-"""
-BLUE_GREEN = HEAD.replace("IMAGE", check.V2) + """\
-  strategy:
-    blueGreen:
-      activeService: router
-      previewService: adt-green
-      prePromotionAnalysis:
-        healthCheck: {path: /health, expectStatus: 200, successes: 3, intervalSeconds: 0.5, timeoutSeconds: 30}
-      scaleDownDelaySeconds: 3
-  rollback: {onFailure: abort}
-"""
-FAULTY = HEAD.replace("IMAGE", check.V2_FAULTY) + """\
-  strategy:
-    canary:
-      healthCheck: {path: /health, expectStatus: 200, successes: 2, intervalSeconds: 0.5, timeoutSeconds: 30}
-      steps:
-        - setWeight: 25
-        - pause: {duration: 4s}
-        - analysis: {windowSeconds: 4, minSample: 50, maxErrorRate: 0.02, maxP95LatencyRatio: 3}
-        - setWeight: 100
-  rollback: {onFailure: rollback, maxFailedRequests: 40}
-"""
+#: the notebook's solution artifacts (labs/safe-deployments/solution/, kept equal to the notebook below)
+ROUTER = check.solution_artifact("router")
+BLUE_GREEN = check.solution_artifact("blue-green")
+FAULTY = check.solution_artifact("rollback")
+ROLLING = check.solution_artifact("rolling")
+
+
+def test_solution_files_are_the_notebooks_solution_cells() -> None:
+    import nbformat
+
+    from careops.paths import repo_root
+
+    nb = nbformat.read(repo_root() / "notebooks/03-safe-deployments/safe-deployments.ipynb", 4)
+    cells = {c.metadata["careops"]["artifact"]: c.source for c in nb.cells
+             if c.metadata.get("careops", {}).get("artifact")}
+    assert set(cells) == set(check.SOLUTION_FILES)
+    for artifact, name in check.SOLUTION_FILES.items():
+        lines = [line for line in cells[artifact].splitlines() if not line.startswith("%%artifact")
+                 and line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
+        assert check.solution_artifact(name) == "\n".join(lines) + "\n", f"{name}.yaml drifted from the notebook"
+    with pytest.raises(RolloutError, match="no solution artifact"):
+        check.solution_artifact("../../README")
 
 
 # -- exercise 3: the canary analysis ---------------------------------------------------------
@@ -291,7 +272,6 @@ def test_rollback_check_passes_a_timely_rollback_and_fails_each_flaw() -> None:
 
 
 def test_a_starting_router_not_on_blue_is_refused_before_anything_starts() -> None:
-    from careops.errors import RolloutError
 
     with pytest.raises(RolloutError, match="must send all HTTP traffic to adt-blue") as info:
         check._starting_backend(RouterConfig.single("adt-green"))
@@ -333,29 +313,6 @@ def test_live_rollback_setup_passes_the_solution_and_fails_a_policy_that_only_ab
 
 
 # -- exercise 5: rolling update and the comparison table --------------------------------------------
-
-ROLLING = """\
-apiVersion: argoproj.io/v1alpha1
-kind: Rollout
-metadata:
-  name: legacy-adt
-  annotations: {careops.io/change-id: CHG-3004, careops.io/approved-by: cab-chair}
-spec:
-  replicas: 3
-  template:
-    spec:
-      containers:
-        - name: adt
-          image: careops/legacy-adt:v2
-  strategy:
-    rollingUpdate:
-      activeService: router
-      maxSurge: 1
-      maxUnavailable: 0
-      healthCheck: {path: /health, expectStatus: 200, successes: 2, intervalSeconds: 0.5, timeoutSeconds: 30}
-      drainSeconds: 2
-  rollback: {onFailure: rollback}
-"""
 
 
 def good_row(frame, *, start, end, old, new):

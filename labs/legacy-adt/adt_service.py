@@ -286,6 +286,11 @@ class MllpHandler(socketserver.BaseRequestHandler):
                 handle_message(payload, reply)
 
 
+class HttpServer(ThreadingHTTPServer):
+    # Python's default listen queue (5) refuses connections when a few hundred requests/s arrive through a router
+    request_queue_size = 128
+
+
 class MllpServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -370,7 +375,7 @@ def main(argv=None):
                          "or pass --db and --log with writable paths\n" % (CONFIG["db_path"], CONFIG["log_path"], exc))
         return 2
     mllp = MllpServer((CONFIG["mllp_host"], int(CONFIG["mllp_port"])), MllpHandler)
-    http = ThreadingHTTPServer((CONFIG["http_host"], int(CONFIG["http_port"])), StatusHandler)
+    http = HttpServer((CONFIG["http_host"], int(CONFIG["http_port"])), StatusHandler)
     http.daemon_threads = True
     threading.Thread(target=http.serve_forever, daemon=True).start()
 

@@ -387,6 +387,11 @@ class MllpHandler(socketserver.BaseRequestHandler):
                 reply(svc.handle_message(payload))
 
 
+class HttpServer(ThreadingHTTPServer):
+    # Python's default listen queue (5) refuses connections when a few hundred requests/s arrive through a router
+    request_queue_size = 128
+
+
 class MllpServer(socketserver.ThreadingTCPServer):
     daemon_threads = False  # server_close() waits for connections to finish their message
     block_on_close = True
@@ -486,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         mllp = MllpServer((conf["mllp_host"], int(conf["mllp_port"])), svc)
-        http = ThreadingHTTPServer((conf["http_host"], int(conf["http_port"])), StatusHandler)
+        http = HttpServer((conf["http_host"], int(conf["http_port"])), StatusHandler)
     except OSError as exc:
         sys.stderr.write(f"adt: cannot listen on MLLP port {conf['mllp_port']} / HTTP port {conf['http_port']}: "
                          f"{exc}\n  fix: choose free ports with ADT_MLLP_PORT / ADT_HTTP_PORT\n")

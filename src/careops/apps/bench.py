@@ -12,9 +12,10 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from careops import engine, paths
 from careops.images.catalog import LAB_IMAGE
@@ -200,6 +201,212 @@ def bench_router_switch(switches: int = 10) -> BenchRow:
                     note="includes nginx -t and waiting until no old worker accepts connections")
 
 
+# -- module 3: safe deployments under traffic ---------------------------------------------------
+
+#: the notebook's rollback solution (labs/safe-deployments/solution/rollback.yaml) with a tight budget (3, not 40):
+#: v2-faulty fails ~3 requests/s at 25 %, so the budget check, not the analysis after the 4 s pause, is what stops
+#: it (the mechanism this bench times)
+_ROLLBACK_BUDGET = 3
+
+
+def _solution(name: str) -> str:
+    """The notebook's solution artifact, so the bench deploys what a learner is expected to write."""
+    from careops.checks.safe_deployments import solution_artifact
+
+    return solution_artifact(name)
+
+
+def _rollback_spec() -> str:
+    spec = _solution("rollback")
+    tight = spec.replace("maxFailedRequests: 40}", f"maxFailedRequests: {_ROLLBACK_BUDGET}}}")
+    if tight == spec:
+        raise RuntimeError("rollback.yaml no longer has maxFailedRequests: 40; update the rollback bench")
+    return tight
+
+
+@dataclass
+class _Deployment:
+    """One deployment under traffic, as the module 3 benches read it."""
+
+    result: Any
+    traffic: Any
+    lost: int
+    duplicated: int
+
+    def summary(self) -> dict[str, Any]:
+        return self.traffic.summary()
+
+    def failed(self) -> int:
+        """Failed HTTP requests plus MLLP messages whose final answer was not an ACK (the course's count)."""
+        s = self.summary()
+        return s["http_failed"] + s["mllp_nak"] + s["mllp_unanswered"]
+
+    def not_sent(self) -> int:
+        """HTTP requests the generator itself gave up on (no free connection for 5 s): client saturation."""
+        http = self.traffic.http
+        return int((http["status"] == "timeout").sum())
+
+    def failure_kinds(self) -> str:
+        """Failed HTTP requests by status (504: nginx could not connect to a release within 2 s; error: no answer
+        within the client's 5 s), e.g. "504 x53, error x24"."""
+        http = self.traffic.http
+        counts = http[~http["ok"]]["status"].value_counts()
+        return ", ".join(f"{k} x{v}" for k, v in counts.items()) or "none"
+
+    def failed_by_phase(self) -> str:
+        """Failed HTTP requests before the rollout, while the new release starts (start -> switch), while the old
+        one drains and stops (switch -> end) and after: shows whether the cutover itself or the load failed them."""
+        marks = [(label, t) for label, t in self.result.events if label in ("start", "switch", "end")]
+        if len(marks) != 3:
+            return "n/a"
+        http = self.traffic.http
+        t = http[~http["ok"]]["t_send"]
+        (_, start), (_, switch), (_, end) = marks
+        parts = {"before": (t < start).sum(), "starting": ((t >= start) & (t < switch)).sum(),
+                 "draining": ((t >= switch) & (t < end)).sum(), "after": (t >= end).sum()}
+        return ", ".join(f"{k} {int(v)}" for k, v in parts.items())
+
+
+def _deploy(lab: Any, deploy: Callable[[Any], Any], *, http_rate: float, seconds: float,
+            lead: float = 3.0) -> _Deployment:
+    """Traffic through the lab's router (set up by the caller) at ``http_rate`` HTTP + 10 MLLP/s, ``deploy(traffic)``
+    after ``lead`` seconds,
+    then every message reconciled with the database (like checks.safe_deployments.deploy_under_traffic, whose
+    HTTP rate is fixed at the course's 110/s)."""
+    from careops.errors import CareOpsError
+    from careops.rollout import SERVICE_VOLUME
+    from careops.traffic import (
+        TrafficPlan,
+        reconcile,
+        start_traffic,
+        stored_control_ids,
+    )
+
+    workers = max(32, int(http_rate // 4))  # a connection per request: keep the pool from limiting the rate
+    plan = TrafficPlan(duration=seconds, http_rate=http_rate, mllp_rate=10.0, http_workers=workers)
+    traffic = start_traffic(lab, plan, name="traffic")
+    try:
+        time.sleep(lead)
+        result = deploy(traffic)
+    except BaseException:
+        try:
+            traffic.wait(progress=False)
+        except CareOpsError:
+            pass
+        raise
+    record = traffic.wait(progress=False)
+    report = reconcile(record.frame, stored_control_ids(lab, SERVICE_VOLUME, plan.prefix))
+    return _Deployment(result, record, len(report.lost), len(report.duplicated))
+
+
+def bench_blue_green_cutover(rates: tuple[float, ...] = (100.0, 200.0, 400.0), seconds: float = 16.0) -> list[BenchRow]:
+    """Module 3: failed requests across a blue/green cutover (goal: zero) vs a naive stop-and-replace, per rate.
+
+    A third run per rate sends the same traffic with no deployment at all: failures there are the stack's
+    capacity on this machine, not the cutover's doing (the note says so when there are any)."""
+    from careops.checks.safe_deployments import V2, fresh_stack
+    from careops.errors import CareOpsError, RolloutError
+    from careops.lab import Lab
+    from careops.rollout import parse_rollout
+
+    spec = parse_rollout(_solution("blue-green"))
+    rows = []
+    with Lab("bench-cutover", learner="bench") as lab:
+        for rate in rates:
+            print(f"  {rate:g} req/s: no deployment, naive stop-and-replace, blue/green ({seconds:g} s each)",
+                  flush=True)
+            fresh_stack(lab, _solution("router"))
+            steady = _deploy(lab, lambda t: None, http_rate=rate, seconds=seconds)
+            ctl = fresh_stack(lab, _solution("router"))
+            try:  # the reference may overload this machine's generator at high rates: report, do not stop
+                naive: _Deployment | None = _deploy(lab, lambda t, c=ctl: c.naive_replace(V2), http_rate=rate,
+                                                    seconds=seconds)
+                naive_note = ""
+            except CareOpsError as exc:
+                naive, naive_note = None, f"naive reference not measured: {exc.message}"
+            ctl = fresh_stack(lab, _solution("router"))
+            bg = _deploy(lab, lambda t, c=ctl: c.run(spec), http_rate=rate, seconds=seconds)
+            r = bg.result
+            if r.outcome != "promoted":
+                raise RolloutError(f"the blue/green bench at {rate:g} req/s did not promote v2: expected promoted, "
+                                   f"got {r.outcome} ({r.reason})",
+                                   fix="run `careops bench --only cutover` again; if it repeats, run the module 3 "
+                                       "tests (tests/test_checks_safe_deployments.py)")
+            s, frame = bg.summary(), bg.traffic.frame
+            switch = r.at("switch")
+            covered = switch is not None and frame["t_send"].min() + 1 < switch < frame["t_send"].max() - 1
+            got = s["http_rate"]
+            name = f"blue/green failed @ {rate:g}/s (got {got:.0f})"
+            note = (f"goal 0; HTTP {got:g} req/s achieved of {rate:g} + MLLP 10 msg/s; HTTP failed {s['http_failed']}"
+                    f" (not sent {bg.not_sent()}), MLLP NAK {s['mllp_nak']} / unanswered {s['mllp_unanswered']}, "
+                    f"lost {bg.lost}, duplicated {bg.duplicated}; by status: {bg.failure_kinds()}; by phase: "
+                    f"{bg.failed_by_phase()}; with no deployment at all: {steady.failed()} failed "
+                    f"({steady.failure_kinds()}); ")
+            if naive is None:
+                note += naive_note
+            else:
+                ns = naive.summary()
+                note += (f"naive: HTTP failed {ns['http_failed']}, MLLP NAK/unanswered "
+                         f"{ns['mllp_nak'] + ns['mllp_unanswered']}, resends {ns['mllp_resends']}, "
+                         f"at {ns['http_rate']:g} req/s")
+            if steady.failed():
+                note += ("; failures without any deployment mean this rate is over the stack's capacity on this "
+                         "machine (504: nginx could not connect to the release within 2 s); compare the two counts")
+            if got < 0.95 * rate:
+                note += f"; the generator reached only {got:g} req/s on this machine"
+            if not covered:
+                note += "; WARNING: the switch was not inside the traffic window"
+            rows.append(BenchRow(name, float(bg.failed()), float(naive.failed()) if naive else float("nan"), " req",
+                                 "naive stop-and-replace, same rate", note=note))
+    return rows
+
+
+def bench_rollback_detection(repeat: int = 3, seconds: float = 16.0) -> BenchRow:
+    """Module 3: seconds from v2-faulty's first failed request to all traffic back on v1 (goal: under 5 s)."""
+    from careops.checks.safe_deployments import HTTP_RATE, fresh_stack
+    from careops.errors import RolloutError
+    from careops.lab import Lab
+    from careops.rollout import parse_rollout
+
+    spec = parse_rollout(_rollback_spec())
+    measured, ideal, controller_lag, failed, reasons = [], [], [], [], []
+    with Lab("bench-rollback", learner="bench") as lab:
+        for _ in range(repeat):
+            ctl = fresh_stack(lab, _solution("router"))
+            run = _deploy(lab, lambda t, c=ctl: c.run(spec, traffic=t), http_rate=HTTP_RATE, seconds=seconds)
+            r, frame = run.result, run.traffic.frame
+            healthy, back = r.at("healthy"), r.at("rollback")
+            if not r.rolled_back or healthy is None or back is None:
+                raise RolloutError(f"the canary of v2-faulty was not rolled back: expected rolled-back, got "
+                                   f"{r.outcome} ({r.reason})",
+                                   fix="run `careops bench --only rollback` again; check the v2-faulty image")
+            bad = frame[~frame["ok"] & (frame["t_send"] >= healthy)]  # v1 fails nothing: these are the canary's
+            if not len(bad):
+                raise RolloutError(f"rolled back, but the traffic record shows no failed request after the canary "
+                                   f"became healthy ({r.reason})",
+                                   fix="run `careops bench --only rollback` again; check the v2-faulty image")
+            first = float(bad["t_send"].iloc[0])
+            measured.append(back - first)
+            if len(bad) > _ROLLBACK_BUDGET:
+                # the earliest any budget check could know: the answer to the first request over the budget
+                over = bad.iloc[_ROLLBACK_BUDGET]
+                over_known = float(over["t_send"] + over["latency_ms"] / 1000)
+                ideal.append(over_known - first)
+                controller_lag.append(back - over_known)
+            failed.append(run.failed())
+            reasons.append("analysis" if r.reason.startswith("analysis") else
+                           "budget" if "budget" in r.reason else r.reason.split(";")[0])
+    m = statistics.median(measured)
+    ref = statistics.median(ideal) if ideal else float("nan")
+    lag = f"{statistics.median(controller_lag):.2f} s" if controller_lag else "n/a"
+    note = (f"goal < 5 s; runs {', '.join(f'{x:.2f}' for x in measured)} s; budget exceeded -> rollback done {lag} "
+            f"(budget check once a second + snapshot + router switch; {len(ideal)}/{repeat} runs exceeded the "
+            f"budget); failed requests+messages per run {failed}; maxFailedRequests {_ROLLBACK_BUDGET}, setWeight 25 "
+            f"at {HTTP_RATE:g} req/s; stopped by: {', '.join(reasons)}")
+    return BenchRow(f"rollback detection (median of {repeat})", m, ref, "s",
+                    f"first failure -> budget ({_ROLLBACK_BUDGET}) exceeded", note=note)
+
+
 BENCHES: dict[str, Callable[[], BenchRow | list[BenchRow]]] = {
     "lab-start": bench_lab_start,
     "mllp": bench_mllp,
@@ -208,6 +415,8 @@ BENCHES: dict[str, Callable[[], BenchRow | list[BenchRow]]] = {
     "dockerfile": bench_learner_dockerfile,
     "router": bench_router_switch,
     "make-lab": bench_make_lab_prepare,
+    "cutover": bench_blue_green_cutover,
+    "rollback": bench_rollback_detection,
 }
 
 

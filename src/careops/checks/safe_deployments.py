@@ -59,6 +59,21 @@ CHANGE_RECORD_COLUMNS = ["change_id", "deployed_by", "approved_by", "strategy", 
                          "outcome", "rolled_back"]
 
 
+#: the notebook's artifact cells and the files holding their solutions (labs/safe-deployments/solution/)
+SOLUTION_FILES = {"router_config": "router", "blue_green_rollout": "blue-green", "canary_rollout": "canary",
+                  "rollback_rollout": "rollback", "rolling_rollout": "rolling"}
+
+
+def solution_artifact(name: str) -> str:
+    """A solution artifact by file name ("router", "blue-green", "canary", "rollback", "rolling"): what the
+    benches and tests deploy, kept equal to the notebook's solution cells by a test."""
+    from careops.paths import lab_asset
+
+    if name not in SOLUTION_FILES.values():
+        raise RolloutError(f"no solution artifact {name!r}", fix=f"one of {sorted(SOLUTION_FILES.values())}")
+    return lab_asset(f"safe-deployments/solution/{name}.yaml").read_text()
+
+
 # -- the lab -------------------------------------------------------------------------
 
 def open_lab(name: str = LAB_NAME) -> Lab:
@@ -623,8 +638,8 @@ def _row_hint(wrong: dict[str, Any]) -> str:
     return "; ".join(f"{k}: {hints[k]}" for k in wrong)
 
 
-def comparison_table(row_fn: Callable[..., Any], *runs: DeploymentRun) -> pd.DataFrame:
-    """The change board's table, one row per deployment you ran, computed by your ``deployment_row``."""
+def comparison_table(row_fn: Callable[..., Any], *runs: DeploymentRun | None) -> pd.DataFrame:
+    """The change board's table, one row per deployment you ran (None: skipped), computed by your ``deployment_row``."""
     table = {}
     for run in runs:
         if run is None:
@@ -633,11 +648,6 @@ def comparison_table(row_fn: Callable[..., Any], *runs: DeploymentRun) -> pd.Dat
         table[run.label] = dict(row_fn(run.traffic.frame, start=run.result.events[0][1],
                                        end=run.result.events[-1][1], old="v1", new=new))
     return pd.DataFrame(table).T
-
-
-def compare_runs(*runs: DeploymentRun) -> pd.DataFrame:
-    """careops' own summary of each deployment (what the controller and the traffic run counted)."""
-    return pd.DataFrame([r.summary() for r in runs if r is not None]).set_index("deployment")
 
 
 # -- exercise 6: the change record -----------------------------------------------------------
@@ -758,9 +768,12 @@ __all__ = [
     "check_change_record",
     "check_rollback",
     "check_router_config",
-    "compare_runs",
+    "check_deployment_row",
+    "check_rolling_update",
+    "comparison_table",
     "deploy_under_traffic",
     "expected_change_record",
+    "fresh_replicas",
     "fresh_stack",
     "make_window",
     "open_lab",
@@ -769,8 +782,10 @@ __all__ = [
     "run_faulty_canary",
     "run_naive_replace",
     "run_rollout",
+    "run_rolling_update",
     "sample_change_log",
     "setup_blue_green",
     "setup_rollback",
+    "setup_rolling_update",
     "upstream_of",
 ]
