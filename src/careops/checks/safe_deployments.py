@@ -513,7 +513,7 @@ def _row(kind: str, t: float, *, ok: bool = True, version: str = "v1", ms: float
             "t_sched": t, "t_send": t, "latency_ms": ms, "status": ("200" if kind == "http" else "AA") if ok else
             ("error" if not version else ("503" if kind == "http" else "AE")), "ok": ok,
             "version": version if ok or version else "", "upstream": "" if not ok and not version else
-            ("10.89.0.3:8081" if version == "v1" else "10.89.0.4:8081"), "error": "" if ok else "failed"}
+            ("192.0.2.3:8081" if version == "v1" else "192.0.2.4:8081"), "error": "" if ok else "failed"}
 
 
 def make_deployment_record(case: str) -> tuple[pd.DataFrame, dict[str, Any]]:
