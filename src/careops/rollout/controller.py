@@ -198,6 +198,13 @@ class RolloutController:
         except LabError:
             return "(no logs)"
 
+    def _check_router(self, active_service: str) -> None:
+        """The spec's activeService must name this lab's router, and the router must be running."""
+        if active_service != self.router.name:
+            raise RolloutError(f"the spec's activeService is {active_service!r}, but this lab's router is "
+                               f"{self.router.name!r}", fix=f"write activeService: {self.router.name}")
+        self.router.check_alive()
+
     def active_backend(self) -> str:
         """The backend the router sends all HTTP traffic to (blue/green needs exactly one)."""
         active = [b.host for b in self.router.config.http if b.weight > 0]
@@ -265,14 +272,11 @@ class RolloutController:
         (``onFailure: rollback``) or stops where it is (``abort``)."""
         strategy = spec.strategy
         assert isinstance(strategy, Canary)
-        if strategy.active_service != self.router.name:
-            raise RolloutError(f"the spec's activeService is {strategy.active_service!r}, but this lab's router is "
-                               f"{self.router.name!r}", fix=f"write activeService: {self.router.name}")
+        self._check_router(strategy.active_service)
         needs_traffic = any(s.analysis for s in strategy.steps) or spec.rollback.max_failed_requests is not None
         if needs_traffic and traffic is None:
             raise RolloutError("this canary has an analysis step or a failure budget, which judge live traffic, "
                                "but no traffic run was given", fix="run(spec, traffic=start_traffic(lab, plan))")
-        self.router.check_alive()
         stable = self.active_backend()
         new = strategy.canary_service or (COLOURS[1] if stable == COLOURS[0] else COLOURS[0])
         if new == stable:
@@ -352,10 +356,7 @@ class RolloutController:
         config nginx rejects, aborts: the old colour keeps all traffic and the new one is removed."""
         strategy = spec.strategy
         assert isinstance(strategy, BlueGreen)
-        if strategy.active_service != self.router.name:
-            raise RolloutError(f"the spec's activeService is {strategy.active_service!r}, but this lab's router is "
-                               f"{self.router.name!r}", fix=f"write activeService: {self.router.name}")
-        self.router.check_alive()
+        self._check_router(strategy.active_service)
         old = self.active_backend()
         new = strategy.preview_service or (COLOURS[1] if old == COLOURS[0] else COLOURS[0])
         if new == old:
@@ -450,10 +451,7 @@ class RolloutController:
         """
         strategy = spec.strategy
         assert isinstance(strategy, RollingUpdate)
-        if strategy.active_service != self.router.name:
-            raise RolloutError(f"the spec's activeService is {strategy.active_service!r}, but this lab's router is "
-                               f"{self.router.name!r}", fix=f"write activeService: {self.router.name}")
-        self.router.check_alive()
+        self._check_router(strategy.active_service)
         old = self.serving()
         if len(old) != spec.replicas:
             raise RolloutError(f"spec.replicas is {spec.replicas}, but the router serves {len(old)} copies {old}",
