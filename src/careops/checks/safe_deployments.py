@@ -22,9 +22,9 @@ import pandas as pd
 from careops.checks import CheckReport
 from careops.errors import CareOpsError, LabError, RolloutError
 from careops.lab import Lab
+from careops.lab import labels as L
 from careops.rollout import (
     COLOURS,
-    REPLICA_PREFIX,
     SERVICE_VOLUME,
     HealthCheck,
     RolloutController,
@@ -32,6 +32,7 @@ from careops.rollout import (
     RolloutSpec,
     parse_rollout,
 )
+from careops.rollout.controller import replica_number
 from careops.rollout.health import StackStatus, stack_status
 from careops.router import Router, RouterConfig
 from careops.router.config import parse_router_config
@@ -97,8 +98,7 @@ def _remove_leftovers(lab: Lab) -> None:
     """Remove what an earlier exercise (or a crashed cell) left: releases, copies, router, traffic, helpers."""
     names = (*COLOURS, "router", "traffic", "db-reader", "adt-data-init")
     for c in lab.containers():
-        role = c.labels.get("org.careops.role", "")
-        if role in names or (role.startswith(REPLICA_PREFIX) and role[len(REPLICA_PREFIX):].isdigit()):
+        if c.labels.get(L.ROLE, "") in names or replica_number(c) is not None:
             try:
                 c.remove()
             except LabError:

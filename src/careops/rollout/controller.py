@@ -19,6 +19,7 @@ from typing import Any
 from careops.audit import AuditLog
 from careops.errors import LabError, RolloutError, RouterConfigError
 from careops.lab import Lab
+from careops.lab import labels as L
 from careops.lab.container import LabContainer
 from careops.router import Router, RouterConfig
 from careops.rollout.analysis import Verdict, analyze
@@ -29,6 +30,13 @@ SERVICE_VOLUME = "adt-data"
 COLOURS = ("adt-blue", "adt-green")
 #: copies of a rolling update are numbered: adt-1, adt-2, ... (a new copy takes the next free number)
 REPLICA_PREFIX = "adt-"
+
+
+def replica_number(container: LabContainer) -> int | None:
+    """The copy number of a rolling update's container (adt-4 -> 4); None for any other container."""
+    role = container.labels.get(L.ROLE, "")
+    number = role[len(REPLICA_PREFIX):]
+    return int(number) if role.startswith(REPLICA_PREFIX) and number.isdigit() else None
 _V1_COMMAND = ["python3", "/opt/legacy-adt/adt_service.py", "--config", "/etc/legacy-adt/adt.ini",
                "--db", "/data/adt.db", "--log", "/tmp/adt.log"]
 _PROBE = ("import sys, urllib.request, urllib.error\n"
@@ -426,9 +434,7 @@ class RolloutController:
     def _free_names(self, count: int) -> list[str]:
         """The next ``count`` replica names, never reused in a lab (adt-4, adt-5, ... after adt-1..3), so a
         name always means one copy of one release in the plots and the change record."""
-        numbers = [int(role[len(REPLICA_PREFIX):]) for role in
-                   (c.labels.get("org.careops.role", "") for c in self.lab.containers())
-                   if role.startswith(REPLICA_PREFIX) and role[len(REPLICA_PREFIX):].isdigit()]
+        numbers = [n for n in map(replica_number, self.lab.containers()) if n is not None]
         self._last_replica = max([self._last_replica, *numbers])
         first = self._last_replica + 1
         self._last_replica += count
