@@ -132,7 +132,7 @@ def test_a_warm_build_reuses_the_cache_and_remove_is_idempotent(learner) -> None
 def test_grader_setups_bind_what_the_live_cells_use(learner) -> None:
     """The setups careops.grading.live runs for module 2's live cells, with the solution's artifacts."""
     from careops.checks import containerize as check
-    from careops.containerize.grading import setup_facade_bridge, setup_live
+    from careops.checks.containerize import setup_facade_bridge, setup_live
     from careops.lab import Lab
 
     artifacts = {"adt_dockerfile": GOOD, "adt_dockerignore": IGNORE}

@@ -11,7 +11,8 @@ import ast
 from pathlib import Path
 
 from careops import paths
-from careops.checks import CheckReport
+from careops.checks import live_check
+from careops.report import CheckReport, learner_check
 from careops.mutation import Mutant, MutationReport, run_mutation
 
 SERVICE = "legacy-adt/adt_service.py"
@@ -42,33 +43,38 @@ def count_tests(tests: str) -> int:
                for n in ast.walk(tree))
 
 
-def check_unit_tests(tests: str, *, mutants: list[Mutant] | None = None, min_killed: float = 2 / 3,
-                     title: str = "Exercise 1: tests that catch bugs") -> tuple[CheckReport, MutationReport | None]:
-    """Your tests must run, pass on the real service, and fail on most planted bugs."""
+@learner_check
+def unit_tests(tests: str, *, mutants: list[Mutant] | None = None, min_killed: float = 2 / 3,
+               title: str = "Exercise 1: tests that catch bugs") -> CheckReport:
+    """Your tests must run, pass on the real service, and fail on most planted bugs.
+
+    ``report.data["mutation"]`` is the :class:`MutationReport` (None when the tests did not run).
+    """
     mutants = PRACTICE_MUTANTS if mutants is None else mutants
     report = CheckReport(title)
     n = count_tests(tests) if isinstance(tests, str) else -1
     if not report.check(n >= 0, "the test file is valid Python",
                         hint="run the cell: Python reports the line with the syntax error"):
-        return report, None
+        return report
     enough = report.check(n >= MIN_TESTS, f"at least {MIN_TESTS} test functions (def test_...)",
                           expected=f">= {MIN_TESTS}", got=n,
                           hint="one test per behaviour: a valid A01, each NAK reason, the ACK's MSA segment, field()")
     if not enough and n == 0:
-        return report, None
+        return report
     result = run_mutation(tests, mutants, source=service_source())
+    report.data["mutation"] = result
     if not report.check(result.passes_on_original, "your tests pass on the real legacy service",
                         got=result.original.summary(),
                         hint="a test that fails on correct code is testing the wrong thing; read its error "
                              "and compare with what adt_service really does"):
-        return report, result
+        return report
     need = int(len(mutants) * min_killed + 0.999)
     report.check(len(result.killed) >= need,
                  f"your tests catch at least {need} of the {len(mutants)} planted bugs",
                  expected=f">= {need} killed", got=f"{len(result.killed)} killed",
                  hint="for each surviving mutant, write the test that would have caught it: "
                       + "; ".join(m.description for m in result.survived))
-    return report, result
+    return report
 
 
 # --- the learner's repo copy ------------------------------------------------
@@ -140,7 +146,8 @@ def _segments(message: str) -> list[str]:
     return [s for s in message.replace("\r\n", "\n").replace("\r", "\n").split("\n") if s.strip()]
 
 
-def _pid(message: str) -> list[str]:
+def pid_fields(message: str) -> list[str]:
+    """The fields of the message's PID segment (``pid_fields(m)[3]`` is PID-3), or [] without one."""
     return next((s.split("|") for s in _segments(message) if s.startswith("PID|")), [])
 
 
@@ -155,7 +162,8 @@ def sample_messages() -> list[str]:
     return [base, no_ssn.replace("\n", "\r").rstrip("\r"), formatted]
 
 
-def check_to_synthetic(to_synthetic, *, messages: list[str] | None = None,  # noqa: ANN001 - the learner's function
+@learner_check
+def to_synthetic(to_synthetic, *, messages: list[str] | None = None,  # noqa: ANN001 - the learner's function
                        title: str = "Exercise 3: make the production extract synthetic") -> CheckReport:
     """PID-3, PID-13 and PID-19 get synthetic markers; nothing else changes; the result still parses."""
     import re
@@ -184,7 +192,7 @@ def check_to_synthetic(to_synthetic, *, messages: list[str] | None = None,  # no
     markers = {3: r"SYN-[A-Za-z0-9-]+", 13: r"(\+1 ?)?\(?\d{3}\)?[ .-]?555-01\d\d|555-01\d\d", 19: r"999-\d\d-\d{4}"}
     bad = []
     for out in outputs:
-        pid = _pid(out)
+        pid = pid_fields(out)
         for n, pattern in markers.items():
             value = pid[n].split("~")[0].split("^")[0] if len(pid) > n else ""
             if not re.fullmatch(pattern, value) and (n == 3 or value):
@@ -204,15 +212,15 @@ def check_to_synthetic(to_synthetic, *, messages: list[str] | None = None,  # no
                 keep = [i for i in range(max(len(fa), len(fb))) if i not in PID_IDENTIFIERS]
                 fa = [fa[i] if i < len(fa) else "" for i in keep]
                 fb = [fb[i] if i < len(fb) else "" for i in keep]
-                mrn_a, mrn_b = _pid(msg)[3].split("^")[1:], _pid(out)[3].split("^")[1:]
+                mrn_a, mrn_b = pid_fields(msg)[3].split("^")[1:], pid_fields(out)[3].split("^")[1:]
                 if mrn_a != mrn_b:
                     changed.append("the MRN's other components (assigning authority, type)")
             if fa != fb:
                 changed.append(f"segment {sa[:3]}")
     report.check(not changed, "every other field is unchanged (the test still tests the same case)",
                  got=sorted(set(changed))[:3], hint="change only the three identifier fields")
-    originals = [_pid(m)[3].split("^")[0] if len(_pid(m)) > 3 else "" for m in messages]
-    mrns = [_pid(o)[3].split("^")[0] if len(_pid(o)) > 3 else "" for o in outputs]
+    originals = [pid_fields(m)[3].split("^")[0] if len(pid_fields(m)) > 3 else "" for m in messages]
+    mrns = [pid_fields(o)[3].split("^")[0] if len(pid_fields(o)) > 3 else "" for o in outputs]
     pairs = set(zip(originals, mrns))
     repeatable = to_synthetic(messages[0]) == outputs[0] and len({o for o, _ in pairs}) == len(pairs)
     distinct = len({n for _, n in pairs}) == len({o for o, _ in pairs})
@@ -246,7 +254,8 @@ def fix_fixture(repo: str | Path, to_synthetic) -> Path:  # noqa: ANN001 - the l
 
 
 # --- exercise: the pipeline as code ----------------------------------------------
-def check_workflow(text: str, *, title: str = "Exercise 2: a pipeline the change board accepts") -> CheckReport:
+@learner_check
+def workflow(text: str, *, title: str = "Exercise 2: a pipeline the change board accepts") -> CheckReport:
     """The workflow loads (YAML, the official schema, what the runner supports) and passes every course rule."""
     from careops.pipeline import check_policy, validate_text
 
@@ -266,7 +275,8 @@ def check_workflow(text: str, *, title: str = "Exercise 2: a pipeline the change
 
 
 # --- exercise: run it, with the gate ------------------------------------------------
-def check_pipeline_run(run, *, title: str = "Exercise 4: a green pipeline, approved by a person") -> CheckReport:  # noqa: ANN001 - a PipelineRun
+@learner_check
+def pipeline_run(run, *, title: str = "Exercise 4: a green pipeline, approved by a person") -> CheckReport:  # noqa: ANN001 - a PipelineRun
     """Every required job passed in one run, the deploy was approved by a named person, and the audit log is intact."""
     from careops.pipeline import PipelineRun
     from careops.pipeline.policy import REQUIRED_JOBS
@@ -337,7 +347,8 @@ def _reference_change_record(frame):  # noqa: ANN001, ANN202 - DataFrames
     return out.sort_values("at").reset_index(drop=True)
 
 
-def check_change_record(change_record, *, frames: list | None = None,  # noqa: ANN001 - the learner's function
+@learner_check
+def change_record(change_record, *, frames: list | None = None,  # noqa: ANN001 - the learner's function
                         title: str = "Exercise 5: the change record for the advisory board") -> CheckReport:
     """One row per approval decision (approved or denied), the agreed columns, oldest first."""
     import pandas as pd
@@ -373,6 +384,7 @@ def check_change_record(change_record, *, frames: list | None = None,  # noqa: A
     return report
 
 
+@live_check("ci_pipeline.pipeline_run")
 def live_pipeline_run(lab, artifacts: dict[str, str]) -> dict:  # noqa: ANN001 - the grader's Lab
     """For the sandboxed grader (exercise 4): run the learner's workflow and tests in trusted code.
 

@@ -6,14 +6,17 @@ runs, so a learner sees every criterion the grader will look at.
 """
 from __future__ import annotations
 
+import sys
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from careops.checks import CheckReport
+from careops.checks import live_check
+from careops.errors import LabError
+from careops.report import CheckReport, learner_check
 from careops.containerize.build import LearnerBuild, build_learner_image
-from careops.dockerfile.hadolint import run_hadolint
-from careops.dockerfile.parse import DockerfileSyntaxError, parse
-from careops.dockerfile.policy import evaluate_policy
+from careops.containerize.live import run_service
+from careops.containerize.security import security_report
 from careops.dockerfile.rules import static_report
 
 #: Exercise 1: excerpts of ADT-Legacy v1 and the fault each one shows.
@@ -36,12 +39,13 @@ _WHY = {
 }
 
 
+@learner_check
 def legacy_faults(answers: Mapping[str, str] | Any) -> CheckReport:
     """Exercise 1: name the fault each excerpt of v1 shows."""
     report = CheckReport("Exercise 1: what must change before ADT-Legacy goes into a container")
     if not report.check(isinstance(answers, Mapping), "the answer is a dict from excerpt letter to fault",
                         got=type(answers).__name__, hint="faults = {\"A\": \"hard-coded-path\", ...}"):
-        return report.assert_passed()
+        return report
     unknown = sorted({str(v) for v in answers.values()} - set(FAULT_KINDS))
     report.check(not unknown, "every answer is one of the fault names", got=unknown or None,
                  hint=f"use exactly: {', '.join(FAULT_KINDS)}")
@@ -50,12 +54,13 @@ def legacy_faults(answers: Mapping[str, str] | Any) -> CheckReport:
         report.check(got == want, f"excerpt {letter}: {EXCERPTS[letter]}", got=got,
                      hint=_WHY.get(str(got), "read the excerpt again: which rule of a container does it break?")
                      if got != want else "")
-    return report.assert_passed()
+    return report
 
 
+@learner_check
 def dockerfile_static(dockerfile: str, dockerignore: str | None) -> CheckReport:
     """Exercise 2: the course's container rules on the Dockerfile text (nothing is built)."""
-    return static_report(dockerfile, dockerignore, title="Exercise 2: static checks of your Dockerfile").assert_passed()
+    return static_report(dockerfile, dockerignore, title="Exercise 2: static checks of your Dockerfile")
 
 
 def build(dockerfile: str, dockerignore: str | None, **kwargs: Any) -> LearnerBuild:
@@ -63,37 +68,20 @@ def build(dockerfile: str, dockerignore: str | None, **kwargs: Any) -> LearnerBu
     return build_learner_image(dockerfile, dockerignore, **kwargs)
 
 
+@learner_check
 def live(dockerfile: str, dockerignore: str | None, *, learner: str | None = None) -> CheckReport:
     """Exercise 3: build, run and prove the image from outside; the image is removed afterwards."""
     from careops.containerize.live import live_report
 
     with build_learner_image(dockerfile, dockerignore, learner=learner, progress=False) as image:
         report = live_report(image, learner=learner, title="Exercise 3: your image, live")
-    return report.assert_passed()
+    return report
 
 
+@learner_check
 def security(dockerfile: str) -> CheckReport:
     """Exercise 4: hadolint and the course's Rego policy, one criterion per policy rule."""
-    return security_report(dockerfile).assert_passed()
-
-
-def security_report(dockerfile: str) -> CheckReport:
-    """The security-as-code criteria without raising (the grader scores them)."""
-    report = CheckReport("Exercise 4: security as code")
-    try:
-        parse(dockerfile)
-    except DockerfileSyntaxError as exc:
-        report.fail(f"the Dockerfile can be read: {exc.message}", hint=exc.fix or "")
-        return report
-    lint = run_hadolint(dockerfile)
-    report.check(lint.ok, f"hadolint {lint.version}: no finding at warning or error level",
-                 got=[str(f) for f in lint.graded] or None, hint="each finding names its rule (DL...); fix the line")
-    policy = evaluate_policy(dockerfile)
-    for rule in ("POL-1", "POL-2", "POL-3", "POL-4", "POL-5", "POL-6", "POL-7", "POL-8", "POL-9"):
-        hits = [f for f in policy.findings if f.id == rule]
-        report.check(not hits, f"course policy {rule}: " + (hits[0].message if hits else "complies"),
-                     got=[str(f) for f in hits] or None, hint=hits[0].hint if hits else "")
-    return report
+    return security_report(dockerfile)
 
 
 def _sample(mrn: str, event: str = "A01", **kw: Any) -> str:
@@ -106,6 +94,7 @@ def _sample(mrn: str, event: str = "A01", **kw: Any) -> str:
     return build_adt(event, **args)
 
 
+@learner_check
 def fhir_patient(patient_from_adt: Any) -> CheckReport:
     """Exercise 5: map an ADT message's PID to a FHIR R4 Patient that fhir.resources (R4B) accepts."""
     from fhir.resources.R4B.patient import Patient
@@ -119,7 +108,7 @@ def fhir_patient(patient_from_adt: Any) -> CheckReport:
         got, err = None, f"{type(exc).__name__}: {exc}"
     if not report.check(isinstance(got, dict), "it returns a dict", got=err or type(got).__name__,
                         hint="return {\"resourceType\": \"Patient\", ...}"):
-        return report.assert_passed()
+        return report
     try:
         Patient.model_validate(got)
         why = ""
@@ -139,7 +128,7 @@ def fhir_patient(patient_from_adt: Any) -> CheckReport:
                  got=got.get("gender"), hint="FHIR uses words, HL7 v2 uses letters")
     report.check("999-12-3456" not in json_dumps(got), "the SSN (PID-19) is not copied (minimum necessary)",
                  hint="a FHIR consumer that needs no SSN must not get one")
-    return report.assert_passed()
+    return report
 
 
 def json_dumps(value: Any) -> str:
@@ -148,6 +137,7 @@ def json_dumps(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
+@learner_check
 def facade_bridge(adt: Any, facade: Any) -> CheckReport:
     """Exercise 5, live: an admission sent to the façade reaches the legacy service and comes out as FHIR."""
     import uuid
@@ -165,7 +155,7 @@ def facade_bridge(adt: Any, facade: Any) -> CheckReport:
         ok, got = False, str(exc)
     if not report.check(ok, "an ADT^A01 sent to the façade gets the legacy service's AA", got=None if ok else got,
                         hint="start the façade with FACADE_UPSTREAM=adt:2575 in the same lab as your adt container"):
-        return report.assert_passed()
+        return report
     report.check(stored(adt, [mrn]) == [mrn], "the legacy service stored it (it stays the system of record)",
                  hint="the façade forwards every message unchanged")
     url_port = facade.port(8080)
@@ -175,7 +165,7 @@ def facade_bridge(adt: Any, facade: Any) -> CheckReport:
     status, body = _get_json(url_port, f"/fhir/Encounter/V-{mrn}")
     report.check(status == 200 and isinstance(body, dict) and body.get("status") == "in-progress",
                  "GET /fhir/Encounter/V-<MRN> returns the open Encounter", got=(status, str(body)[:200]))
-    return report.assert_passed()
+    return report
 
 
 def _get_json(port: int, path: str) -> tuple[int, Any]:
@@ -190,3 +180,51 @@ def _get_json(port: int, path: str) -> tuple[int, Any]:
         return exc.code, exc.read().decode("utf-8", "replace")
     except (OSError, ValueError) as exc:
         return 0, str(exc)
+
+
+# -- live checks for the grader ---------------------------------------------------------
+
+FACADE_IMAGE = "careops/fhir-facade:latest"
+
+
+class LearnerBoundChecks:
+    """``careops.checks.containerize`` with the grader's learner id bound into the live check.
+
+    The live cell opens its own lab; bound to the graded learner's id, two submissions graded at the same
+    time never share (and never reclaim) each other's lab or images.
+    """
+
+    def __init__(self, learner: str) -> None:
+        self.learner = learner
+
+    def live(self, dockerfile: str, dockerignore: str | None) -> Any:
+        return live(dockerfile, dockerignore, learner=self.learner)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sys.modules[__name__], name)
+
+
+@live_check("containerize.live")
+def setup_live(lab: Any, artifacts: dict[str, str]) -> dict[str, Any]:
+    """Exercise 3: the cell builds and runs the artifacts itself; it needs their text and a learner-bound ``check``."""
+    return {"adt_dockerfile": artifacts["adt_dockerfile"], "adt_dockerignore": artifacts.get("adt_dockerignore"),
+            "check": LearnerBoundChecks(lab.learner)}
+
+
+@live_check("containerize.facade_bridge")
+def setup_facade_bridge(lab: Any, artifacts: dict[str, str]) -> dict[str, Any]:
+    """Exercise 5: the learner's image as ``adt`` and the course's façade in front of it, in the grader's lab.
+
+    The learner image is removed when the lab object goes away (or at exit), whatever the test did.
+    """
+    image = build_learner_image(artifacts["adt_dockerfile"], artifacts.get("adt_dockerignore"), learner=lab.learner,
+                                progress=False, client=lab.client)
+    if not image.ok:
+        raise LabError(f"your Dockerfile does not build: {image.reason}", fix=image.hint)
+    weakref.finalize(lab, image.remove)
+    adt = run_service(lab, str(image.tag))
+    adt.wait_until("healthy", timeout=60)
+    facade = lab.run(FACADE_IMAGE, name="fhir-facade", ports=[2575, 8080], env={"FACADE_UPSTREAM": "adt:2575"})
+    facade.wait_until("healthy", timeout=60)
+    return {"adt": adt, "facade": facade, "adt_dockerfile": artifacts["adt_dockerfile"],
+            "adt_dockerignore": artifacts.get("adt_dockerignore")}

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from careops.checks import CheckReport
+from careops.report import CheckReport, learner_check
+from careops.checks import live_check
 from careops.errors import CareOpsError
 from careops.images.catalog import LAB_IMAGE
 from careops.lab.policy import format_bytes
@@ -20,6 +21,7 @@ def _call(fn: Callable[..., Any], *args: Any) -> tuple[Any, str | None]:
         return None, f"{type(exc).__name__}: {exc}"
 
 
+@learner_check
 def synthetic_markers(is_synthetic: Callable[[str, str], bool]) -> CheckReport:
     """Exercise 1: tell values with a synthetic marker from real-looking ones."""
     report = CheckReport("Exercise 1: synthetic or real-looking?")
@@ -48,9 +50,10 @@ def synthetic_markers(is_synthetic: Callable[[str, str], bool]) -> CheckReport:
     report.check(got is False, "an unknown kind of value is treated as real (return False)",
                  hint="when in doubt, treat data as real PHI: return False for kinds you do not know",
                  expected=False, got=err or got)
-    return report.assert_passed()
+    return report
 
 
+@learner_check
 def container_spec(spec_text: str) -> CheckReport:
     """Exercise 2, static part: the spec meets the change board's rules."""
     from careops.lab.spec import parse_spec
@@ -60,7 +63,7 @@ def container_spec(spec_text: str) -> CheckReport:
         spec = parse_spec(spec_text)
     except CareOpsError as exc:
         report.fail(f"the spec is valid: {exc.message}", hint=exc.fix or "")
-        return report.assert_passed()
+        return report
     report.check(True, "the spec is valid YAML with known keys")
     report.check(spec.name == "triage-probe", "it is named triage-probe", expected="triage-probe", got=spec.name,
                  hint="name: triage-probe")
@@ -82,9 +85,10 @@ def container_spec(spec_text: str) -> CheckReport:
     report.check(spec.labels.get("hospital.data") == "synthetic", "it declares hospital.data: synthetic",
                  expected="synthetic", got=spec.labels.get("hospital.data"),
                  hint="labels: {hospital.data: synthetic}: this container never sees real PHI")
-    return report.assert_passed()
+    return report
 
 
+@learner_check
 def running_container(container: Any) -> CheckReport:
     """Exercise 2, live part: the engine really enforces what the spec asked for."""
     report = CheckReport("Exercise 2b: the running triage-probe")
@@ -92,7 +96,7 @@ def running_container(container: Any) -> CheckReport:
         lim = container.limits()
     except Exception as exc:  # noqa: BLE001
         report.fail(f"the container can be inspected: {exc}", hint="run the cell that starts it first")
-        return report.assert_passed()
+        return report
     report.check(container.status == "running", "it is running", expected="running", got=container.status,
                  hint="lab.run_spec(triage_probe_spec) starts it; .logs() tells why it stopped")
     report.check(0 < int(lim["memory"]) <= MAX_MEMORY, "the engine enforces a memory limit of at most 128 MiB",
@@ -107,9 +111,10 @@ def running_container(container: Any) -> CheckReport:
     labels = container.labels
     report.check(labels.get("hospital.data") == "synthetic" and bool(labels.get("hospital.owner")),
                  "the labels reached the container", got={k: v for k, v in labels.items() if k.startswith("hospital.")})
-    return report.assert_passed()
+    return report
 
 
+@learner_check
 def leaked_names(fn: Callable[[Any, str], list[str]]) -> CheckReport:
     """Exercise 3: pick the leaked resources of one lab from the `labs ls` table."""
     import pandas as pd
@@ -134,9 +139,10 @@ def leaked_names(fn: Callable[[Any, str], list[str]]) -> CheckReport:
                      expected=["careops-ana-night-shift-db", "careops-ana-night-shift-pump"], got=names,
                      hint="table[(table.lab == lab) & table.leaked].name, sorted")
         report.check(names == sorted(names), "the names are sorted", got=names, hint="sorted(...)")
-    return report.assert_passed()
+    return report
 
 
+@learner_check
 def lab_is_clean(lab: str, *, timeout: float = 30) -> CheckReport:
     """After the clean-up: nothing of ``lab`` is left on the engine (polled, it settles)."""
     from careops.checks import eventually
@@ -146,4 +152,12 @@ def lab_is_clean(lab: str, *, timeout: float = 30) -> CheckReport:
     left = eventually(lambda: find(lab), until=lambda r: not r, timeout=timeout, what=f"an empty {lab}")
     report.check(not left, f"no container, network or volume of {lab} is left",
                  got=[f"{r.kind} {r.name}" for r in left], hint=f"careops labs reset {lab} --yes, or careops.lab.reset({lab!r})")
-    return report.assert_passed()
+    return report
+
+
+# -- live checks for the grader ---------------------------------------------------------
+
+@live_check("orientation.running_container")
+def setup_running_container(lab: Any, artifacts: dict[str, str]) -> dict[str, Any]:
+    """Exercise 2: start the learner's triage-probe spec as ``probe``."""
+    return {"probe": lab.run_spec(artifacts["triage_probe_spec"])}

@@ -21,7 +21,8 @@ from typing import Any
 import pandas as pd
 
 from careops import paths
-from careops.checks import CheckReport, eventually
+from careops.polling import eventually
+from careops.report import CheckReport, learner_check
 
 #: The test plan of exercise 2: the cohort the learner must generate.
 COHORT_PLAN: dict[str, Any] = {
@@ -75,6 +76,7 @@ def _call(fn: Callable[..., Any], *args: Any) -> tuple[Any, str | None]:
 # ---------------------------------------------------------------------------------------------
 # exercise 2a: a cohort with stated properties
 
+@learner_check
 def cohort_properties(cohort: Any) -> CheckReport:
     """The cohort follows the test plan: size, seed, anomalies, rare conditions, synthetic identifiers."""
     from careops.phi import scan_dataframe
@@ -84,7 +86,7 @@ def cohort_properties(cohort: Any) -> CheckReport:
     report = CheckReport("Exercise 2a: a cohort for the test plan")
     if not report.check(isinstance(cohort, Cohort), "cohort is a careops.synth Cohort", expected="Cohort",
                         got=type(cohort).__name__, hint="cohort = generate(patients=..., seed=..., ...)"):
-        return report.assert_passed()
+        return report
     report.check(cohort.seed == plan["seed"], f"it uses seed {plan['seed']}, so anyone can regenerate it",
                  expected=plan["seed"], got=cohort.seed, hint="generate(..., seed=2026)")
     a = cohort.settings.get("anomalies")
@@ -109,7 +111,7 @@ def cohort_properties(cohort: Any) -> CheckReport:
     scan = scan_dataframe(ids, name="patients", kinds=("ssn", "phone", "email", "mrn"))
     report.check(scan.ok, "every identifier carries a synthetic marker", got=[str(f) for f in scan.phi[:3]],
                  hint="use careops.synth: it only makes SYN-, 999-, 555-01xx and @example.org identifiers")
-    return report.assert_passed()
+    return report
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,6 +156,7 @@ TINY_TARGETS: list[tuple[dict[str, Any], float, str]] = [
 ]
 
 
+@learner_check
 def fidelity(fn: Callable[[Any, list[dict[str, Any]]], pd.DataFrame], cohort: Any = None) -> CheckReport:
     """Exercise 2b: fidelity(cohort, targets) computes each statistic and says whether it is within tolerance."""
     report = CheckReport("Exercise 2b: fidelity against target statistics")
@@ -162,12 +165,12 @@ def fidelity(fn: Callable[[Any, list[dict[str, Any]]], pd.DataFrame], cohort: An
     got, err = _call(fn, tiny, [dict(t) for t in targets])
     if not report.check(err is None, "it runs on a small cohort", got=err,
                         hint="fidelity(cohort, targets) returns a DataFrame; see the error above"):
-        return report.assert_passed()
+        return report
     if not report.check(isinstance(got, pd.DataFrame) and list(got.columns) == FIDELITY_COLUMNS,
                         "it returns a DataFrame with the columns name, target, observed, tolerance, ok",
                         expected=FIDELITY_COLUMNS, got=list(getattr(got, "columns", [])) or type(got).__name__,
                         hint="pd.DataFrame(rows, columns=[...])"):
-        return report.assert_passed()
+        return report
     report.check(list(got["name"]) == [t["name"] for t in targets], "one row per target, in the targets' order",
                  expected=[t["name"] for t in targets], got=list(got["name"]))
     if len(got) == len(targets):
@@ -183,7 +186,7 @@ def fidelity(fn: Callable[[Any, list[dict[str, Any]]], pd.DataFrame], cohort: An
         real, err = _call(fn, cohort, load_targets())
         report.check(err is None and isinstance(real, pd.DataFrame) and len(real) == len(load_targets()),
                      "it runs on your exercise cohort with the course's targets", got=err)
-    return report.assert_passed()
+    return report
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,6 +200,7 @@ def _note_kept(original: str, result: str) -> bool:
     return all(p in result for p in pieces if len(p) > 3)
 
 
+@learner_check
 def deidentified(fn: Callable[[pd.DataFrame], pd.DataFrame], extract: pd.DataFrame | None = None) -> CheckReport:
     """Exercise 3a: deidentify(extract) follows Safe Harbor on the visible extract."""
     from careops.phi import LOW_POPULATION_ZIP3, scan_dataframe
@@ -208,14 +212,14 @@ def deidentified(fn: Callable[[pd.DataFrame], pd.DataFrame], extract: pd.DataFra
     out, err = _call(fn, src)
     if not report.check(err is None and isinstance(out, pd.DataFrame), "it returns a DataFrame", got=err or type(out).__name__,
                         hint="deidentify(extract) -> pd.DataFrame"):
-        return report.assert_passed()
+        return report
     report.check(src.equals(before), "the input extract is left unchanged", hint="work on extract.copy()")
     report.check(list(out.columns) == DEID_COLUMNS, "exactly the columns AGE, BIRTH_YEAR, SEX, ZIP3, ADMIT_YEAR, "
                  "DIAGNOSIS, NOTE (direct identifiers are gone)", expected=DEID_COLUMNS, got=list(out.columns),
                  hint="drop MRN, NAME, SSN, PHONE, EMAIL; build the new columns from BIRTHDATE, ZIP, ADMIT_DATE")
     if list(out.columns) != DEID_COLUMNS or len(out) != len(src):
         report.fail("one output row per input row, in the same order", hint="do not filter or sort rows")
-        return report.assert_passed()
+        return report
     ages = src["AGE"].astype(int)
     want_age = [("90+" if a >= 90 else str(a)) for a in ages]
     got_age = [str(v) for v in out["AGE"]]
@@ -250,9 +254,10 @@ def deidentified(fn: Callable[[pd.DataFrame], pd.DataFrame], extract: pd.DataFra
                  got=[str(f) for f in scan.findings[:3]])
     report.check(out["SEX"].tolist() == src["SEX"].tolist() and out["DIAGNOSIS"].tolist() == src["DIAGNOSIS"].tolist(),
                  "SEX and DIAGNOSIS are kept as they are", hint="they are not identifiers; the analysis needs them")
-    return report.assert_passed()
+    return report
 
 
+@learner_check
 def k_anonymity_fn(fn: Callable[[pd.DataFrame, list[str]], int]) -> CheckReport:
     """Exercise 3b: k_anonymity(df, quasi_identifiers) is the size of the smallest group."""
     report = CheckReport("Exercise 3b: k-anonymity")
@@ -268,9 +273,10 @@ def k_anonymity_fn(fn: Callable[[pd.DataFrame, list[str]], int]) -> CheckReport:
         got, err = _call(fn, frame.copy(), list(qis))
         report.check(err is None and got == want, f"k over {qis} of a {len(frame)}-row table is {want}",
                      expected=want, got=err or got, hint=hint)
-    return report.assert_passed()
+    return report
 
 
+@learner_check
 def generalised(fn: Callable[[pd.DataFrame], pd.DataFrame], deidentified_extract: pd.DataFrame,
                 k: int = 5) -> CheckReport:
     """Exercise 3b: the generalised extract is k-anonymous over AGE_BAND, SEX, ZIP3 (checked with careops.phi)."""
@@ -280,7 +286,7 @@ def generalised(fn: Callable[[pd.DataFrame], pd.DataFrame], deidentified_extract
     out, err = _call(fn, deidentified_extract.copy())
     if not report.check(err is None and isinstance(out, pd.DataFrame), "generalise returns a DataFrame",
                         got=err or type(out).__name__):
-        return report.assert_passed()
+        return report
     report.check(set(QUASI_IDENTIFIERS) <= set(out.columns), "it has the columns AGE_BAND, SEX and ZIP3",
                  got=list(out.columns))
     report.check(not {"AGE", "BIRTH_YEAR"} & set(out.columns), "exact AGE and BIRTH_YEAR are gone",
@@ -295,7 +301,7 @@ def generalised(fn: Callable[[pd.DataFrame], pd.DataFrame], deidentified_extract
         kk = k_anonymity(out, QUASI_IDENTIFIERS)
         report.check(kk >= k, f"every (AGE_BAND, SEX, ZIP3) group has at least {k} patients", expected=f">= {k}",
                      got=kk, hint="careops.phi.equivalence_classes(df, [...]) shows the smallest groups")
-    return report.assert_passed()
+    return report
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,6 +361,7 @@ def catches(test: Callable[[Any], None], codec: Any) -> tuple[bool, str]:
     return False, "passed"
 
 
+@learner_check
 def property_test(test: Callable[[Any], None]) -> CheckReport:
     """Exercise 4: the property test passes on correct helpers and fails on the legacy ones."""
     report = CheckReport("Exercise 4: a property-based test finds the planted bug")
@@ -364,13 +371,13 @@ def property_test(test: Callable[[Any], None]) -> CheckReport:
         failed, how = catches(test, FixedPid)
     except TypeError as exc:
         report.fail(f"it can be called as test(codec): {exc}", hint="codec is the first parameter and is not drawn by @given")
-        return report.assert_passed()
+        return report
     report.check(not failed, "it passes on helpers that are correct (no false alarm)", got=how,
                  hint="compare parse_name(format_name(family, given)) with (family, given)")
     failed, how = catches(test, load_legacy_pid())
     report.check(failed, "it fails on the legacy helpers: it finds the planted bug", got=how,
                  hint="let hypothesis draw text that contains the HL7 delimiters and the escape character \\")
-    return report.assert_passed()
+    return report
 
 
 # ---------------------------------------------------------------------------------------------
@@ -433,6 +440,7 @@ def _reconcile_cases() -> tuple[pd.DataFrame, pd.DataFrame]:
     return feed, acks
 
 
+@learner_check
 def reconcile_fn(reconcile: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]) -> CheckReport:
     """Exercise 5a: reconcile(feed, acks) lists exactly the messages whose answer is wrong."""
     report = CheckReport("Exercise 5a: reconcile a feed with its ACKs")
@@ -440,11 +448,11 @@ def reconcile_fn(reconcile: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]
     got, err = _call(reconcile, feed.copy(), acks.copy())
     if not report.check(err is None and isinstance(got, pd.DataFrame), "it returns a DataFrame",
                         got=err or type(got).__name__, hint="reconcile(feed, acks) -> pd.DataFrame"):
-        return report.assert_passed()
+        return report
     report.check(got.empty, "a run where every answer is right has no problem", got=len(got),
                  hint="compare acks['code'] with feed['expect'] row by row; a resend answered AA is right")
     if not report.check("control_id" in got.columns, "the result has a control_id column", got=list(got.columns)):
-        return report.assert_passed()
+        return report
     cases = [
         ("a valid message refused", 1, {"code": "AE", "text": "internal error"}, "expected AA, got AE"),
         ("an invalid message accepted", 2, {"code": "AA", "text": ""}, "expected AE, got AA: it was stored"),
@@ -468,9 +476,10 @@ def reconcile_fn(reconcile: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]
     ids = list(found["control_id"]) if isinstance(found, pd.DataFrame) and "control_id" in found else None
     report.check(ids == ["SYN-BAD-3"], "a NAK whose text is None counts as having no reason", got=err or ids,
                  hint="fill missing text with '' before you test it")
-    return report.assert_passed()
+    return report
 
 
+@learner_check
 def feed_reconciled(feed: pd.DataFrame, acks: pd.DataFrame, container: Any) -> CheckReport:
     """Exercise 5b: every valid message stored once, every invalid one NAKed with a reason, in the live service."""
     report = CheckReport("Exercise 5b: 1,000 synthetic messages through the live service")
@@ -478,7 +487,7 @@ def feed_reconciled(feed: pd.DataFrame, acks: pd.DataFrame, container: Any) -> C
                         "acks is a DataFrame with the columns control_id, code and text",
                         got=list(getattr(acks, "columns", [])) or type(acks).__name__,
                         hint="one row per message sent: the control id you sent, ack.code, ack.text"):
-        return report.assert_passed()
+        return report
     report.check(len(acks) == len(feed) and list(acks["control_id"]) == list(feed["control_id"]),
                  "one ACK per message of the feed, in the feed's order", expected=len(feed), got=len(acks),
                  hint="send every row of feed, resends included, in order")
@@ -508,9 +517,10 @@ def feed_reconciled(feed: pd.DataFrame, acks: pd.DataFrame, container: Any) -> C
         names, err = _call(_stored_names, container, sample)
         report.check(err is None and bool(sample) and all(names.get(m) == special[m] for m in sample),
                      "names with non-ASCII characters are stored unchanged", got=err or f"{len(sample)} checked")
-    return report.assert_passed()
+    return report
 
 
+@learner_check
 def lab_is_clean(lab: str = "synthetic-data", timeout: float = 30.0) -> CheckReport:
     """Nothing of the lab is left after lab.close()."""
     from careops.lab import find
@@ -519,7 +529,7 @@ def lab_is_clean(lab: str = "synthetic-data", timeout: float = 30.0) -> CheckRep
     left = eventually(lambda: find(lab), until=lambda r: not r, timeout=timeout, what=f"an empty {lab}")
     report.check(not left, f"no container, network or volume of {lab} is left", got=[f"{r.kind} {r.name}" for r in left],
                  hint=f"lab.close(), or careops labs reset {lab}")
-    return report.assert_passed()
+    return report
 
 
 __all__ = ["COHORT_PLAN", "FixedPid", "catches", "cohort_properties", "deidentified", "feed_reconciled", "fidelity",

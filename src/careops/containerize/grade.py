@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from careops.checks import CheckReport
-from careops.checks.containerize import security_report
+from careops.report import CheckReport
+from careops.containerize.security import security_report
 from careops.containerize.build import BUILD_TIMEOUT, LearnerBuild, build_learner_image
 from careops.dockerfile.rules import static_report
 

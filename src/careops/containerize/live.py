@@ -23,7 +23,8 @@ from typing import Any
 import docker
 
 from careops import engine
-from careops.checks import CheckReport, eventually
+from careops.polling import eventually
+from careops.report import CheckReport
 from careops.containerize.build import LearnerBuild
 from careops.containerize.layers import scan_image
 from careops.hl7 import MllpClient, build_adt

@@ -15,7 +15,7 @@ from typing import Any
 
 from docker.utils.build import PatternMatcher
 
-from careops.checks import CheckReport
+from careops.report import CheckReport
 from careops.dockerfile.parse import (
     Dockerfile,
     DockerfileSyntaxError,

@@ -13,8 +13,8 @@ never sees an engine, so the grader
 3. runs the instructor's test cell on the host with those objects bound,
 4. closes the lab.
 
-A module adds its live checks with ``@live_check("module.what")``; the setup
-returns the names the test cell uses.
+A module adds its live checks with ``@careops.checks.live_check("module.what")``
+beside its checks; the setup returns the names the test cell uses.
 """
 from __future__ import annotations
 
@@ -23,42 +23,10 @@ from collections.abc import Callable
 from typing import Any
 
 from careops.artifacts import extract
+from careops.checks import live_checks
 from careops.errors import ArtifactError, CareOpsError
 from careops.grading.restore import nbgrader_meta, source_text
 from careops.grading.trusted import TestOutcome, failed, run_test_source
-
-LiveSetup = Callable[[Any, dict[str, str]], dict[str, Any]]
-LIVE_CHECKS: dict[str, LiveSetup] = {}
-
-
-def live_check(name: str) -> Callable[[LiveSetup], LiveSetup]:
-    """Register the setup of a live check: ``fn(lab, artifacts) -> names for the test cell``."""
-
-    def register(fn: LiveSetup) -> LiveSetup:
-        LIVE_CHECKS[name] = fn
-        return fn
-
-    return register
-
-
-@live_check("orientation.running_container")
-def _orientation_running_container(lab: Any, artifacts: dict[str, str]) -> dict[str, Any]:
-    """Module 0, exercise 2: start the learner's triage-probe spec as ``probe``."""
-    return {"probe": lab.run_spec(artifacts["triage_probe_spec"])}
-
-
-def _module_checks() -> None:
-    """Live checks other modules provide, registered on first need (they import their own heavy parts)."""
-    from careops.checks import ci_pipeline as m1
-    from careops.checks import safe_deployments as m3
-    from careops.containerize import grading as m2
-
-    LIVE_CHECKS.setdefault("ci_pipeline.pipeline_run", m1.live_pipeline_run)
-    LIVE_CHECKS.setdefault("containerize.live", m2.setup_live)
-    LIVE_CHECKS.setdefault("containerize.facade_bridge", m2.setup_facade_bridge)
-    LIVE_CHECKS.setdefault("safe_deployments.blue_green", m3.setup_blue_green)
-    LIVE_CHECKS.setdefault("safe_deployments.rollback", m3.setup_rollback)
-    LIVE_CHECKS.setdefault("safe_deployments.rolling_update", m3.setup_rolling_update)
 
 
 def live_meta(cell: dict[str, Any]) -> dict[str, Any] | None:
@@ -82,11 +50,10 @@ def run_live_check(cell: dict[str, Any], notebook: dict[str, Any], prelude: dict
     gid = str(nbgrader_meta(cell).get("grade_id", "?"))
     care = live_meta(cell) or {}
     name = str(care.get("live_check"))
-    if name not in LIVE_CHECKS:
-        _module_checks()
-    setup = LIVE_CHECKS.get(name)
+    known = live_checks()
+    setup = known.get(name)
     if setup is None:
-        return failed(gid, f"the grader has no live check {name!r} (known: {', '.join(sorted(LIVE_CHECKS))})")
+        return failed(gid, f"the grader has no live check {name!r} (known: {', '.join(sorted(known))})")
     try:
         artifacts = extract(notebook)
     except ArtifactError as exc:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from careops.checks import CheckReport
+from careops.report import CheckReport
 from careops.pipeline.expressions import expressions_in
 from careops.pipeline.workflow import Workflow, load_workflow
 

@@ -1,0 +1,26 @@
+"""Module 2, exercise 4: security as code -- hadolint and the course's Rego policy, one criterion per rule."""
+from __future__ import annotations
+
+from careops.dockerfile.hadolint import run_hadolint
+from careops.dockerfile.parse import DockerfileSyntaxError, parse
+from careops.dockerfile.policy import evaluate_policy
+from careops.report import CheckReport
+
+
+def security_report(dockerfile: str) -> CheckReport:
+    """The security-as-code criteria (the learner check and the grader's score both use them)."""
+    report = CheckReport("Exercise 4: security as code")
+    try:
+        parse(dockerfile)
+    except DockerfileSyntaxError as exc:
+        report.fail(f"the Dockerfile can be read: {exc.message}", hint=exc.fix or "")
+        return report
+    lint = run_hadolint(dockerfile)
+    report.check(lint.ok, f"hadolint {lint.version}: no finding at warning or error level",
+                 got=[str(f) for f in lint.graded] or None, hint="each finding names its rule (DL...); fix the line")
+    policy = evaluate_policy(dockerfile)
+    for rule in ("POL-1", "POL-2", "POL-3", "POL-4", "POL-5", "POL-6", "POL-7", "POL-8", "POL-9"):
+        hits = [f for f in policy.findings if f.id == rule]
+        report.check(not hits, f"course policy {rule}: " + (hits[0].message if hits else "complies"),
+                     got=[str(f) for f in hits] or None, hint=hits[0].hint if hits else "")
+    return report

@@ -1,0 +1,184 @@
+"""The one report type of a learner check, and the contract every check follows.
+
+A check is a function decorated with :func:`learner_check`. Its body records one
+criterion per property it looks at in a :class:`CheckReport` and returns it. Called
+as ``check.thing(answer)`` in a notebook cell, the check
+
+* returns the report when every criterion passed: as the cell's value it shows
+  itself once (a ``display_data`` output, no ``execute_result`` for nbgrader to warn about);
+* otherwise shows the report once and raises :class:`CheckFailed` (an
+  ``AssertionError``, so nbgrader scores the cell 0), which IPython renders as a
+  single line under the report: no traceback, no check source, no second copy.
+
+``check.thing.report(answer)`` runs the same criteria without raising, for hidden
+tests, the grader and the toolkit's own tests.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+from careops.report import theme
+
+F = TypeVar("F", bound=Callable[..., "CheckReport"])
+
+
+@dataclass
+class Criterion:
+    """One thing a check looks at, and what it found."""
+
+    message: str
+    passed: bool
+    hint: str = ""
+    expected: Any = None
+    got: Any = None
+
+    def found(self) -> str:
+        """``expected X, got Y`` with only the parts that are known (empty when neither is)."""
+        parts = []
+        if self.expected is not None:
+            parts.append(f"expected {self.expected!r}")
+        if self.got is not None:
+            parts.append(f"got {self.got!r}")
+        return ", ".join(parts)
+
+    def line(self) -> str:
+        mark = "PASS" if self.passed else "FAIL"
+        text = f"[{mark}] {self.message}"
+        if not self.passed:
+            if self.found():
+                text += f" ({self.found()})"
+            if self.hint:
+                text += f"\n       hint: {self.hint}"
+        return text
+
+    def _html(self) -> str:
+        body = theme.esc(self.message)
+        if not self.passed:
+            if self.found():
+                body += f"<div style='font-size:90%'>{theme.esc(self.found())}</div>"
+            body += theme.hint(self.hint)
+        return body
+
+
+@dataclass
+class CheckReport:
+    """The criteria of one exercise's check, in the order they were checked.
+
+    ``data`` carries what the check measured besides the verdict (a mutation
+    report, a deployment run ...), for the cells that come after it.
+    """
+
+    title: str
+    criteria: list[Criterion] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def check(self, passed: bool, message: str, *, hint: str = "", expected: Any = None, got: Any = None) -> bool:
+        """Record one criterion; returns whether it passed so later criteria can depend on it."""
+        self.criteria.append(Criterion(message, bool(passed), hint, expected, got))
+        return bool(passed)
+
+    def fail(self, message: str, *, hint: str = "") -> bool:
+        return self.check(False, message, hint=hint)
+
+    def extend(self, other: "CheckReport") -> "CheckReport":
+        """Add another report's criteria (and data) to this one."""
+        self.criteria.extend(other.criteria)
+        self.data.update(other.data)
+        return self
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.criteria) and all(c.passed for c in self.criteria)
+
+    @property
+    def failures(self) -> list[Criterion]:
+        return [c for c in self.criteria if not c.passed]
+
+    def summary(self) -> str:
+        n_ok = sum(c.passed for c in self.criteria)
+        if not self.criteria:
+            return f"{self.title}: nothing was checked"
+        return f"{self.title}: {n_ok}/{len(self.criteria)} criteria passed"
+
+    def __str__(self) -> str:
+        return "\n".join([self.summary()] + ["  " + c.line() for c in self.criteria])
+
+    def _repr_html_(self) -> str:
+        n_ok = sum(c.passed for c in self.criteria)
+        status = theme.verdict(self.passed, "all passed", f"{n_ok}/{len(self.criteria)} passed")
+        body = theme.items((c.passed, c._html()) for c in self.criteria)
+        return theme.card(self.title, body, status=status, ok=self.passed)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/plain": str(self), "text/html": self._repr_html_()}
+
+    def _ipython_display_(self) -> None:
+        # As a cell's value: one display_data output (nbgrader reads no score from it), never an execute_result.
+        from IPython.display import display
+
+        display(self._repr_mimebundle_(), raw=True)
+
+    def raise_for_failures(self) -> "CheckReport":
+        """Return the report if every criterion passed; otherwise show it (in a notebook) and raise CheckFailed."""
+        if not self.passed:
+            show(self)
+            raise CheckFailed(self)
+        return self
+
+
+class CheckFailed(AssertionError):
+    """A learner check did not pass. ``report`` holds every criterion; the message lists the failed ones.
+
+    In IPython the report has been shown already, so the exception renders as one
+    line (``_render_traceback_``) instead of a traceback with the check's source.
+    """
+
+    def __init__(self, report: CheckReport) -> None:
+        super().__init__(str(report))
+        self.report = report
+
+    def _render_traceback_(self) -> list[str]:
+        failed = len(self.report.failures)
+        if not self.report.criteria:
+            return [f"\x1b[31m{self.report.title}: nothing was checked\x1b[0m"]
+        return [f"\x1b[1;31m{FAIL_LINE.format(title=self.report.title, failed=failed, n=len(self.report.criteria))}"
+                "\x1b[0m"]
+
+
+FAIL_LINE = "{title}: {failed} of {n} criteria not met yet (see the report above)"
+
+
+def show(report: Any) -> None:
+    """Display ``report`` in a running IPython; a no-op in plain Python (the exception text says it all)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        display(report)
+
+
+def learner_check(fn: F) -> F:
+    """Make ``fn`` (which builds and returns a CheckReport) a learner check; see the module's docstring.
+
+    The decorated function raises :class:`CheckFailed` unless every criterion
+    passed; ``.report`` is the undecorated builder (same arguments, never raises
+    for a failed criterion).
+    """
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> CheckReport:
+        report = fn(*args, **kwargs)
+        if not isinstance(report, CheckReport):  # a module author's mistake, not a learner's
+            raise TypeError(f"the check {fn.__qualname__} returned {type(report).__name__}, expected a CheckReport")
+        return report.raise_for_failures()
+
+    run.report = fn  # type: ignore[attr-defined]
+    run.is_learner_check = True  # type: ignore[attr-defined]
+    return run  # type: ignore[return-value]
+
+
+__all__ = ["Criterion", "CheckReport", "CheckFailed", "learner_check", "show"]
