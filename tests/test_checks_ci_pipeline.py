@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from careops.checks.ci_pipeline import PRACTICE_MUTANTS, check_unit_tests, count_tests, service_source
+from careops.checks.ci_pipeline import PRACTICE_MUTANTS, count_tests, service_source, unit_tests
 
 pytestmark = pytest.mark.docker
 
@@ -29,15 +29,17 @@ def test_count_tests() -> None:
 
 
 def test_syntax_error_and_empty_file_fail_early() -> None:
-    report, result = check_unit_tests("def test_x(:\n")
-    assert not report.passed and result is None
+    report = unit_tests.report("def test_x(:\n")
+    assert not report.passed and "mutation" not in report.data
     assert report.failures[0].message == "the test file is valid Python"
-    report, result = check_unit_tests("")
-    assert not report.passed and result is None
+    report = unit_tests.report("")
+    assert not report.passed and "mutation" not in report.data
 
 
 def test_weak_tests_fail_on_count_and_on_mutants() -> None:
-    report, result = check_unit_tests(WEAK)
+    report = unit_tests.report(WEAK)
+    result = report.data["mutation"]
+    assert report.details == [result], "the mutation report is shown inside the check's report"
     failed = [c.message for c in report.failures]
     assert "at least 5 test functions (def test_...)" in failed
     assert any("planted bugs" in m for m in failed)
@@ -46,5 +48,5 @@ def test_weak_tests_fail_on_count_and_on_mutants() -> None:
 
 
 def test_tests_that_fail_on_real_code_are_reported() -> None:
-    report, _ = check_unit_tests(WEAK.replace('== "X"', '== "Y"'))
+    report = unit_tests.report(WEAK.replace('== "X"', '== "Y"'))
     assert "your tests pass on the real legacy service" in [c.message for c in report.failures]

@@ -197,12 +197,12 @@ def test_feedback_html_in_headless_chromium_shows_each_failed_check(batch: Batch
     shown = {
         # the cheat patched the checks, AssertionError and IPython in its kernel: the host's checks still speak
         "cheat": ("orientation (Score: 0.0 / 8.0)", "Exercise 1: synthetic or real-looking?",
-                  "[FAIL] ssn: synthetic values are recognised", "[FAIL] an unknown kind of value is treated as real",
+                  "\u2718 ssn: synthetic values are recognised", "\u2718 an unknown kind of value is treated as real",
                   "hint: synthetic SSNs start with 999-", "NameError: name 'triage_probe_spec' is not defined",
                   "ArtifactError: artifact triage_probe_spec (cell 12) is not written yet",
                   "NameError: name 'leaked_names' is not defined"),
         "tamper": ("orientation (Score: 2.0 / 8.0)", "Exercise 3: leaked resources",
-                   "[FAIL] every leaked resource of night-shift is listed, sorted",
+                   "\u2718 every leaked resource of night-shift is listed, sorted",
                    "hint: table[(table.lab == lab) & table.leaked].name, sorted"),
     }
     with sync_playwright() as pw:
@@ -373,7 +373,10 @@ def test_test_cells_run_in_trusted_code_whatever_the_learner_patched() -> None:
     assert ok.passed and "is_synthetic" in fetched
     wrong, _ = run_test_source(test, "t", dict(prelude), learner(lambda kind, value: True))
     assert not wrong.passed and wrong.reason.startswith("CheckFailed: Exercise 1")
-    assert any("hint:" in "\n".join(o.get("traceback", [])) for o in wrong.outputs)
+    # as in the learner's kernel: the report once (with its hints), then one line, no traceback through the check
+    assert [o["output_type"] for o in wrong.outputs] == ["display_data", "error"]
+    assert "hint:" in wrong.outputs[0]["data"]["text/plain"] and "hint" in wrong.outputs[0]["data"]["text/html"]
+    assert len(wrong.outputs[1]["traceback"]) == 1 and "careops/checks" not in wrong.outputs[1]["traceback"][0]
     missing, _ = run_test_source(test, "t", dict(prelude), lambda name, outputs: _MISSING)
     assert not missing.passed and missing.reason.startswith("NameError")
 

@@ -91,7 +91,7 @@ def test_published_ports_listen_on_loopback_only(learner):
         web = lab.run(IMAGE, name="web", command=["python3", "-m", "http.server", "8000"], ports=[8000])
         host_ip = web.raw.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostIp"]
         assert host_ip == "127.0.0.1"
-        from careops.checks import eventually
+        from careops.polling import eventually
 
         status = eventually(lambda: urllib.request.urlopen(f"http://127.0.0.1:{web.port(8000)}/", timeout=2).status,
                             timeout=20, what="the web server")

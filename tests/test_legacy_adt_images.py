@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from careops.checks import eventually
+from careops.polling import eventually
 from careops.hl7 import MllpClient, build_adt
 from careops.lab import Lab
 from careops.lab.container import LabContainer

@@ -105,4 +105,4 @@ def test_policy_as_a_learner_check_report():
     assert len(failed) == 7 and all(c.hint for c in failed)
     assert any(c.message.startswith("deploy-approval") and "line " in c.message for c in failed)
     with pytest.raises(AssertionError, match="deploy-approval"):
-        bad.assert_passed()
+        bad.raise_for_failures()

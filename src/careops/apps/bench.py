@@ -93,7 +93,7 @@ def _mllp_rate(image: str, messages: int, connections: int) -> float:
     import threading
     import urllib.request
 
-    from careops.checks import eventually
+    from careops.polling import eventually
     from careops.hl7 import MllpClient, build_adt
     from careops.lab import Lab
 

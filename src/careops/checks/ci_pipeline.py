@@ -62,7 +62,7 @@ def unit_tests(tests: str, *, mutants: list[Mutant] | None = None, min_killed: f
     if not enough and n == 0:
         return report
     result = run_mutation(tests, mutants, source=service_source())
-    report.data["mutation"] = result
+    report.data["mutation"] = report.attach(result)
     if not report.check(result.passes_on_original, "your tests pass on the real legacy service",
                         got=result.original.summary(),
                         hint="a test that fails on correct code is testing the wrong thing; read its error "

@@ -145,7 +145,7 @@ def leaked_names(fn: Callable[[Any, str], list[str]]) -> CheckReport:
 @learner_check
 def lab_is_clean(lab: str, *, timeout: float = 30) -> CheckReport:
     """After the clean-up: nothing of ``lab`` is left on the engine (polled, it settles)."""
-    from careops.checks import eventually
+    from careops.polling import eventually
     from careops.lab import find
 
     report = CheckReport(f"Clean-up of {lab}")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import docker
 
 from careops import engine
-from careops.containerize.secrets import scan_texts
+from careops.secretscan import scan_texts
 from careops.phi import HIGH_PRECISION_KINDS, scan_text
 
 MAX_FILE = 1024 * 1024

@@ -157,7 +157,7 @@ def _runs_service(df: Dockerfile, ctx: Context) -> tuple[bool, Any]:
 
 
 def _no_secrets(df: Dockerfile, ctx: Context) -> tuple[bool, Any]:
-    from careops.containerize.secrets import scan_text
+    from careops.secretscan import scan_text
 
     hits = []
     for i in df.instructions:

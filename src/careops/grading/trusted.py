@@ -33,6 +33,7 @@ from typing import Any
 
 from careops.grading.restore import nbgrader_meta, source_text
 from careops.grading.sandbox import Sandbox, SandboxError
+from careops.report import CheckFailed
 
 CELL_FILE = "<test cell {gid}>"
 # Modules a sandbox may name for a value the host then imports itself (never the learner's copy).
@@ -247,16 +248,33 @@ def _error_output(exc: BaseException, filename: str) -> dict[str, Any]:
 
 
 def _display(value: Any) -> dict[str, Any] | None:
+    """A test cell's last value as an output.
+
+    A careops result (a check's report) shows as ``display_data``, as it does in
+    the learner's kernel: nbgrader reads partial credit from an ``execute_result``
+    and would warn that a report is not a number.
+    """
     if value is None:
         return None
+    if not type(value).__module__.startswith("careops."):
+        return {"output_type": "execute_result", "execution_count": None, "metadata": {},
+                "data": {"text/plain": repr(value)}}
     data = {"text/plain": str(value) if hasattr(value, "criteria") else repr(value)}
     html = getattr(value, "_repr_html_", None)
-    if callable(html) and type(value).__module__.startswith("careops."):
+    if callable(html):
         try:
             data["text/html"] = html()
         except Exception:  # noqa: BLE001, S110 - the plain text is shown anyway
             pass
-    return {"output_type": "execute_result", "execution_count": None, "metadata": {}, "data": data}
+    return {"output_type": "display_data", "metadata": {}, "data": data}
+
+
+def _check_failed_outputs(exc: CheckFailed) -> list[dict[str, Any]]:
+    """A failed check as the learner sees it in the notebook: its report once, then one line."""
+    shown = _display(exc.report)
+    line = exc._render_traceback_()
+    return [*([shown] if shown else []), {"output_type": "error", "ename": "CheckFailed",
+                                          "evalue": exc.report.summary(), "traceback": line}]
 
 
 def run_test_source(source: str, grade_id: str, ns: dict[str, Any],
@@ -287,8 +305,10 @@ def run_test_source(source: str, grade_id: str, ns: dict[str, Any],
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
-        err = _error_output(exc, filename)
-        outputs.append(err)
+        if isinstance(exc, CheckFailed):
+            outputs.extend(_check_failed_outputs(exc))
+        else:
+            outputs.append(_error_output(exc, filename))
         first = (str(exc).strip().splitlines() or [""])[0]
         return TestOutcome(grade_id, False, outputs, f"{type(exc).__name__}: {first}"[:300]), {}
     assigned = _assigned(tree) if isinstance(tree, ast.Module) else set()

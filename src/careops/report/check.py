@@ -73,6 +73,8 @@ class CheckReport:
     title: str
     criteria: list[Criterion] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
+    #: Result objects shown under the criteria (a mutation report, a pipeline run): the evidence behind them.
+    details: list[Any] = field(default_factory=list)
 
     def check(self, passed: bool, message: str, *, hint: str = "", expected: Any = None, got: Any = None) -> bool:
         """Record one criterion; returns whether it passed so later criteria can depend on it."""
@@ -83,10 +85,17 @@ class CheckReport:
         return self.check(False, message, hint=hint)
 
     def extend(self, other: "CheckReport") -> "CheckReport":
-        """Add another report's criteria (and data) to this one."""
+        """Add another report's criteria (and data and details) to this one."""
         self.criteria.extend(other.criteria)
         self.data.update(other.data)
+        self.details.extend(other.details)
         return self
+
+    def attach(self, evidence: Any) -> Any:
+        """Show ``evidence`` (any result object) under the criteria, in the report itself; returns it."""
+        if evidence is not None:
+            self.details.append(evidence)
+        return evidence
 
     @property
     def passed(self) -> bool:
@@ -103,12 +112,14 @@ class CheckReport:
         return f"{self.title}: {n_ok}/{len(self.criteria)} criteria passed"
 
     def __str__(self) -> str:
-        return "\n".join([self.summary()] + ["  " + c.line() for c in self.criteria])
+        lines = [self.summary()] + ["  " + c.line() for c in self.criteria]
+        return "\n".join(lines + [str(d) for d in self.details])
 
     def _repr_html_(self) -> str:
         n_ok = sum(c.passed for c in self.criteria)
         status = theme.verdict(self.passed, "all passed", f"{n_ok}/{len(self.criteria)} passed")
         body = theme.items((c.passed, c._html()) for c in self.criteria)
+        body += "".join(_evidence_html(d) for d in self.details)
         return theme.card(self.title, body, status=status, ok=self.passed)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
@@ -126,6 +137,16 @@ class CheckReport:
             show(self)
             raise CheckFailed(self)
         return self
+
+
+def _evidence_html(evidence: Any) -> str:
+    render = getattr(evidence, "_repr_html_", None)
+    if callable(render):
+        try:
+            return f"<div style='margin-top:0.4em'>{render()}</div>"
+        except Exception:  # noqa: BLE001 - a broken renderer must not hide the verdict; the text follows
+            pass
+    return f"<pre style='margin-top:0.4em'>{theme.esc(evidence)}</pre>"
 
 
 class CheckFailed(AssertionError):

@@ -1,7 +1,7 @@
-"""careops.containerize.secrets: detect-secrets, for real, both ways."""
+"""careops.secretscan: detect-secrets, for real, both ways."""
 from __future__ import annotations
 
-from careops.containerize.secrets import scan_text, scan_texts
+from careops.secretscan import scan_text, scan_texts
 
 
 def test_finds_secrets_by_keyword_and_by_known_format() -> None:
