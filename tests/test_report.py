@@ -124,3 +124,23 @@ def test_nbgrader_counts_a_failed_check_as_a_failed_cell():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CELL_PRELUDE + "\ndoubled(lambda x: x)")])
     with pytest.raises(CellExecutionError):
         NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+
+
+def test_a_stub_reads_not_written_yet_and_other_errors_keep_their_name():
+    from careops.report import NOT_WRITTEN, call_learner, learner_error
+
+    def stub(x):  # noqa: ANN001, ANN202
+        raise NotImplementedError
+
+    assert call_learner(stub, 1) == (None, NOT_WRITTEN)
+    assert call_learner(lambda x: {}[x], "mrn") == (None, "KeyError: 'mrn'")
+    assert call_learner(lambda x: x * 2, 2) == (4, None)
+    assert learner_error(ValueError()) == "ValueError"
+
+    class CrossedTheSandbox(Exception):  # what the grader's RemoteError carries
+        def __init__(self, ename: str, evalue: str) -> None:
+            super().__init__(f"{ename}: {evalue}")
+            self.ename, self.evalue = ename, evalue
+
+    assert learner_error(CrossedTheSandbox("NotImplementedError", "")) == NOT_WRITTEN
+    assert learner_error(CrossedTheSandbox("ZeroDivisionError", "division by zero")) == "ZeroDivisionError: division by zero"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from careops import paths
 from careops.checks import live_check
-from careops.report import CheckReport, learner_check
+from careops.report import CheckReport, learner_check, learner_error
 from careops.mutation import Mutant, MutationReport, run_mutation
 
 SERVICE = "legacy-adt/adt_service.py"
@@ -177,7 +177,7 @@ def to_synthetic(to_synthetic, *, messages: list[str] | None = None,  # noqa: AN
         try:
             out = to_synthetic(msg)
         except Exception as exc:  # the learner's code: report, do not crash the check
-            report.fail(f"to_synthetic raised {type(exc).__name__}: {exc}",
+            report.fail(f"to_synthetic runs on the leaked message: {learner_error(exc)}",
                         hint="test it on the leaked message first: print(to_synthetic(leaked))")
             return report
         outputs.append(out)
@@ -359,7 +359,7 @@ def change_record(change_record, *, frames: list | None = None,  # noqa: ANN001 
         try:
             got = change_record(frame.copy())
         except Exception as exc:  # the learner's code
-            report.fail(f"change_record raised {type(exc).__name__}: {exc}",
+            report.fail(f"change_record runs on an audit log: {learner_error(exc)}",
                         hint="try it on the sample: change_record(sample_audit_frame())")
             return report
         want = _reference_change_record(frame)

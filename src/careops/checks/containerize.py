@@ -13,7 +13,7 @@ from typing import Any
 
 from careops.checks import live_check
 from careops.errors import LabError
-from careops.report import CheckReport, learner_check
+from careops.report import CheckReport, call_learner, learner_check
 from careops.containerize.build import LearnerBuild, build_learner_image
 from careops.containerize.live import run_service
 from careops.containerize.security import security_report
@@ -101,11 +101,7 @@ def fhir_patient(patient_from_adt: Any) -> CheckReport:
 
     report = CheckReport("Exercise 5: a FHIR R4 Patient from an ADT message")
     message = _sample("SYN-2001", family="Okafor", given="Ngozi", birth_date="19641231", sex="F")
-    try:
-        got = patient_from_adt(message)
-        err = ""
-    except Exception as exc:  # noqa: BLE001 - a learner's error is a failed criterion
-        got, err = None, f"{type(exc).__name__}: {exc}"
+    got, err = call_learner(patient_from_adt, message)
     if not report.check(isinstance(got, dict), "it returns a dict", got=err or type(got).__name__,
                         hint="return {\"resourceType\": \"Patient\", ...}"):
         return report

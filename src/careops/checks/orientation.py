@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from careops.report import CheckReport, learner_check
+from careops.report import CheckReport, call_learner, learner_check
 from careops.checks import live_check
 from careops.errors import CareOpsError
 from careops.images.catalog import LAB_IMAGE
@@ -14,11 +14,6 @@ MAX_CPUS = 0.5
 MAX_PIDS = 64
 
 
-def _call(fn: Callable[..., Any], *args: Any) -> tuple[Any, str | None]:
-    try:
-        return fn(*args), None
-    except Exception as exc:  # noqa: BLE001 - a learner's error is a failed criterion, not a crash
-        return None, f"{type(exc).__name__}: {exc}"
 
 
 @learner_check
@@ -41,12 +36,12 @@ def synthetic_markers(is_synthetic: Callable[[str, str], bool]) -> CheckReport:
     for kind, (examples, hint) in cases.items():
         wrong = []
         for value, want in examples:
-            got, err = _call(is_synthetic, kind, value)
+            got, err = call_learner(is_synthetic, kind, value)
             if err or got is not want:
                 wrong.append(f"is_synthetic({kind!r}, {value!r}) gave {err or repr(got)}, expected {want}")
         report.check(not wrong, f"{kind}: synthetic values are recognised, real-looking ones are not",
                      hint=hint + (" | " + "; ".join(wrong) if wrong else ""))
-    got, err = _call(is_synthetic, "licence-plate", "SYN-1")
+    got, err = call_learner(is_synthetic, "licence-plate", "SYN-1")
     report.check(got is False, "an unknown kind of value is treated as real (return False)",
                  hint="when in doubt, treat data as real PHI: return False for kinds you do not know",
                  expected=False, got=err or got)
@@ -126,7 +121,7 @@ def leaked_names(fn: Callable[[Any, str], list[str]]) -> CheckReport:
         {"kind": "container", "name": "careops-ana-orientation-probe", "lab": "orientation", "learner": "ana", "status": "running", "leaked": False},
         {"kind": "network", "name": "careops-ana-orientation", "lab": "orientation", "learner": "ana", "status": "-", "leaked": False},
     ])
-    got, err = _call(fn, table.copy(), "night-shift")
+    got, err = call_learner(fn, table.copy(), "night-shift")
     report.check(err is None, "it runs on the table", hint="it takes (table, lab) and returns a list", got=err)
     if err is None:
         report.check(isinstance(got, list), "it returns a list", expected="list", got=type(got).__name__,

@@ -22,7 +22,7 @@ import pandas as pd
 
 from careops import paths
 from careops.polling import eventually
-from careops.report import CheckReport, learner_check
+from careops.report import CheckReport, call_learner, learner_check
 
 #: The test plan of exercise 2: the cohort the learner must generate.
 COHORT_PLAN: dict[str, Any] = {
@@ -66,11 +66,6 @@ def load_legacy_pid() -> ModuleType:
     return module
 
 
-def _call(fn: Callable[..., Any], *args: Any) -> tuple[Any, str | None]:
-    try:
-        return fn(*args), None
-    except Exception as exc:  # noqa: BLE001 - a learner's error is a failed criterion, not a crash
-        return None, f"{type(exc).__name__}: {exc}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,7 +157,7 @@ def fidelity(fn: Callable[[Any, list[dict[str, Any]]], pd.DataFrame], cohort: An
     report = CheckReport("Exercise 2b: fidelity against target statistics")
     tiny = _tiny_cohort()
     targets = [t for t, _, _ in TINY_TARGETS]
-    got, err = _call(fn, tiny, [dict(t) for t in targets])
+    got, err = call_learner(fn, tiny, [dict(t) for t in targets])
     if not report.check(err is None, "it runs on a small cohort", got=err,
                         hint="fidelity(cohort, targets) returns a DataFrame; see the error above"):
         return report
@@ -183,7 +178,7 @@ def fidelity(fn: Callable[[Any, list[dict[str, Any]]], pd.DataFrame], cohort: An
         report.check(oks == want_ok, "ok says whether |observed - target| <= tolerance (the boundary counts as ok)",
                      expected=want_ok, got=oks)
     if cohort is not None:
-        real, err = _call(fn, cohort, load_targets())
+        real, err = call_learner(fn, cohort, load_targets())
         report.check(err is None and isinstance(real, pd.DataFrame) and len(real) == len(load_targets()),
                      "it runs on your exercise cohort with the course's targets", got=err)
     return report
@@ -209,7 +204,7 @@ def deidentified(fn: Callable[[pd.DataFrame], pd.DataFrame], extract: pd.DataFra
     report = CheckReport("Exercise 3a: a Safe Harbor de-identification")
     src = load_extract() if extract is None else extract
     before = src.copy()
-    out, err = _call(fn, src)
+    out, err = call_learner(fn, src)
     if not report.check(err is None and isinstance(out, pd.DataFrame), "it returns a DataFrame", got=err or type(out).__name__,
                         hint="deidentify(extract) -> pd.DataFrame"):
         return report
@@ -270,7 +265,7 @@ def k_anonymity_fn(fn: Callable[[pd.DataFrame, list[str]], int]) -> CheckReport:
         (df.iloc[[0, 1, 3, 4]], ["ZIP3"], 4, "a single group holds every row"),
     ]
     for frame, qis, want, hint in cases:
-        got, err = _call(fn, frame.copy(), list(qis))
+        got, err = call_learner(fn, frame.copy(), list(qis))
         report.check(err is None and got == want, f"k over {qis} of a {len(frame)}-row table is {want}",
                      expected=want, got=err or got, hint=hint)
     return report
@@ -283,7 +278,7 @@ def generalised(fn: Callable[[pd.DataFrame], pd.DataFrame], deidentified_extract
     from careops.phi import k_anonymity
 
     report = CheckReport(f"Exercise 3b: the shared extract is {k}-anonymous")
-    out, err = _call(fn, deidentified_extract.copy())
+    out, err = call_learner(fn, deidentified_extract.copy())
     if not report.check(err is None and isinstance(out, pd.DataFrame), "generalise returns a DataFrame",
                         got=err or type(out).__name__):
         return report
@@ -445,7 +440,7 @@ def reconcile_fn(reconcile: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]
     """Exercise 5a: reconcile(feed, acks) lists exactly the messages whose answer is wrong."""
     report = CheckReport("Exercise 5a: reconcile a feed with its ACKs")
     feed, acks = _reconcile_cases()
-    got, err = _call(reconcile, feed.copy(), acks.copy())
+    got, err = call_learner(reconcile, feed.copy(), acks.copy())
     if not report.check(err is None and isinstance(got, pd.DataFrame), "it returns a DataFrame",
                         got=err or type(got).__name__, hint="reconcile(feed, acks) -> pd.DataFrame"):
         return report
@@ -465,14 +460,14 @@ def reconcile_fn(reconcile: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]
         bad = acks.copy()
         for col, value in change.items():
             bad.loc[row, col] = value
-        found, err = _call(reconcile, feed.copy(), bad)
+        found, err = call_learner(reconcile, feed.copy(), bad)
         ids = list(found["control_id"]) if isinstance(found, pd.DataFrame) and "control_id" in found else None
         report.check(ids == [feed["control_id"].iloc[row]], f"it flags {what} (and nothing else)",
                      expected=[feed["control_id"].iloc[row]], got=err or ids, hint=hint)
     missing_text = acks.copy()
     missing_text["text"] = missing_text["text"].astype(object)
     missing_text.loc[2, "text"] = None
-    found, err = _call(reconcile, feed.copy(), missing_text)
+    found, err = call_learner(reconcile, feed.copy(), missing_text)
     ids = list(found["control_id"]) if isinstance(found, pd.DataFrame) and "control_id" in found else None
     report.check(ids == ["SYN-BAD-3"], "a NAK whose text is None counts as having no reason", got=err or ids,
                  hint="fill missing text with '' before you test it")
@@ -500,7 +495,7 @@ def feed_reconciled(feed: pd.DataFrame, acks: pd.DataFrame, container: Any) -> C
         naks = [i for i, c in enumerate(codes) if c != "AA"]
         silent = [i for i in naks if not str(acks["text"].iloc[i] or "").strip()]
         report.check(bool(naks) and not silent, "every NAK carries a reason", got=len(silent))
-    stats, err = _call(service_get, container, "/stats")
+    stats, err = call_learner(service_get, container, "/stats")
     if report.check(err is None, "the service's /stats answers", got=err, hint="is the adt container still running?"):
         want = int(feed["stored"].sum())
         report.check(stats["messages"] == want, "the service stored every valid message exactly once",
@@ -514,7 +509,7 @@ def feed_reconciled(feed: pd.DataFrame, acks: pd.DataFrame, container: Any) -> C
             if not family.isascii():
                 special[row["mrn"]] = family
         sample = sorted(special)[:50]
-        names, err = _call(_stored_names, container, sample)
+        names, err = call_learner(_stored_names, container, sample)
         report.check(err is None and bool(sample) and all(names.get(m) == special[m] for m in sample),
                      "names with non-ASCII characters are stored unchanged", got=err or f"{len(sample)} checked")
     return report

@@ -71,7 +71,15 @@ def trusted_prelude(source_nb: dict[str, Any]) -> dict[str, Any]:
 
 
 class RemoteError(Exception):
-    """The learner's function raised, in the sandbox; the message is its exception."""
+    """The learner's function raised, in the sandbox; the message is its exception.
+
+    ``ename`` and ``evalue`` are the original exception's name and message (a check words them as the learner's
+    own kernel would, see :func:`careops.report.learner_error`).
+    """
+
+    def __init__(self, message: str, *, ename: str = "", evalue: str = "") -> None:
+        super().__init__(message)
+        self.ename, self.evalue = ename, evalue
 
 
 class Opaque:
@@ -207,7 +215,7 @@ class RemoteFunction:
                 raise cls(evalue)
             except TypeError:
                 pass
-        raise RemoteError(f"{ename}: {evalue}")
+        raise RemoteError(f"{ename}: {evalue}", ename=ename, evalue=evalue)
 
 
 @dataclass

@@ -8,6 +8,8 @@ upward import.
 from __future__ import annotations
 
 from careops.report import theme
-from careops.report.check import CheckFailed, CheckReport, Criterion, learner_check, show
+from careops.report.check import (NOT_WRITTEN, CheckFailed, CheckReport, Criterion, call_learner, learner_check,
+                                  learner_error, show)
 
-__all__ = ["CheckFailed", "CheckReport", "Criterion", "learner_check", "show", "theme"]
+__all__ = ["CheckFailed", "CheckReport", "Criterion", "NOT_WRITTEN", "call_learner", "learner_check", "learner_error",
+           "show", "theme"]

@@ -182,6 +182,34 @@ def show(report: Any) -> None:
         display(report)
 
 
+#: What a criterion says when the learner's function is still the stub.
+NOT_WRITTEN = "not written yet: replace `raise NotImplementedError` with your code"
+
+
+def learner_error(exc: BaseException) -> str:
+    """A learner's exception in plain words: ``ValueError: bad MRN``, or :data:`NOT_WRITTEN` for the stub.
+
+    An exception that crossed the grader's sandbox carries the original's name and
+    message as ``ename``/``evalue``; it reads the same as in the learner's kernel.
+    """
+    name = str(getattr(exc, "ename", "") or type(exc).__name__)
+    message = str(getattr(exc, "evalue", exc) if hasattr(exc, "ename") else exc).strip()
+    if name == "NotImplementedError":
+        return NOT_WRITTEN
+    return f"{name}: {message}" if message else name
+
+
+def call_learner(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, str | None]:
+    """Call the learner's ``fn``; ``(value, None)``, or ``(None, what went wrong)`` in plain words.
+
+    A learner's exception is a failed criterion, not a crashed check.
+    """
+    try:
+        return fn(*args, **kwargs), None
+    except Exception as exc:  # noqa: BLE001 - the learner's code
+        return None, learner_error(exc)
+
+
 def learner_check(fn: F) -> F:
     """Make ``fn`` (which builds and returns a CheckReport) a learner check; see the module's docstring.
 
@@ -202,4 +230,5 @@ def learner_check(fn: F) -> F:
     return run  # type: ignore[return-value]
 
 
-__all__ = ["Criterion", "CheckReport", "CheckFailed", "learner_check", "show"]
+__all__ = ["Criterion", "CheckReport", "CheckFailed", "NOT_WRITTEN", "call_learner", "learner_check", "learner_error",
+           "show"]
