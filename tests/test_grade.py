@@ -202,7 +202,7 @@ def test_feedback_html_in_headless_chromium_shows_each_failed_check(batch: Batch
                   "ArtifactError: artifact triage_probe_spec (cell 12) is not written yet",
                   "NameError: name 'leaked_names' is not defined"),
         "tamper": ("orientation (Score: 2.0 / 8.0)", "Exercise 3: leaked resources",
-                   "\u2718 every leaked resource of night-shift is listed, sorted",
+                   "\u2718 every leaked resource of night-shift is listed",
                    "hint: table[(table.lab == lab) & table.leaked].name, sorted"),
     }
     with sync_playwright() as pw:

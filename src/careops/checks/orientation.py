@@ -120,20 +120,28 @@ def leaked_names(fn: Callable[[Any, str], list[str]]) -> CheckReport:
         {"kind": "volume", "name": "careops-ana-night-shift-db", "lab": "night-shift", "learner": "ana", "status": "-", "leaked": True},
         {"kind": "container", "name": "careops-ana-orientation-probe", "lab": "orientation", "learner": "ana", "status": "running", "leaked": False},
         {"kind": "network", "name": "careops-ana-orientation", "lab": "orientation", "learner": "ana", "status": "-", "leaked": False},
+        {"kind": "container", "name": "careops-ana-pharmacy-feed-relay", "lab": "pharmacy-feed", "learner": "ana", "status": "exited", "leaked": True},
     ])
-    got, err = call_learner(fn, table.copy(), "night-shift")
+    lab = "night-shift"
+    want = sorted(table[(table.lab == lab) & table.leaked].name)
+    got, err = call_learner(fn, table.copy(), lab)
     report.check(err is None, "it runs on the table", hint="it takes (table, lab) and returns a list", got=err)
     if err is None:
         report.check(isinstance(got, list), "it returns a list", expected="list", got=type(got).__name__,
                      hint="turn a pandas Series into a list with .tolist()")
-        names = list(got) if isinstance(got, (list, tuple)) else []
-        report.check("careops-ana-orientation-probe" not in names, "resources of your active lab are kept",
-                     hint="filter on the lab column too")
-        report.check(sorted(names) == ["careops-ana-night-shift-db", "careops-ana-night-shift-pump"],
-                     "every leaked resource of night-shift is listed, sorted",
-                     expected=["careops-ana-night-shift-db", "careops-ana-night-shift-pump"], got=names,
-                     hint="table[(table.lab == lab) & table.leaked].name, sorted")
-        report.check(names == sorted(names), "the names are sorted", got=names, hint="sorted(...)")
+        names = [str(n) for n in got] if isinstance(got, (list, tuple)) else []
+        # each criterion fails exactly when its own property does
+        in_use = sorted(set(names) & set(table[~table.leaked].name))
+        report.check(not in_use, "resources still in use are kept", got=in_use or None,
+                     hint="keep only the rows whose leaked column is True")
+        other_labs = sorted(set(names) & set(table[(table.lab != lab) & table.leaked].name))
+        report.check(not other_labs, f"leaked resources of other labs are left alone (only {lab})", got=other_labs or None,
+                     hint="filter on the lab column too: another lab may be someone's work in progress")
+        missing = [n for n in want if n not in names]
+        report.check(not missing, f"every leaked resource of {lab} is listed", got=f"missing {missing}" if missing else None,
+                     hint="both the container and the volume of the lab leaked")
+        report.check(names == sorted(names), "the names are sorted", got=names if names != sorted(names) else None,
+                     hint="sorted(...) gives names in alphabetical order")
     return report
 
 
