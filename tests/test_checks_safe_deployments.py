@@ -18,7 +18,7 @@ from careops.errors import RolloutError
 from careops.images import ensure_images
 from careops.images.build import existing_image
 from careops.lab import Lab
-from careops.rollout import Analysis, RolloutResult, parse_rollout
+from careops.rollout import Analysis, RolloutResult, drills, parse_rollout
 from careops.rollout.analysis import analyze
 from careops.router import ROUTER_IMAGE, RouterConfig
 from careops.traffic import TrafficPlan, TrafficResult, reconcile
@@ -274,7 +274,7 @@ def test_rollback_check_passes_a_timely_rollback_and_fails_each_flaw() -> None:
 def test_a_starting_router_not_on_blue_is_refused_before_anything_starts() -> None:
 
     with pytest.raises(RolloutError, match="must send all HTTP traffic to adt-blue") as info:
-        check._starting_backend(RouterConfig.single("adt-green"))
+        drills._starting_backend(RouterConfig.single("adt-green"))
     assert info.value.fix
 
 
