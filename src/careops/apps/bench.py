@@ -211,7 +211,7 @@ _ROLLBACK_BUDGET = 3
 
 def _solution(name: str) -> str:
     """The notebook's solution artifact, so the bench deploys what a learner is expected to write."""
-    from careops.checks.safe_deployments import solution_artifact
+    from careops.checks.safe_deployments.solutions import solution_artifact
 
     return solution_artifact(name)
 
