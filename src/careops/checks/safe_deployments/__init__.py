@@ -24,7 +24,7 @@ from careops.checks.safe_deployments import recorded
 from careops.errors import CareOpsError
 from careops.lab import Lab
 from careops.report import CheckReport, learner_check
-from careops.rollout import COLOURS
+from careops.rollout import COLOURS, RolloutSpec
 from careops.rollout.drills import (
     ROLLING_REPLICAS,
     V2,
@@ -172,19 +172,25 @@ def _canary_hint(expected: str, got: Any) -> str:
             "threshold is still within the rule (fail only when it is exceeded)")
 
 
+def _spec_of(report: CheckReport, run: DeploymentRun, kind: str, image: str, *, hint: str) -> RolloutSpec | None:
+    """The run's spec if it is a ``kind`` rollout of ``image`` (one criterion says whether), else None."""
+    spec = run.spec
+    ok = report.check(spec is not None and spec.kind == kind and spec.image == image,
+                      f"the rollout is a {kind} of {image}", expected=(kind, image),
+                      got=(spec.kind, spec.image) if spec else None, hint=hint)
+    return spec if ok else None
+
+
 # -- exercise 4: rollback -------------------------------------------------------------------
 
 @learner_check
 def rollback(run: DeploymentRun) -> CheckReport:
     """Exercise 4: the canary of v2-faulty is rolled back automatically, in bounded time, within the budget."""
     report = CheckReport("Exercise 4: automated rollback of v2-faulty")
-    r, spec = run.result, run.spec
-    if not report.check(spec is not None and spec.kind == "canary" and spec.image == V2_FAULTY,
-                        f"the rollout is a canary of {V2_FAULTY}", expected=("canary", V2_FAULTY),
-                        got=(spec.kind, spec.image) if spec else None,
-                        hint="spec.strategy.canary with steps, image " + V2_FAULTY):
+    spec = _spec_of(report, run, "canary", V2_FAULTY, hint="spec.strategy.canary with steps, image " + V2_FAULTY)
+    if spec is None:
         return report
-    assert spec is not None
+    r = run.result
     budget = spec.rollback.max_failed_requests
     report.check(spec.rollback.on_failure == "rollback" and budget is not None and budget <= MAX_POLICY_BUDGET,
                  f"the rollback policy returns traffic to v1 after at most {MAX_POLICY_BUDGET} failed requests",
@@ -227,13 +233,11 @@ def rollback(run: DeploymentRun) -> CheckReport:
 def rolling_update(run: DeploymentRun) -> CheckReport:
     """Exercise 5a: three copies replaced one at a time under load: full capacity throughout, nothing failed."""
     report = CheckReport("Exercise 5a: rolling update under traffic")
-    r, spec = run.result, run.spec
-    if not report.check(spec is not None and spec.kind == "rollingUpdate" and spec.image == V2,
-                        f"the rollout is a rollingUpdate of {V2}", expected=("rollingUpdate", V2),
-                        got=(spec.kind, spec.image) if spec else None,
-                        hint="spec.strategy.rollingUpdate, and spec.template.spec.containers[0].image: " + V2):
+    spec = _spec_of(report, run, "rollingUpdate", V2,
+                    hint="spec.strategy.rollingUpdate, and spec.template.spec.containers[0].image: " + V2)
+    if spec is None:
         return report
-    assert spec is not None
+    r = run.result
     report.check(spec.replicas == ROLLING_REPLICAS, f"{ROLLING_REPLICAS} copies (spec.replicas)",
                  expected=ROLLING_REPLICAS, got=spec.replicas, hint=f"spec.replicas: {ROLLING_REPLICAS}")
     report.check(r.outcome == "promoted", "every copy was replaced (each healthy before it got traffic)",
