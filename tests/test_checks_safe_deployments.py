@@ -13,21 +13,24 @@ import pandas as pd
 import pytest
 
 from careops import engine
+from careops.checks import CheckFailed, live_checks
 from careops.checks import safe_deployments as check
+from careops.checks.safe_deployments import recorded
+from careops.checks.safe_deployments.solutions import SOLUTION_FILES, solution_artifact
 from careops.errors import RolloutError
 from careops.images import ensure_images
 from careops.images.build import existing_image
 from careops.lab import Lab
-from careops.rollout import Analysis, RolloutResult, parse_rollout
+from careops.rollout import Analysis, RolloutResult, drills, parse_rollout
 from careops.rollout.analysis import analyze
 from careops.router import ROUTER_IMAGE, RouterConfig
 from careops.traffic import TrafficPlan, TrafficResult, reconcile
 
 #: the notebook's solution artifacts (labs/safe-deployments/solution/, kept equal to the notebook below)
-ROUTER = check.solution_artifact("router")
-BLUE_GREEN = check.solution_artifact("blue-green")
-FAULTY = check.solution_artifact("rollback")
-ROLLING = check.solution_artifact("rolling")
+ROUTER = solution_artifact("router")
+BLUE_GREEN = solution_artifact("blue-green")
+FAULTY = solution_artifact("rollback")
+ROLLING = solution_artifact("rolling")
 
 
 def test_solution_files_are_the_notebooks_solution_cells() -> None:
@@ -38,13 +41,13 @@ def test_solution_files_are_the_notebooks_solution_cells() -> None:
     nb = nbformat.read(repo_root() / "notebooks/03-safe-deployments/safe-deployments.ipynb", 4)
     cells = {c.metadata["careops"]["artifact"]: c.source for c in nb.cells
              if c.metadata.get("careops", {}).get("artifact")}
-    assert set(cells) == set(check.SOLUTION_FILES)
-    for artifact, name in check.SOLUTION_FILES.items():
+    assert set(cells) == set(SOLUTION_FILES)
+    for artifact, name in SOLUTION_FILES.items():
         lines = [line for line in cells[artifact].splitlines() if not line.startswith("%%artifact")
                  and line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
-        assert check.solution_artifact(name) == "\n".join(lines) + "\n", f"{name}.yaml drifted from the notebook"
+        assert solution_artifact(name) == "\n".join(lines) + "\n", f"{name}.yaml drifted from the notebook"
     with pytest.raises(RolloutError, match="no solution artifact"):
-        check.solution_artifact("../../README")
+        solution_artifact("../../README")
 
 
 # -- exercise 3: the canary analysis ---------------------------------------------------------
@@ -100,44 +103,44 @@ HIDDEN_CASES = [  # the notebook's hidden windows
 
 
 def test_the_right_analysis_passes_practice_and_hidden_windows() -> None:
-    assert check.check_canary_analysis(good_analysis).passed
-    report = check.check_canary_analysis(good_analysis, HIDDEN_CASES)
+    assert check.canary_analysis.report(good_analysis).passed
+    report = check.canary_analysis.report(good_analysis, HIDDEN_CASES)
     assert report.passed, str(report)
     assert len(report.criteria) == len(HIDDEN_CASES)
 
 
-@pytest.mark.parametrize("case", check.PRACTICE_CASES + HIDDEN_CASES, ids=lambda c: c[0])
+@pytest.mark.parametrize("case", recorded.PRACTICE_CASES + HIDDEN_CASES, ids=lambda c: c[0])
 def test_hand_written_verdicts_agree_with_careops_own_analysis(case) -> None:
     what, window_args, rule_changes, expected = case
-    rule = {**check.RULE, **rule_changes}
+    rule = {**recorded.RULE, **rule_changes}
     window = window_args.get("window", 10.0)
-    verdict = analyze(check.make_window(**window_args), canary="v2", baseline="v1", now=check.NOW,
+    verdict = analyze(recorded.make_window(**window_args), canary="v2", baseline="v1", now=recorded.NOW,
                       analysis=Analysis(window, rule["min_sample"], rule["max_error_rate"], rule["max_p95_ratio"]),
-                      canary_upstreams={check.CANARY_UPSTREAM})
+                      canary_upstreams={recorded.CANARY_UPSTREAM})
     assert {True: "pass", False: "fail", None: "inconclusive"}[verdict.passed] == expected, (what, verdict.reason)
 
 
 @pytest.mark.parametrize("mistake", ["by_version", "no_min_sample", "inclusive", "no_window", "all_kinds"])
 def test_each_plausible_mistake_fails_the_hidden_windows(mistake: str) -> None:
-    assert check.check_canary_analysis(_variant()).passed  # the variant machinery itself is right
-    report = check.check_canary_analysis(_variant(**{mistake: True}), HIDDEN_CASES)
+    assert check.canary_analysis.report(_variant()).passed  # the variant machinery itself is right
+    report = check.canary_analysis.report(_variant(**{mistake: True}), HIDDEN_CASES)
     assert not report.passed and report.failures, mistake
     assert all(f.hint for f in report.failures)
 
 
 def test_wrong_return_values_and_errors_are_reported_with_hints() -> None:
-    report = check.check_canary_analysis(lambda frame, **kw: True)
+    report = check.canary_analysis.report(lambda frame, **kw: True)
     assert not report.passed and "exactly one of the strings" in report.failures[0].hint
 
     def broken(frame, **kw):
         raise KeyError("latency")
-    report = check.check_canary_analysis(broken)
+    report = check.canary_analysis.report(broken)
     assert all("raised KeyError" in str(f.got) for f in report.failures) and len(report.failures) == 4
 
 
 def test_make_window_hides_failures_from_version() -> None:
-    frame = check.make_window(canary=(10, 3, 11.0))
-    failed = frame[(frame["kind"] == "http") & ~frame["ok"] & (frame["upstream"] == check.CANARY_UPSTREAM)]
+    frame = recorded.make_window(canary=(10, 3, 11.0))
+    failed = frame[(frame["kind"] == "http") & ~frame["ok"] & (frame["upstream"] == recorded.CANARY_UPSTREAM)]
     assert len(failed) == 3 and set(failed["version"]) == {""}
     assert set(frame.columns) >= {"kind", "t_send", "ok", "latency_ms", "version", "upstream"}
 
@@ -154,7 +157,7 @@ def good_record(audit: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_the_right_change_record_passes_every_log() -> None:
-    report = check.check_change_record(good_record, seeds=(0, 3, 4, 5))
+    report = check.change_record.report(good_record, seeds=(0, 3, 4, 5))
     assert report.passed, str(report)
 
 
@@ -167,7 +170,7 @@ def test_the_right_change_record_passes_every_log() -> None:
     (lambda a: a["nope"], "raised KeyError"),
 ])
 def test_wrong_change_records_fail_with_the_right_message(wrong, words: str) -> None:
-    report = check.check_change_record(wrong)
+    report = check.change_record.report(wrong)
     assert not report.passed
     assert any(words in f.message for f in report.failures), str(report)
 
@@ -175,19 +178,49 @@ def test_wrong_change_records_fail_with_the_right_message(wrong, words: str) -> 
 def test_sample_change_log_has_the_audit_log_shape() -> None:
     from careops.audit import REQUIRED_FIELDS
 
-    frame = check.sample_change_log()
+    frame = recorded.sample_change_log()
     assert list(frame.columns) == list(REQUIRED_FIELDS) and str(frame["at"].dt.tz) == "UTC"
-    assert frame["seq"].is_monotonic_decreasing and check.deployment_counts(frame)["promoted"] == 2
+    deployments = frame[frame["action"].str.startswith("deploy.")]
+    assert frame["seq"].is_monotonic_decreasing and list(deployments["outcome"]).count("promoted") == 2
 
 
 # -- the router config and the deployment checks on constructed records ------------------------------
 
 def test_router_config_check_both_ways() -> None:
-    assert check.check_router_config(ROUTER).passed
-    wrong = check.check_router_config(ROUTER.replace("adt-blue, port: 2575", "adt-green, port: 2575"))
+    assert check.router_config.report(ROUTER).passed
+    wrong = check.router_config.report(ROUTER.replace("adt-blue, port: 2575", "adt-green, port: 2575"))
     assert [f.message for f in wrong.failures] == ["all MLLP traffic goes to adt-blue:2575"]
-    broken = check.check_router_config("http: [\n")
+    broken = check.router_config.report("http: [\n")
     assert not broken.passed and "not valid YAML" in broken.failures[0].message
+
+
+CHECKS = ["router_config", "blue_green", "canary_analysis", "rollback", "rolling_update", "deployment_row",
+          "change_record"]
+
+
+def test_every_check_returns_its_report_when_passed_and_raises_check_failed_otherwise() -> None:
+    assert all(getattr(getattr(check, name), "is_learner_check", False) for name in CHECKS)
+    assert check.router_config(ROUTER).passed
+    with pytest.raises(CheckFailed, match="the router config is valid") as info:
+        check.router_config("http: [\n")
+    assert not info.value.report.passed
+    assert check.change_record(good_record).passed
+    with pytest.raises(CheckFailed, match="oldest first"):
+        check.change_record(lambda a: good_record(a).iloc[::-1])
+
+
+def test_the_notebooks_live_checks_are_registered_beside_the_checks() -> None:
+    import nbformat
+
+    from careops.paths import repo_root
+
+    nb = nbformat.read(repo_root() / "notebooks/03-safe-deployments/safe-deployments.ipynb", 4)
+    used = {c.metadata["careops"]["live_check"] for c in nb.cells if c.metadata.get("careops", {}).get("live_check")}
+    known = live_checks()
+    assert used == {"safe_deployments.blue_green", "safe_deployments.rollback", "safe_deployments.rolling_update"}
+    assert [known[name] for name in sorted(used)] == [check.setup_blue_green, check.setup_rollback,
+                                                      check.setup_rolling_update]
+    assert not hasattr(check, "solution_artifact"), "the solutions stay out of the learner's check namespace"
 
 
 def _record(*, seconds: float = 10, rate: float = 110, switch: float = 5.0, failed_at: tuple[float, ...] = (),
@@ -210,20 +243,20 @@ def _record(*, seconds: float = 10, rate: float = 110, switch: float = 5.0, fail
 
 
 def _run(frame: pd.DataFrame, *, stored: list[str] | None = None, strategy: str = "blueGreen",
-         image: str = check.V2, outcome: str = "promoted", spec: str = BLUE_GREEN,
+         image: str = drills.V2, outcome: str = "promoted", spec: str = BLUE_GREEN,
          events: tuple[tuple[str, float], ...] = (("start", 0.0), ("switch", 5.0), ("end", 8.0)),
-         router: RouterConfig | None = None, answers: dict[str, int] | None = None) -> check.DeploymentRun:
+         router: RouterConfig | None = None, answers: dict[str, int] | None = None) -> drills.DeploymentRun:
     t0 = 1_800_000_000.0
     result = RolloutResult("legacy-adt", strategy, image, "adt-blue", "adt-green", outcome=outcome,
                            events=[(e, t0 + t) for e, t in events], rolled_back=outcome == "rolled-back")
     ids = list(frame[frame["kind"] == "mllp"]["id"]) if stored is None else stored
-    return check.DeploymentRun("test", result, TrafficResult(frame, TrafficPlan(duration=10), t0),
+    return drills.DeploymentRun("test", result, TrafficResult(frame, TrafficPlan(duration=10), t0),
                                reconcile(frame, ids), parse_rollout(spec), router or RouterConfig.single("adt-green"),
                                answers or {"v2": 10})
 
 
 def test_blue_green_check_passes_a_clean_cutover_and_fails_each_flaw() -> None:
-    good = check.check_blue_green(_run(_record()))
+    good = check.blue_green.report(_run(_record()))
     assert good.passed, str(good)
     flaws = {
         "zero failed HTTP requests across the cutover": _run(_record(failed_at=(5.0, 5.1))),
@@ -236,19 +269,19 @@ def test_blue_green_check_passes_a_clean_cutover_and_fails_each_flaw() -> None:
         "the new release was promoted (healthy, then switched)": _run(_record(), outcome="aborted"),
     }
     for message, run in flaws.items():
-        report = check.check_blue_green(run)
+        report = check.blue_green.report(run)
         assert message in [f.message for f in report.failures], (message, str(report))
         assert all(f.hint for f in report.failures)
-    wrong_kind = check.check_blue_green(_run(_record(), strategy="stop-and-replace"))
+    wrong_kind = check.blue_green.report(_run(_record(), strategy="stop-and-replace"))
     assert len(wrong_kind.criteria) == 1 and not wrong_kind.passed
 
 
 def test_rollback_check_passes_a_timely_rollback_and_fails_each_flaw() -> None:
     events = (("start", 0.0), ("setWeight 25", 2.0), ("analysis", 6.0), ("rollback", 6.5), ("end", 7.0))
     frame = _record(failed_at=(3.0, 3.5, 4.0), versions=("v1", "v1"))
-    kw = {"strategy": "canary", "image": check.V2_FAULTY, "outcome": "rolled-back", "spec": FAULTY, "events": events,
+    kw = {"strategy": "canary", "image": drills.V2_FAULTY, "outcome": "rolled-back", "spec": FAULTY, "events": events,
           "router": RouterConfig.single("adt-blue"), "answers": {"v1": 10}}
-    good = check.check_rollback(_run(frame, **kw))
+    good = check.rollback.report(_run(frame, **kw))
     assert good.passed, str(good)
     slow = dict(kw, events=(("start", 0.0), ("setWeight 25", 2.0), ("rollback", 30.0), ("end", 31.0)))
     flaws = {
@@ -263,18 +296,18 @@ def test_rollback_check_passes_a_timely_rollback_and_fails_each_flaw() -> None:
                                     "maxP95LatencyRatio: 3}\n", "")),
     }
     for message, changes in flaws.items():
-        report = check.check_rollback(_run(frame, **changes))
+        report = check.rollback.report(_run(frame, **changes))
         assert message in [f.message for f in report.failures], (message, str(report))
-    many = check.check_rollback(_run(_record(failed_at=tuple(i * 0.05 for i in range(150)), versions=("v1", "v1")),
+    many = check.rollback.report(_run(_record(failed_at=tuple(i * 0.05 for i in range(150)), versions=("v1", "v1")),
                                      **kw))
     assert [f.message for f in many.failures] == [f"at most {check.FAILED_BUDGET} failed requests and messages in all"]
-    assert not check.check_rollback(_run(frame, **dict(kw, spec=BLUE_GREEN))).passed
+    assert not check.rollback.report(_run(frame, **dict(kw, spec=BLUE_GREEN))).passed
 
 
 def test_a_starting_router_not_on_blue_is_refused_before_anything_starts() -> None:
 
     with pytest.raises(RolloutError, match="must send all HTTP traffic to adt-blue") as info:
-        check._starting_backend(RouterConfig.single("adt-green"))
+        drills._starting_backend(RouterConfig.single("adt-green"))
     assert info.value.fix
 
 
@@ -292,7 +325,7 @@ def lab() -> Iterator[Lab]:
 @pytest.mark.slow
 def test_live_blue_green_setup_passes_the_solution(lab: Lab) -> None:
     run = check.setup_blue_green(lab, {"router_config": ROUTER, "blue_green_rollout": BLUE_GREEN})["bg_run"]
-    report = check.check_blue_green(run)
+    report = check.blue_green.report(run)
     assert report.passed, str(report)
     assert run.reconcile.sent >= 100 and run.summary()["http_failed"] == 0
 
@@ -301,12 +334,12 @@ def test_live_blue_green_setup_passes_the_solution(lab: Lab) -> None:
 @pytest.mark.slow
 def test_live_rollback_setup_passes_the_solution_and_fails_a_policy_that_only_aborts(lab: Lab) -> None:
     run = check.setup_rollback(lab, {"router_config": ROUTER, "rollback_rollout": FAULTY})["faulty_run"]
-    report = check.check_rollback(run)
+    report = check.rollback.report(run)
     assert report.passed, str(report)
     assert 0 < run.failed() <= check.FAILED_BUDGET
     aborting = FAULTY.replace("onFailure: rollback, maxFailedRequests: 40", "onFailure: abort")
     bad = check.setup_rollback(lab, {"router_config": ROUTER, "rollback_rollout": aborting})["faulty_run"]
-    report = check.check_rollback(bad)
+    report = check.rollback.report(bad)
     assert bad.result.outcome == "aborted" and not report.passed
     assert "the faulty release was rolled back automatically" in [f.message for f in report.failures]
     assert "afterwards the router sends everything to v1 again" in [f.message for f in report.failures]
@@ -348,34 +381,34 @@ ROW_MISTAKES = {
 
 
 def test_the_right_row_passes_practice_and_hidden_deployments() -> None:
-    assert check.check_deployment_row(good_row).passed
-    report = check.check_deployment_row(good_row, check.GRADED_ROWS)
-    assert report.passed and len(report.criteria) == len(check.GRADED_ROWS), str(report)
+    assert check.deployment_row.report(good_row).passed
+    report = check.deployment_row.report(good_row, recorded.GRADED_ROWS)
+    assert report.passed and len(report.criteria) == len(recorded.GRADED_ROWS), str(report)
 
 
 @pytest.mark.parametrize("mistake", sorted(ROW_MISTAKES))
 def test_each_plausible_row_mistake_fails_the_hidden_deployments(mistake: str) -> None:
-    report = check.check_deployment_row(ROW_MISTAKES[mistake], check.GRADED_ROWS)
+    report = check.deployment_row.report(ROW_MISTAKES[mistake], recorded.GRADED_ROWS)
     assert not report.passed, mistake
     assert all(f.hint for f in report.failures)
 
 
 def test_a_row_with_wrong_keys_or_an_error_is_reported() -> None:
-    keys = check.check_deployment_row(lambda f, **kw: {"seconds": 1})
+    keys = check.deployment_row.report(lambda f, **kw: {"seconds": 1})
     assert "exactly the keys" in keys.failures[0].message
-    boom = check.check_deployment_row(lambda f, **kw: 1 / 0)
+    boom = check.deployment_row.report(lambda f, **kw: 1 / 0)
     assert "ZeroDivisionError" in boom.failures[0].hint
 
 
 def test_the_comparison_table_uses_the_learners_function_on_every_run() -> None:
     bg = _run(_record())
-    table = check.comparison_table(good_row, bg, None)
+    table = drills.comparison_table(good_row, bg, None)
     assert list(table.index) == ["test"] and list(table.columns) == check.DEPLOYMENT_ROW_KEYS
     assert table.loc["test", "seconds"] == 8.0 and table.loc["test", "failed_requests"] == 0
 
 
 def _rolling_run(frame: pd.DataFrame, *, spec: str = ROLLING, most: int = 4, fewest: int = 3,
-                 outcome: str = "promoted", answers: dict[str, int] | None = None) -> check.DeploymentRun:
+                 outcome: str = "promoted", answers: dict[str, int] | None = None) -> drills.DeploymentRun:
     run = _run(frame, strategy="rollingUpdate", spec=spec, outcome=outcome, answers=answers,
                router=RouterConfig.weighted({"adt-4": 100, "adt-5": 100, "adt-6": 100}))
     run.result.most_running, run.result.fewest_serving = most, fewest
@@ -383,7 +416,7 @@ def _rolling_run(frame: pd.DataFrame, *, spec: str = ROLLING, most: int = 4, few
 
 
 def test_rolling_update_check_passes_a_clean_update_and_fails_each_flaw() -> None:
-    good = check.check_rolling_update(_rolling_run(_record()))
+    good = check.rolling_update.report(_rolling_run(_record()))
     assert good.passed, str(good)
     flaws = {
         "all 3 copies served throughout (the ward's capacity never dropped)": dict(fewest=2),
@@ -396,16 +429,16 @@ def test_rolling_update_check_passes_a_clean_update_and_fails_each_flaw() -> Non
     }
     for message, changes in flaws.items():
         frame = changes.pop("frame", _record())
-        report = check.check_rolling_update(_rolling_run(frame, **changes))
+        report = check.rolling_update.report(_rolling_run(frame, **changes))
         assert message in [f.message for f in report.failures], (message, str(report))
-    assert not check.check_rolling_update(_run(_record())).passed  # a blue/green is not a rolling update
+    assert not check.rolling_update.report(_run(_record())).passed  # a blue/green is not a rolling update
 
 
 @pytest.mark.docker
 @pytest.mark.slow
 def test_live_rolling_update_setup_passes_the_solution_and_fails_one_that_drops_capacity(lab: Lab) -> None:
     run = check.setup_rolling_update(lab, {"rolling_rollout": ROLLING})["rolling_run"]
-    report = check.check_rolling_update(run)
+    report = check.rolling_update.report(run)
     assert report.passed, str(report)
     assert run.stack is not None and run.stack.ok
     row = good_row(run.traffic.frame, start=run.result.events[0][1], end=run.result.events[-1][1], old="v1",
@@ -413,7 +446,7 @@ def test_live_rolling_update_setup_passes_the_solution_and_fails_one_that_drops_
     assert row["failed_requests"] == 0 and row["side_by_side_seconds"] > 1  # three rounds of old and new mixed
     risky = ROLLING.replace("maxSurge: 1", "maxSurge: 0").replace("maxUnavailable: 0", "maxUnavailable: 1")
     bad = check.setup_rolling_update(lab, {"rolling_rollout": risky})["rolling_run"]
-    report = check.check_rolling_update(bad)
+    report = check.rolling_update.report(bad)
     assert bad.result.outcome == "promoted" and bad.result.fewest_serving == 2 and bad.result.most_running == 3
     assert [f.message for f in report.failures] == [
         "all 3 copies served throughout (the ward's capacity never dropped)"], str(report)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from careops.checks.safe_deployments import fresh_stack
 from careops.errors import LabError
 from careops.lab import Lab, find
 from careops.rollout import HealthCheck
+from careops.rollout.drills import fresh_stack
 from careops.rollout.health import ContainerState, StackStatus, stack_status
 from careops.traffic import TrafficPlan, start_traffic
 

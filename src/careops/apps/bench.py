@@ -211,7 +211,7 @@ _ROLLBACK_BUDGET = 3
 
 def _solution(name: str) -> str:
     """The notebook's solution artifact, so the bench deploys what a learner is expected to write."""
-    from careops.checks.safe_deployments import solution_artifact
+    from careops.checks.safe_deployments.solutions import solution_artifact
 
     return solution_artifact(name)
 
@@ -271,7 +271,7 @@ def _deploy(lab: Any, deploy: Callable[[Any], Any], *, http_rate: float, seconds
             lead: float = 3.0) -> _Deployment:
     """Traffic through the lab's router (set up by the caller) at ``http_rate`` HTTP + 10 MLLP/s, ``deploy(traffic)``
     after ``lead`` seconds,
-    then every message reconciled with the database (like checks.safe_deployments.deploy_under_traffic, whose
+    then every message reconciled with the database (like careops.rollout.drills.deploy_under_traffic, whose
     HTTP rate is fixed at the course's 110/s)."""
     from careops.errors import CareOpsError
     from careops.rollout import SERVICE_VOLUME
@@ -304,10 +304,10 @@ def bench_blue_green_cutover(rates: tuple[float, ...] = (100.0, 200.0, 400.0), s
 
     A third run per rate sends the same traffic with no deployment at all: failures there are the stack's
     capacity on this machine, not the cutover's doing (the note says so when there are any)."""
-    from careops.checks.safe_deployments import V2, fresh_stack
     from careops.errors import CareOpsError, RolloutError
     from careops.lab import Lab
     from careops.rollout import parse_rollout
+    from careops.rollout.drills import V2, fresh_stack
 
     spec = parse_rollout(_solution("blue-green"))
     rows = []
@@ -363,10 +363,10 @@ def bench_blue_green_cutover(rates: tuple[float, ...] = (100.0, 200.0, 400.0), s
 
 def bench_rollback_detection(repeat: int = 3, seconds: float = 16.0) -> BenchRow:
     """Module 3: seconds from v2-faulty's first failed request to all traffic back on v1 (goal: under 5 s)."""
-    from careops.checks.safe_deployments import HTTP_RATE, fresh_stack
     from careops.errors import RolloutError
     from careops.lab import Lab
     from careops.rollout import parse_rollout
+    from careops.rollout.drills import HTTP_RATE, fresh_stack
 
     spec = parse_rollout(_rollback_spec())
     measured, ideal, controller_lag, failed, reasons = [], [], [], [], []
