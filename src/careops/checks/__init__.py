@@ -4,7 +4,8 @@ The contract every module's checks follow (module authors: read this first)
 --------------------------------------------------------------------------
 * A check is a noun named after what it checks (``check.container_spec``,
   ``check.blue_green``), decorated with :func:`careops.report.learner_check`,
-  and lives in ``careops/checks/<module>.py``. Its body records one criterion per
+  and lives in ``careops/checks/<module>.py`` (or the package ``careops/checks/<module>/``, with the
+  recorded data its hidden tests use in a submodule). Its body records one criterion per
   property in a :class:`~careops.report.CheckReport` (each criterion fails exactly
   when its own property fails, with a hint that says what to do) and returns it.
 * Called in a visible test cell, ``check.thing(answer)`` returns the report when
@@ -13,7 +14,12 @@ The contract every module's checks follow (module authors: read this first)
   0; the learner sees the report and one line, no traceback).
 * Hidden tests, the grader and unit tests use ``check.thing.report(answer, ...)``:
   the same criteria, never raising.
-* What a check measured besides its verdict goes in ``report.data``.
+* What a check measured besides its verdict goes in ``report.data``; evidence the
+  learner should see with the verdict (a mutation report, a run) is attached with
+  ``report.attach(obj)`` and shown inside the report, never as a second output.
+* The learner's own functions are called through :func:`careops.report.call_learner`:
+  an exception is a failed criterion in plain words (a stub reads "not written
+  yet"), never a crashed check.
 * A test cell that needs the engine is a live check: its setup (which turns the
   learner's declarative artifacts into lab objects, executed by careops' own code)
   is registered with ``@live_check("module.what")`` beside the module's checks;
