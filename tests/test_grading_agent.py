@@ -9,8 +9,40 @@ import json
 
 import pytest
 
-from careops.grading.agent import encode
+from careops.grading.agent import TRUNCATED, CappedWriter, NotTransferable, encode
 from careops.grading.trusted import decode
+
+
+def test_encode_keeps_exact_builtin_types_and_refuses_the_rest() -> None:
+    value = (1, {"sum": 5, "ok": True}, {2, 1}, [None, 1.5, "x"], float("inf"))
+    wire = json.loads(json.dumps(encode(value)))  # JSON all the way: no Python object crosses
+    assert wire == {"__tuple__": [1, {"__dict__": {"sum": 5, "ok": True}}, {"__set__": [1, 2]}, [None, 1.5, "x"],
+                                  {"__float__": "inf"}]}
+    assert decode(wire) == value
+
+    class Sneaky(str):  # a str whose __eq__ lies must not pass as a str
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        __hash__ = str.__hash__
+
+    nested: list = []
+    for _ in range(60):
+        nested = [nested]
+    for bad, why in ((Sneaky("x"), "Sneaky"), ({1: "a"}, "keys that are not strings"), (object(), "builtins.object"),
+                     (nested, "nested too deeply")):
+        with pytest.raises(NotTransferable, match=why):
+            encode(bad)
+
+
+def test_capped_writer_keeps_the_first_characters_and_says_it_cut() -> None:
+    out = CappedWriter(10)
+    assert out.write("12345") == 5 and out.write("67890abc") == 8  # a writer always reports everything written
+    out.write("more")
+    assert out.truncated and out.getvalue() == "1234567890" + TRUNCATED
+    quiet = CappedWriter(10)
+    quiet.write("short")
+    assert not quiet.truncated and quiet.getvalue() == "short"
 
 
 def test_tables_numbers_and_cohorts_cross_the_sandbox_as_data() -> None:

@@ -41,3 +41,17 @@ def test_test_cells_run_in_trusted_code_whatever_the_learner_patched(orientation
     assert any("hint:" in "\n".join(o.get("traceback", [])) for o in wrong.outputs)
     missing, _ = run_test_source(test, "t", dict(prelude), lambda name, outputs: _MISSING)
     assert not missing.passed and missing.reason.startswith("NameError")
+
+
+def test_the_prelude_runs_only_the_imports_of_locked_instructor_cells() -> None:
+    def code(source: str, **nbgrader: object) -> dict:
+        return {"cell_type": "code", "source": source, "metadata": {"nbgrader": nbgrader} if nbgrader else {}}
+
+    notebook = {"cells": [
+        code("import json\nraise SystemExit('statements other than imports never run')\n", locked=True),
+        code("import csv\n", solution=True, locked=False),  # the learner's answer
+        code("import html\n"),  # not locked: the learner may have changed it
+        code("import a_lab_module_on_the_path_at_run_time\nfrom os import path\n", locked=True),
+    ]}
+    names = set(trusted_prelude(notebook))
+    assert {"json", "path"} <= names and not names & {"csv", "html", "a_lab_module_on_the_path_at_run_time"}
