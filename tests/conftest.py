@@ -1,8 +1,14 @@
-"""Shared fixtures: where the repo is; the grader tests' submission builders."""
+"""Shared fixtures: where the repo is; the grader tests' orientation course, submission builders and sandboxes."""
 from __future__ import annotations
 
+import base64
+import json
+import pickle
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,7 +16,68 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # tests/fixtures/submissions/builders.py (submissions made at test time) is imported as `builders`
 sys.path.insert(0, str(REPO_ROOT / "tests" / "fixtures" / "submissions"))
 
+#: the assignment the grader tests hand in: its notebook is small and needs no engine to grade
+ORIENTATION = "00-orientation"
+
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture
+def orientation_source() -> dict[str, Any]:
+    """The instructor's orientation notebook (a fresh copy: tests may change it)."""
+    return json.loads((REPO_ROOT / "notebooks" / ORIENTATION / "orientation.ipynb").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def orientation_course(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A throwaway course with 00-orientation released and registered in its gradebook.
+
+    nbgrader generate_assignment takes many seconds: made once per session for every grading unit test. Tests
+    only read it, or add learners of their own to its gradebook."""
+    from careops.grading.course import generate_assignment, make_temp_course
+
+    course = make_temp_course(tmp_path_factory.mktemp("orientation-course"), ORIENTATION)
+    generate_assignment(ORIENTATION, course.root)
+    return course
+
+
+@pytest.fixture
+def orientation_release(orientation_course: Any) -> dict[str, Any]:
+    """The released learner version of the orientation notebook (a fresh copy: tests may change it)."""
+    path = orientation_course.release / ORIENTATION / "orientation.ipynb"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+class GradingSandboxes:
+    """Grading sandboxes (careops/grader image) of one test, all under one session id."""
+
+    assignment = "sandbox-test"
+
+    def __init__(self) -> None:
+        self.session = "t" + uuid.uuid4().hex[:11]
+
+    def start(self, **policy: Any) -> Any:
+        """A ready sandbox with ``SandboxPolicy(**policy)``; the test removes it (leftovers go after the test)."""
+        from careops import engine
+        from careops.grading.sandbox import Sandbox, SandboxPolicy
+
+        sb = Sandbox(engine.client(), SandboxPolicy(**policy), assignment=self.assignment, session=self.session)
+        sb.wait_ready()
+        return sb
+
+    @staticmethod
+    def call(sb: Any, name: str, *args: object) -> dict[str, Any]:
+        """Ask the agent to call the learner's function ``name`` with ``args``, as trusted test code does."""
+        return sb.request("call", name=name, args=base64.b64encode(pickle.dumps((args, {}))).decode())
+
+
+@pytest.fixture
+def grading_sandboxes() -> Iterator[GradingSandboxes]:
+    from careops.grading.sandbox import remove_leftovers
+
+    sandboxes = GradingSandboxes()
+    yield sandboxes
+    remove_leftovers(sandboxes.assignment, session=sandboxes.session)

@@ -1,9 +1,60 @@
 """The CLI is thin and complete."""
 from __future__ import annotations
 
+import inspect
+
+import click
+import pytest
 from click.testing import CliRunner
 
 from careops.cli import cli
+
+
+def _commands(group: click.Group = cli, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+    """Every command and group under ``group`` with the words that call it (``()`` is careops itself)."""
+    found: list[tuple[tuple[str, ...], click.Command]] = [(path, group)]
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            found += _commands(command, (*path, name))
+        else:
+            found.append(((*path, name), command))
+    return found
+
+
+VERBS = [(path, command) for path, command in _commands() if not isinstance(command, click.Group)]
+
+
+def _required_args(command: click.Command) -> list[str]:
+    """Placeholder values for the command's required options and arguments, so it parses."""
+    options = [a for p in command.params if p.required and isinstance(p, click.Option) for a in (p.opts[0], "x")]
+    arguments = ["x" for p in command.params if p.required and isinstance(p, click.Argument)]
+    return options + arguments
+
+
+@pytest.mark.parametrize("path,command", VERBS, ids=[" ".join(p) for p, _ in VERBS])
+def test_every_command_takes_its_defaults_from_its_main(path, command):
+    """A default is written once, in the app's keyword-only main: the click command cannot drift from it."""
+    main = command.callback.app_main
+    signature = inspect.signature(main)
+    assert all(p.kind is p.KEYWORD_ONLY for p in signature.parameters.values()), f"{main.__qualname__} is not keyword-only"
+    defaults = main.__kwdefaults__ or {}
+    parsed = command.make_context(" ".join(path), _required_args(command)).params
+    for param in command.params:
+        assert param.name in signature.parameters, f"careops {' '.join(path)}: {param.name} is no keyword of main"
+        if param.required:
+            assert param.name not in defaults, f"careops {' '.join(path)}: {param.name} is required but main has a default"
+        else:
+            assert param.default == defaults[param.name], f"careops {' '.join(path)} {param.name}"
+            assert parsed[param.name] == defaults[param.name], f"careops {' '.join(path)} {param.name} as parsed"
+    without_default = {n for n, p in signature.parameters.items() if p.default is p.empty}
+    assert without_default <= {p.name for p in command.params if p.required}
+
+
+@pytest.mark.parametrize("path", [p for p, _ in _commands()], ids=[" ".join(p) or "careops" for p, _ in _commands()])
+def test_help_runs_for_every_command(path):
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Usage:")
 
 
 def test_help_lists_every_command():

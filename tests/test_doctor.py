@@ -1,8 +1,11 @@
 """`careops doctor` proves the engine for real and explains what is missing."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -25,9 +28,26 @@ def test_no_engine_gives_a_message_with_the_fix_and_a_nonzero_exit(tmp_path):
     assert "fix:" in proc.stdout and "Podman" in proc.stdout
 
 
-def test_ensure_engine_as_a_user_without_access_explains(tmp_path, repo_root):
+@pytest.fixture
+def ensure_engine_anyone_can_read(repo_root):
+    """scripts/ensure-engine.sh copied to a fresh world-readable folder in the system temp dir.
+
+    The unprivileged user of the test cannot reach the checkout when one of its parents is private (a clone
+    under a 0700 home folder), nor pytest's tmp_path (0700 too)."""
+    folder = Path(tempfile.mkdtemp(prefix="careops-ensure-engine-"))
+    try:
+        folder.chmod(0o755)
+        script = folder / "ensure-engine.sh"
+        shutil.copyfile(repo_root / "scripts" / "ensure-engine.sh", script)
+        script.chmod(0o755)
+        yield script
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_ensure_engine_as_a_user_without_access_explains(tmp_path, ensure_engine_anyone_can_read):
     """The setup script never installs anything for a normal user; it says how."""
-    script = repo_root / "scripts" / "ensure-engine.sh"
+    script = ensure_engine_anyone_can_read
     proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bash", str(script)],
                           capture_output=True, text=True, env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock", "PATH": "/usr/bin:/bin:/usr/local/bin"},
                           timeout=60)

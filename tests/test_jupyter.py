@@ -45,10 +45,10 @@ def occupied_port() -> Iterator[int]:
         yield int(s.getsockname()[1])
 
 
-def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CAREOPS_HOME": str(home), "JUPYTER_RUNTIME_DIR": str(home / "runtime")}
     return subprocess.run(
-        [str(CAREOPS), "jupyter", "--no-browser", *args], env=env, capture_output=True, text=True, timeout=120
+        [str(CAREOPS), "jupyter", "--no-browser", *args], env=env, capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -145,7 +145,14 @@ def test_learner_defaults_to_the_login_name(monkeypatch: pytest.MonkeyPatch) -> 
     assert jupyter.learner_name() == getpass.getuser()
 
 
-def _wait_for_state(path: Path, proc: subprocess.Popen[str], timeout: float = 120) -> dict[str, object]:
+#: How long the test waits for each step of a real server (its state file, an API answer, the stop). The launcher
+#: itself gives up on a server that has not answered within START_TIMEOUT (and exits, which the test sees at once), so
+#: the test waits on those events and this deadline only catches a hang: a busy machine is slower, not failing.
+REAL_SERVER_DEADLINE = jupyter.START_TIMEOUT + 60
+
+
+def _wait_for_state(path: Path, proc: subprocess.Popen[str], timeout: float = REAL_SERVER_DEADLINE) -> dict[str, object]:
+    """The launcher's state file, written once the server answered with our token; fail at once if it exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -154,6 +161,13 @@ def _wait_for_state(path: Path, proc: subprocess.Popen[str], timeout: float = 12
             return dict(json.loads(path.read_text()))
         time.sleep(0.25)
     raise AssertionError(f"no {path} after {timeout} s")
+
+
+def _api(port: int, path: str, token: str) -> dict[str, object]:
+    """GET a JupyterLab API, with the deadline's patience: a busy server answers late, not wrongly."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(req, timeout=REAL_SERVER_DEADLINE) as resp:
+        return dict(json.load(resp))
 
 
 @pytest.mark.slow
@@ -168,21 +182,17 @@ def test_real_server_start_second_start_and_ctrl_c(home: Path) -> None:
     try:
         state = _wait_for_state(home / "build" / "jupyter.json", proc)
         assert state["port"] == port and state["root_dir"] == str(home / "workspace")
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/kernelspecs", headers={"Authorization": f"token {state['token']}"}
-        )
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            specs = json.load(resp)
+        specs = _api(port, "/api/kernelspecs", str(state["token"]))
         assert specs["default"] == "python3"
         assert specs["kernelspecs"]["python3"]["spec"]["argv"][0] == sys.executable
 
-        second = _cli(home, "--port", str(free_port()))
+        second = _cli(home, "--port", str(free_port()), timeout=REAL_SERVER_DEADLINE)
         assert second.returncode == jupyter.JupyterAlreadyRunning.exit_code
         assert "already running" in second.stderr and str(state["url"]) in second.stderr
 
         # Ctrl-C: the terminal sends SIGINT to the whole foreground group.
         os.killpg(proc.pid, signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=REAL_SERVER_DEADLINE)  # returns when the launcher has stopped the server
         assert proc.returncode == 0, out
         assert "CareOps Labs is running" in out and str(state["url"]) in out
         assert "JupyterLab stopped" in out

@@ -1,15 +1,30 @@
 """The `careops` command line: thin click wrappers around careops.apps.
 
-Each command's work lives in ``careops.apps.<command>.main(*, ...)`` with
-keyword-only arguments, so tests and notebooks call the same code the CLI runs.
+Each command's work lives in ``careops.apps.<command>.main(*, ...)`` (``<sub>_main`` for a group's
+subcommands) with keyword-only arguments, so tests and notebooks call the same code the CLI runs.
+The click parameters are named as those keywords and take their defaults from ``main.__kwdefaults__``:
+a default is written once, in the function (tests/test_cli.py keeps every command equal to its main).
 """
 from __future__ import annotations
 
+import functools
 import sys
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
 import click
 
+from careops.apps import bench as bench_app
+from careops.apps import doctor as doctor_app
+from careops.apps import grade as grade_app
+from careops.apps import images as images_app
+from careops.apps import jupyter as jupyter_app
+from careops.apps import labs as labs_app
+from careops.apps import phi as phi_app
+from careops.apps import pipeline as pipeline_app
+from careops.apps import release as release_app
+from careops.apps import synth as synth_app
+from careops.apps import workspace as workspace_app
 from careops.errors import CareOpsError
 
 
@@ -28,19 +43,35 @@ def _run(main: Callable[..., int | None], **kwargs: object) -> None:
     sys.exit(code or 0)
 
 
+def _calls(main: Callable[..., int | None]) -> Callable[[Callable[[], None]], Callable[..., None]]:
+    """Make the decorated stub (its docstring is the command's help) a command body that calls ``main``
+    with the command's parameters, which are named as main's keywords. ``command.app_main`` is ``main``."""
+
+    def wrap(stub: Callable[[], None]) -> Callable[..., None]:
+        @functools.wraps(stub)
+        def command(**kwargs: Any) -> None:
+            _run(main, **kwargs)
+
+        command.app_main = main  # type: ignore[attr-defined]
+        return command
+
+    return wrap
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="careops")
 def cli() -> None:
     """CareOps Labs toolkit: labs, images, checks and grading for the course."""
 
 
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
-def doctor(as_json: bool) -> None:
-    """Check the container engine and tools; say how to fix each problem."""
-    from careops.apps import doctor as app
+defaults = doctor_app.main.__kwdefaults__
 
-    _run(app.main, as_json=as_json)
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, default=defaults["as_json"], help="Print the findings as JSON.")
+@_calls(doctor_app.main)
+def doctor() -> None:
+    """Check the container engine and tools; say how to fix each problem."""
 
 
 @cli.group()
@@ -48,22 +79,21 @@ def images() -> None:
     """Build the course's images offline (no registry needed)."""
 
 
-@images.command("build")
-@click.argument("names", nargs=-1)
-@click.option("--force", is_flag=True, help="Rebuild even when the inputs did not change.")
-def images_build(names: tuple[str, ...], force: bool) -> None:
-    """Build NAMES (default: all) from a local base image or debootstrap."""
-    from careops.apps import images as app
+defaults = images_app.build_main.__kwdefaults__
 
-    _run(app.build_main, names=list(names) or None, force=force)
+
+@images.command("build")
+@click.argument("names", nargs=-1, default=defaults["names"])
+@click.option("--force", is_flag=True, default=defaults["force"], help="Rebuild even when the inputs did not change.")
+@_calls(images_app.build_main)
+def images_build() -> None:
+    """Build NAMES (default: all) from a local base image or debootstrap."""
 
 
 @images.command("ls")
+@_calls(images_app.ls_main)
 def images_ls() -> None:
     """List the course's images with their input hashes."""
-    from careops.apps import images as app
-
-    _run(app.ls_main)
 
 
 @cli.group()
@@ -71,33 +101,37 @@ def labs() -> None:
     """Find and remove lab resources (containers, networks, volumes)."""
 
 
-@labs.command("ls")
-@click.option("--all-learners", is_flag=True, help="Show every learner's labs, not only yours.")
-def labs_ls(all_learners: bool) -> None:
-    """List lab resources by lab and learner, even those a crashed kernel left."""
-    from careops.apps import labs as app
+defaults = labs_app.ls_main.__kwdefaults__
 
-    _run(app.ls_main, all_learners=all_learners)
+
+@labs.command("ls")
+@click.option("--all-learners", is_flag=True, default=defaults["all_learners"],
+              help="Show every learner's labs, not only yours.")
+@_calls(labs_app.ls_main)
+def labs_ls() -> None:
+    """List lab resources by lab and learner, even those a crashed kernel left."""
+
+
+defaults = labs_app.reset_main.__kwdefaults__
 
 
 @labs.command("reset")
-@click.argument("lab", required=False)
-@click.option("--learner", help="Whose labs (default: you).")
-@click.option("--yes", is_flag=True, help="Do not ask before removing.")
-def labs_reset(lab: str | None, learner: str | None, yes: bool) -> None:
+@click.argument("lab", required=False, default=defaults["lab"])
+@click.option("--learner", default=defaults["learner"], help="Whose labs (default: you).")
+@click.option("--yes", "assume_yes", is_flag=True, default=defaults["assume_yes"], help="Do not ask before removing.")
+@_calls(labs_app.reset_main)
+def labs_reset() -> None:
     """Remove LAB's resources (default: all your labs)."""
-    from careops.apps import labs as app
 
-    _run(app.reset_main, lab=lab, learner=learner, assume_yes=yes)
+
+defaults = release_app.main.__kwdefaults__
 
 
 @cli.command()
-@click.argument("assignments", nargs=-1)
-def release(assignments: tuple[str, ...]) -> None:
+@click.argument("assignments", nargs=-1, default=defaults["assignments"])
+@_calls(release_app.main)
+def release() -> None:
     """Generate learner versions of the modules with nbgrader."""
-    from careops.apps import release as app
-
-    _run(app.main, assignments=list(assignments) or None)
 
 
 @cli.group()
@@ -106,21 +140,21 @@ def workspace() -> None:
 
 
 @workspace.command("sync")
+@_calls(workspace_app.sync_main)
 def workspace_sync() -> None:
     """Copy new learner notebooks into workspace/; never overwrite your work."""
-    from careops.apps import workspace as app
 
-    _run(app.sync_main)
+
+defaults = jupyter_app.main.__kwdefaults__
 
 
 @cli.command()
-@click.option("--port", default=8888, show_default=True, help="Port for JupyterLab (127.0.0.1).")
-@click.option("--no-browser", is_flag=True, help="Do not open a browser.")
-def jupyter(port: int, no_browser: bool) -> None:
+@click.option("--port", default=defaults["port"], show_default=True, help="Port for JupyterLab (127.0.0.1).")
+@click.option("--no-browser", "open_browser", is_flag=True, flag_value=False, default=defaults["open_browser"],
+              help="Do not open a browser.")
+@_calls(jupyter_app.main)
+def jupyter() -> None:
     """Start JupyterLab on workspace/."""
-    from careops.apps import jupyter as app
-
-    _run(app.main, port=port, open_browser=not no_browser)
 
 
 @cli.group()
@@ -128,32 +162,37 @@ def pipeline() -> None:
     """Validate and run a CI workflow locally, one container per job (module 1)."""
 
 
-@pipeline.command("validate")
-@click.argument("workflow", required=False)
-@click.option("--repo", default=".", show_default=True, help="The repo the workflow belongs to.")
-@click.option("--no-policy", is_flag=True, help="Only the schema and runner checks, not the course rules.")
-def pipeline_validate(workflow: str | None, repo: str, no_policy: bool) -> None:
-    """Check WORKFLOW (default .github/workflows/ci.yml) against GitHub's schema and the course rules."""
-    from careops.apps import pipeline as app
+defaults = pipeline_app.validate_main.__kwdefaults__
 
-    _run(app.validate_main, workflow=workflow, repo=repo, policy=not no_policy)
+
+@pipeline.command("validate")
+@click.argument("workflow", required=False, default=defaults["workflow"])
+@click.option("--repo", default=defaults["repo"], show_default=True, help="The repo the workflow belongs to.")
+@click.option("--no-policy", "policy", is_flag=True, flag_value=False, default=defaults["policy"],
+              help="Only the schema and runner checks, not the course rules.")
+@_calls(pipeline_app.validate_main)
+def pipeline_validate() -> None:
+    """Check WORKFLOW (default .github/workflows/ci.yml) against GitHub's schema and the course rules."""
+
+
+defaults = pipeline_app.main.__kwdefaults__
 
 
 @pipeline.command("run")
-@click.argument("workflow", required=False)
-@click.option("--repo", default=".", show_default=True, help="The repo to check out into each job.")
-@click.option("--approve", metavar="NAME", help="Approve every gate (environment:) in this person's name.")
-@click.option("--junit", type=click.Path(dir_okay=False), help="Write a JUnit XML report here.")
-@click.option("--audit", type=click.Path(dir_okay=False), help="The audit log (default: workspace/.careops/).")
-@click.option("--summary", type=click.Path(dir_okay=False), help="Write the run summary (JSON) here.")
-@click.option("--quiet", is_flag=True, help="Do not stream the steps' logs.")
-def pipeline_run(workflow: str | None, repo: str, approve: str | None, junit: str | None, audit: str | None,
-                 summary: str | None, quiet: bool) -> None:
+@click.argument("workflow", required=False, default=defaults["workflow"])
+@click.option("--repo", default=defaults["repo"], show_default=True, help="The repo to check out into each job.")
+@click.option("--approve", metavar="NAME", default=defaults["approve"],
+              help="Approve every gate (environment:) in this person's name.")
+@click.option("--junit", type=click.Path(dir_okay=False), default=defaults["junit"],
+              help="Write a JUnit XML report here.")
+@click.option("--audit", type=click.Path(dir_okay=False), default=defaults["audit"],
+              help="The audit log (default: workspace/.careops/).")
+@click.option("--summary", type=click.Path(dir_okay=False), default=defaults["summary"],
+              help="Write the run summary (JSON) here.")
+@click.option("--quiet", is_flag=True, default=defaults["quiet"], help="Do not stream the steps' logs.")
+@_calls(pipeline_app.main)
+def pipeline_run() -> None:
     """Run WORKFLOW (default .github/workflows/ci.yml) on the repo, the way GitHub Actions would."""
-    from careops.apps import pipeline as app
-
-    _run(app.main, workflow=workflow, repo=repo, approve=approve, junit=junit, audit=audit, summary=summary,
-         quiet=quiet)
 
 
 @cli.group()
@@ -161,64 +200,72 @@ def phi() -> None:
     """Find PHI-like identifiers (the pipeline's PHI gate)."""
 
 
+defaults = phi_app.scan_main.__kwdefaults__
+
+
 @phi.command("scan")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--kinds", default="high-precision", show_default=True,
+@click.option("--kinds", default=defaults["kinds"], show_default=True,
               help="Comma-separated kinds, 'high-precision' or 'all'.")
-def phi_scan(paths: tuple[str, ...], kinds: str) -> None:
+@_calls(phi_app.scan_main)
+def phi_scan() -> None:
     """Exit 1 when PATHS hold real-looking identifiers; synthetic markers are allowed."""
-    from careops.phi.__main__ import main as scan_main
 
-    _run(lambda: scan_main([*paths, "--kinds", kinds]))
+
+defaults = synth_app.main.__kwdefaults__
 
 
 @cli.command()
-@click.option("--patients", "-n", type=int, default=100, show_default=True, help="How many patients.")
-@click.option("--seed", type=int, default=42, show_default=True, help="Same seed, byte-identical output.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "fhir", "hl7"]), default="csv", show_default=True)
+@click.option("--patients", "-n", type=int, default=defaults["patients"], show_default=True, help="How many patients.")
+@click.option("--seed", type=int, default=defaults["seed"], show_default=True, help="Same seed, byte-identical output.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "fhir", "hl7"]), default=defaults["fmt"], show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
-@click.option("--anomalies", is_flag=True, help="Add edge cases: missing fields, out-of-range values, duplicates...")
-@click.option("--rare", type=float, default=1.0, show_default=True, help="Multiply rare conditions' prevalence.")
-@click.option("--years", type=int, default=3, show_default=True, help="Years of encounter history.")
-@click.option("--as-of", help="The cohort's 'today' (YYYY-MM-DD); ages and encounter dates count back from it.")
-@click.option("--validate", is_flag=True, help="FHIR: validate every bundle (R4B models and value sets).")
-def synth(patients: int, seed: int, fmt: str, out: str, anomalies: bool, rare: float, years: int,
-          as_of: str | None, validate: bool) -> None:
+@click.option("--anomalies", is_flag=True, default=defaults["anomalies"],
+              help="Add edge cases: missing fields, out-of-range values, duplicates...")
+@click.option("--rare", type=float, default=defaults["rare"], show_default=True,
+              help="Multiply rare conditions' prevalence.")
+@click.option("--years", type=int, default=defaults["years"], show_default=True, help="Years of encounter history.")
+@click.option("--as-of", default=defaults["as_of"],
+              help="The cohort's 'today' (YYYY-MM-DD); ages and encounter dates count back from it.")
+@click.option("--validate", is_flag=True, default=defaults["validate"],
+              help="FHIR: validate every bundle (R4B models and value sets).")
+@_calls(synth_app.main)
+def synth() -> None:
     """Generate synthetic patients (csv tables, FHIR R4 bundles or HL7 v2 ADT messages)."""
-    from careops.apps import synth as app
 
-    _run(app.main, patients=patients, seed=seed, fmt=fmt, out=out, anomalies=anomalies, rare=rare, years=years,
-         as_of=as_of, validate=validate)
+
+defaults = grade_app.main.__kwdefaults__
 
 
 @cli.command()
 @click.argument("assignment")
-@click.option("--submissions", type=click.Path(exists=True),
+@click.option("--submissions", type=click.Path(exists=True, path_type=Path), default=defaults["submissions"],
               help="A folder of submissions (one notebook per learner) instead of nbgrader's exchange.")
-@click.option("--regrade", is_flag=True, help="Grade every submission again, changed or not.")
-@click.option("--jobs", "-j", type=int, help="Sandboxes at once (default: one per core).")
-@click.option("--cell-timeout", type=float, help="Seconds one cell or test may run (default: the grader's).")
-@click.option("--wall-time", type=float, help="Seconds one whole submission may take (default: the grader's).")
-@click.option("--no-feedback", is_flag=True, help="Do not generate feedback HTML.")
-def grade(assignment: str, submissions: str | None, regrade: bool, jobs: int | None, cell_timeout: float | None,
-          wall_time: float | None, no_feedback: bool) -> None:
+@click.option("--regrade", is_flag=True, default=defaults["regrade"],
+              help="Grade every submission again, changed or not.")
+@click.option("--jobs", "-j", type=int, default=defaults["jobs"], help="Sandboxes at once (default: one per core).")
+@click.option("--cell-timeout", type=float, default=defaults["cell_timeout"],
+              help="Seconds one cell or test may run (default: the grader's).")
+@click.option("--wall-time", type=float, default=defaults["wall_time"],
+              help="Seconds one whole submission may take (default: the grader's).")
+@click.option("--no-feedback", "feedback", is_flag=True, flag_value=False, default=defaults["feedback"],
+              help="Do not generate feedback HTML.")
+@_calls(grade_app.main)
+def grade() -> None:
     """Autograde ASSIGNMENT's submissions in sealed sandboxes; feedback, CSV and a summary."""
-    from pathlib import Path
 
-    from careops.apps import grade as app
 
-    _run(app.main, assignment=assignment, submissions=Path(submissions) if submissions else None, regrade=regrade,
-         jobs=jobs, cell_timeout=cell_timeout, wall_time=wall_time, feedback=not no_feedback)
+defaults = bench_app.main.__kwdefaults__
 
 
 @cli.command()
-@click.option("--only", multiple=True, help="Run only the named benchmarks.")
-def bench(only: tuple[str, ...]) -> None:
+@click.option("--only", multiple=True, default=defaults["only"], help="Run only the named benchmarks.")
+@_calls(bench_app.main)
+def bench() -> None:
     """Measure speed against references taken in the same run."""
-    from careops.apps import bench as app
 
-    _run(app.main, only=list(only) or None)
 
+del defaults
 
 if __name__ == "__main__":
     cli()

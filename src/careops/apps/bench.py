@@ -12,7 +12,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -420,7 +420,8 @@ BENCHES: dict[str, Callable[[], BenchRow | list[BenchRow]]] = {
 }
 
 
-def main(*, only: list[str] | None = None) -> int:
+def main(*, only: Sequence[str] | None = ()) -> int:
+    """Run the benchmarks (default, or none named: all of BENCHES) and print measured / reference / ratio."""
     rows: list[BenchRow] = []
     for name, fn in BENCHES.items():
         if only and name not in only:

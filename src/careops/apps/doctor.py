@@ -16,6 +16,7 @@ import docker
 import docker.errors
 
 from careops import engine
+from careops.apps.jupyter import DEFAULT_PORT
 from careops.errors import CareOpsError
 from careops.images.catalog import BASE_IMAGE, GRADER_IMAGE, LAB_IMAGE
 
@@ -99,9 +100,9 @@ def diagnose() -> list[Finding]:
                            else "not installed; without it the base image needs a local or pullable python:3.11-slim-bookworm",
                            "" if has_bootstrap else "apt-get install debootstrap (Debian/Ubuntu), or docker load a saved base image"))
     with socket.socket() as s:
-        busy = s.connect_ex(("127.0.0.1", 8888)) == 0
-    out.append(Finding("port 8888", "warn" if busy else "ok", "in use" if busy else "free for JupyterLab",
-                       "make lab PORT=8890 (or stop the program using 8888)" if busy else ""))
+        busy = s.connect_ex(("127.0.0.1", DEFAULT_PORT)) == 0
+    out.append(Finding(f"port {DEFAULT_PORT}", "warn" if busy else "ok", "in use" if busy else "free for JupyterLab",
+                       f"make lab PORT={DEFAULT_PORT + 2} (or stop the program using {DEFAULT_PORT})" if busy else ""))
     out.append(Finding("platform", "ok", f"{platform.system()} {platform.machine()}"))
     return out
 

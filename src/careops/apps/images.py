@@ -1,6 +1,7 @@
 """`careops images build` and `careops images ls`."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import click
@@ -26,9 +27,9 @@ def _created(text: str) -> str:
         return text
 
 
-def build_main(*, names: list[str] | None, force: bool) -> int:
-    """Build the named images (default: all) offline; print what was built and what was unchanged."""
-    results = ensure_images(names, force=force, progress=True)
+def build_main(*, names: Sequence[str] | None = (), force: bool = False) -> int:
+    """Build the named images (default, or no names: all) offline; print what was built and what was unchanged."""
+    results = ensure_images(list(names) if names else None, force=force, progress=True)
     rows = [["IMAGE", "TAG", "RESULT", "SECONDS", "ID", "INPUTS", "SOURCE"]]
     for r in results:
         rows.append([r.name, r.tag, "built" if r.built else "unchanged", f"{r.seconds:.1f}", r.image_id[7:19],

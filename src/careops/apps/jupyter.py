@@ -37,6 +37,9 @@ from careops.errors import CareOpsError, PortInUse
 HOST = "127.0.0.1"
 #: How long JupyterLab may take to answer before we give up (cold disks are slow).
 START_TIMEOUT = 180.0
+#: The port JupyterLab listens on unless told otherwise (`make lab PORT=...`).
+DEFAULT_PORT = 8888
+
 #: How long a stopping server may take to shut its kernels down before it is killed.
 STOP_TIMEOUT = 30.0
 
@@ -310,10 +313,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def main(*, port: int, open_browser: bool) -> int:
+def main(*, port: int = DEFAULT_PORT, open_browser: bool = True) -> int:
     """Start JupyterLab on workspace/ and keep it in the foreground until Ctrl-C."""
     if not 1 <= port <= 65535:
-        raise CareOpsError(f"invalid port: expected 1-65535, got {port}", fix="run 'make lab PORT=8888'")
+        raise CareOpsError(f"invalid port: expected 1-65535, got {port}", fix=f"run 'make lab PORT={DEFAULT_PORT}'")
     workspace = paths.workspace_dir()
     if not workspace.is_dir():
         raise CareOpsError(

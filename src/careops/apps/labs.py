@@ -25,7 +25,7 @@ def ls_main(*, all_learners: bool = False) -> int:
     return 0
 
 
-def reset_main(*, lab: str | None, learner: str | None, assume_yes: bool = False) -> int:
+def reset_main(*, lab: str | None = None, learner: str | None = None, assume_yes: bool = False) -> int:
     from careops.containerize.build import leftover_images, remove_leftover_images
 
     who = learner or L.learner_id()

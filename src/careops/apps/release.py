@@ -7,6 +7,7 @@ with the explanation of each failure.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from careops.errors import CareOpsError
@@ -14,8 +15,8 @@ from careops.grading.course import Course, repo_root
 from careops.grading.release import release_assignment, remove_stale_releases
 
 
-def main(*, assignments: list[str] | None, course_dir: Path | None = None, force: bool = False) -> int:
-    """Release ``assignments`` (default: every folder in notebooks/) into build/release/."""
+def main(*, assignments: Sequence[str] | None = (), course_dir: Path | None = None, force: bool = False) -> int:
+    """Release ``assignments`` (default, or none named: every folder in notebooks/) into build/release/."""
     course = Course((course_dir or repo_root()).resolve())
     if not course.config.is_file():
         raise CareOpsError(

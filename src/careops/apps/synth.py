@@ -6,11 +6,9 @@ from datetime import date
 from pathlib import Path
 
 from careops.errors import CareOpsError
-from careops.synth import Anomalies, generate
-from careops.synth.export import FORMATS, write_csv, write_fhir, write_hl7
 
 
-def main(*, patients: int, seed: int, fmt: str, out: str | Path, anomalies: bool = False, rare: float = 1.0,
+def main(*, patients: int = 100, seed: int = 42, fmt: str = "csv", out: str | Path, anomalies: bool = False, rare: float = 1.0,
          years: int = 3, as_of: str | None = None, validate: bool = False, progress: bool = True) -> int:
     """Generate ``patients`` patients with ``seed`` and write them to ``out`` in ``fmt`` (csv, fhir or hl7).
 
@@ -18,6 +16,9 @@ def main(*, patients: int, seed: int, fmt: str, out: str | Path, anomalies: bool
     names, boundary dates); ``validate`` (fhir only) checks every bundle and fails if one has a problem.
     Returns 0 on success, 1 when validation found problems.
     """
+    from careops.synth import Anomalies, generate  # pandas: loaded when a cohort is made, not with the CLI
+    from careops.synth.export import FORMATS, write_csv, write_fhir, write_hl7
+
     if fmt not in FORMATS:
         raise CareOpsError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}",
                            fix="careops synth --format csv|fhir|hl7")

@@ -14,6 +14,9 @@ from collections.abc import Sequence
 
 from careops.phi.scanner import HIGH_PRECISION_KINDS, KINDS, PhiScanError, scan_paths
 
+#: what --kinds means when not given (also the default of `careops phi scan`)
+DEFAULT_KINDS = "high-precision"
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Scan the paths, print a masked report, return the exit code."""
@@ -22,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Fail (exit 1) when files hold PHI-like identifiers; synthetic markers "
                     "(SSN 999-xx-xxxx, phone 555-01xx, @example.org, SYN- MRNs) are allowed.")
     parser.add_argument("paths", nargs="+", help="files or folders to scan")
-    parser.add_argument("--kinds", default="high-precision",
+    parser.add_argument("--kinds", default=DEFAULT_KINDS,
                         help="comma-separated kinds, 'high-precision' (default: "
                              f"{','.join(HIGH_PRECISION_KINDS)}) or 'all' ({','.join(KINDS)})")
     args = parser.parse_args(argv)

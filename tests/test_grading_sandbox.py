@@ -1,12 +1,9 @@
-"""careops.grading.sandbox (and the agent inside it): the sealed container a submission runs in.
+"""careops.grading.sandbox: the sealed container a submission runs in (the agent inside it: test_grading_agent.py).
 
-Every test starts real containers from careops/grader:latest.
+Every test but the last starts real containers from careops/grader:latest (lab/sandbox.py, the learner's Lab, is
+tested in test_lab.py).
 """
 from __future__ import annotations
-
-import base64
-import pickle
-import uuid
 
 import docker
 import pytest
@@ -25,29 +22,11 @@ from careops.lab import labels as L
 from careops.lab import resources
 from careops.lab.policy import Limits
 
-ASSIGNMENT = "sandbox-test"
 pytestmark = pytest.mark.docker
 
 
-@pytest.fixture()
-def session() -> str:
-    sid = "t" + uuid.uuid4().hex[:11]
-    yield sid
-    remove_leftovers(ASSIGNMENT, session=sid)
-
-
-def new(session: str, **policy: object) -> Sandbox:
-    sb = Sandbox(engine.client(), SandboxPolicy(**policy), assignment=ASSIGNMENT, session=session)
-    sb.wait_ready()
-    return sb
-
-
-def call(sb: Sandbox, name: str, *args: object) -> dict:
-    return sb.request("call", name=name, args=base64.b64encode(pickle.dumps((args, {}))).decode())
-
-
-def test_the_container_is_sealed(session: str) -> None:
-    sb = new(session)
+def test_the_container_is_sealed(grading_sandboxes) -> None:
+    sb = grading_sandboxes.start()
     try:
         sb.container.reload()
         host = sb.container.attrs["HostConfig"]
@@ -65,7 +44,7 @@ def test_the_container_is_sealed(session: str) -> None:
         assert cfg["User"] == "1000:1000"
         assert not any(k.startswith(("DOCKER_CERT", "CAREOPS_TEST")) for k in cfg["Env"])
         # `careops labs ls` sees it as a lab resource of the grader
-        found = resources.find(lab_name(ASSIGNMENT), GRADER_LEARNER)
+        found = resources.find(lab_name(grading_sandboxes.assignment), GRADER_LEARNER)
         assert sb.name in [r.name for r in found]
         probe = sb.request("run", source=(
             "import os, socket\n"
@@ -83,37 +62,8 @@ def test_the_container_is_sealed(session: str) -> None:
         engine.client().containers.get(sb.name)
 
 
-def test_agent_returns_values_and_errors_as_data(session: str) -> None:
-    sb = new(session)
-    try:
-        ran = sb.request("run", source=(
-            "import os\n"
-            "def pair(a, b):\n    return (a, {'sum': a + b}, {1, 2}, [None, 1.5, 'x'])\n"
-            "def boom(x):\n    raise ValueError(f'bad {x}')\n"
-            "def weird():\n    return object()\n"
-            "data = {'k': [1, 2]}\n"
-            "class Sneaky(str):\n    def __eq__(self, other):\n        return True\n"
-            "sneaky = Sneaky('x')\n"
-            "1 / 0\n"))
-        assert ran["error"]["ename"] == "ZeroDivisionError"
-        assert call(sb, "pair", 2, 3)["value"] == {"__tuple__": [
-            2, {"__dict__": {"sum": 5}}, {"__set__": [1, 2]}, [None, 1.5, "x"]]}
-        err = call(sb, "boom", 7)
-        assert err["ok"] is False and err["error"]["ename"] == "ValueError" and err["error"]["evalue"] == "bad 7"
-        assert call(sb, "weird")["error"]["ename"] == "NotTransferable"
-        assert sb.request("get", name="pair")["kind"] == "callable"
-        got = sb.request("get", name="os")
-        assert (got["kind"], got["module"]) == ("module", "os")
-        assert sb.request("get", name="data")["value"] == {"__dict__": {"k": [1, 2]}}
-        assert sb.request("get", name="nothing")["kind"] == "missing"
-        # a str subclass with a lying __eq__ never leaves as a str
-        assert sb.request("get", name="sneaky")["kind"] == "opaque"
-    finally:
-        sb.remove()
-
-
-def test_a_loop_is_interrupted_and_the_sandbox_goes_on(session: str) -> None:
-    sb = new(session, cell_timeout=3)
+def test_a_loop_is_interrupted_and_the_sandbox_goes_on(grading_sandboxes) -> None:
+    sb = grading_sandboxes.start(cell_timeout=3)
     try:
         answer = sb.request("run", label="cell loop", source="while True:\n    pass\n")
         assert answer["ok"] is False and answer["timed_out"] is True
@@ -123,8 +73,8 @@ def test_a_loop_is_interrupted_and_the_sandbox_goes_on(session: str) -> None:
         sb.remove()
 
 
-def test_a_loop_that_ignores_interrupts_is_killed(session: str) -> None:
-    sb = new(session, cell_timeout=3)
+def test_a_loop_that_ignores_interrupts_is_killed(grading_sandboxes) -> None:
+    sb = grading_sandboxes.start(cell_timeout=3)
     try:
         with pytest.raises(SandboxError) as err:
             sb.request("run", label="cell stubborn", source=(
@@ -137,15 +87,15 @@ def test_a_loop_that_ignores_interrupts_is_killed(session: str) -> None:
         sb.remove()
 
 
-def test_memory_exhaustion_and_exits_are_reported(session: str) -> None:
-    sb = new(session, limits=Limits(memory=256 * 1024**2, cpus=1.0, pids=64))
+def test_memory_exhaustion_and_exits_are_reported(grading_sandboxes) -> None:
+    sb = grading_sandboxes.start(limits=Limits(memory=256 * 1024**2, cpus=1.0, pids=64))
     try:
         with pytest.raises(SandboxError) as err:
             sb.request("run", source="hog = b'x' * (1024 * 2**20)\n")
         assert err.value.reason == "memory" and "ran out of memory (256 MiB)" in err.value.message
     finally:
         sb.remove()
-    sb = new(session)
+    sb = grading_sandboxes.start()
     try:
         assert sb.request("run", source="import sys\nsys.exit(3)\n")["error"]["ename"] == "SystemExit"
         with pytest.raises(SandboxError) as err:
@@ -155,8 +105,8 @@ def test_memory_exhaustion_and_exits_are_reported(session: str) -> None:
         sb.remove()
 
 
-def test_output_is_capped(session: str) -> None:
-    sb = new(session, output_cap=1000)
+def test_output_is_capped(grading_sandboxes) -> None:
+    sb = grading_sandboxes.start(output_cap=1000)
     try:
         flood = sb.request("run", source="for _ in range(100000):\n    print('x' * 5000)\n")
         text = flood["outputs"][0]["text"]
@@ -175,8 +125,9 @@ def test_output_is_capped(session: str) -> None:
         sb.remove()
 
 
-def test_factory_hands_out_fresh_containers_and_cleans_up(session: str) -> None:
-    factory = SandboxFactory(SandboxPolicy(), assignment=ASSIGNMENT, session=session)
+def test_factory_hands_out_fresh_containers_and_cleans_up(grading_sandboxes) -> None:
+    assignment, session = grading_sandboxes.assignment, grading_sandboxes.session
+    factory = SandboxFactory(SandboxPolicy(), assignment=assignment, session=session)
     first = factory.take()
     second = factory.take()
     try:
@@ -189,18 +140,19 @@ def test_factory_hands_out_fresh_containers_and_cleans_up(session: str) -> None:
         first.remove()
         second.remove()
         factory.close()
-    left = [r for r in resources.find(lab_name(ASSIGNMENT), GRADER_LEARNER) if r.session == session]
+    left = [r for r in resources.find(lab_name(assignment), GRADER_LEARNER) if r.session == session]
     assert left == []
 
 
-def test_leftovers_of_a_dead_grader_are_reclaimed(session: str) -> None:
-    sb = Sandbox(engine.client(), SandboxPolicy(), assignment=ASSIGNMENT, session=session)
+def test_leftovers_of_a_dead_grader_are_reclaimed(grading_sandboxes) -> None:
+    assignment = grading_sandboxes.assignment
+    sb = Sandbox(engine.client(), SandboxPolicy(), assignment=assignment, session=grading_sandboxes.session)
     sb.remove()
     # a container labelled as made by a process that no longer exists
     labels = {**sb.labels, L.CREATOR_PID: "999999999"}
     kwargs = SandboxPolicy().create_kwargs(name=sb.name + "-orphan", labels=labels)
     engine.client().containers.create(**kwargs)
-    assert remove_leftovers(ASSIGNMENT) >= 1
+    assert remove_leftovers(assignment) >= 1
     with pytest.raises(docker.errors.NotFound):
         engine.client().containers.get(sb.name + "-orphan")
 
