@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import careops.rollout as rollout
+from careops import rollout
 from careops.rollout import RolloutController, RolloutResult, parse_rollout
 from careops.rollout import controller as controller_module
 from careops.rollout.rolling import deploy_rolling_update

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+from careops import legacy_adt as adt
 from careops.errors import RolloutError, RouterConfigError
 from careops.rollout.analysis import analyze
 from careops.rollout.spec import Canary, RolloutSpec
@@ -78,11 +79,11 @@ def deploy_canary(stack: ReleaseStack, spec: RolloutSpec, *, traffic: TrafficRun
         return _fail(stack, spec, result, f"the router refused a step: {exc.message}")
 
 
-def _version_of(stack: ReleaseStack, host: str, port: int = 8081) -> str:
+def _version_of(stack: ReleaseStack, host: str, port: int = adt.HTTP_PORT) -> str:
     """The release a backend says it is (/health's version; v1 says "v1" there too)."""
     probe = ("import json, sys, urllib.request\n"
              "print(json.load(urllib.request.urlopen(sys.argv[1], timeout=2)).get('version', 'v1'))")
-    res = stack.router.container.exec(["python3", "-c", probe, f"http://{host}:{port}/health"], check=False,
+    res = stack.router.container.exec(["python3", "-c", probe, f"http://{host}:{port}{adt.HEALTH_PATH}"], check=False,
                                       timeout=10)
     return res.output.strip().splitlines()[-1] if res.ok and res.output.strip() else "unknown"
 

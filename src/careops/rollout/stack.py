@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Self
 
+from careops import legacy_adt as adt
 from careops.audit import AuditLog
 from careops.errors import LabError, RolloutError
+from careops.images.catalog import ADT_V1, ADT_V2
 from careops.lab import Lab
 from careops.lab import labels as L
 from careops.lab.container import LabContainer
@@ -24,10 +26,10 @@ from careops.rollout.spec import HealthCheck, RolloutSpec
 from careops.router import Router, RouterConfig
 from careops.traffic.run import TrafficRun
 
-SERVICE_VOLUME = "adt-data"
-COLOURS = ("adt-blue", "adt-green")
-#: copies of a rolling update are numbered: adt-1, adt-2, ... (a new copy takes the next free number)
-REPLICA_PREFIX = "adt-"
+#: the ADT service's names in a lab, as the controller uses them (careops.legacy_adt)
+SERVICE_VOLUME = adt.VOLUME
+COLOURS = adt.COLOURS
+REPLICA_PREFIX = adt.REPLICA_PREFIX
 
 
 def replica_number(container: LabContainer) -> int | None:
@@ -129,7 +131,7 @@ class ReleaseStack:
         self._router = router
 
     @classmethod
-    def start(cls, lab: Lab, image: str = "careops/legacy-adt:v1", *, backend: str = COLOURS[0],
+    def start(cls, lab: Lab, image: str = ADT_V1, *, backend: str = COLOURS[0],
               replicas: int = 1, audit: AuditLog | None = None, actor: str | None = None,
               timeout: float = 30) -> Self:
         """The starting point of every deployment exercise: ``image`` running as ``backend`` on the shared
@@ -156,7 +158,7 @@ class ReleaseStack:
         before any release (v1 included) touches it."""
         if self._volume_ready:
             return
-        init = self.lab.run("careops/legacy-adt:v2", name="adt-data-init", volumes={self.volume: "/data"},
+        init = self.lab.run(ADT_V2, name=adt.VOLUME_INIT, volumes={self.volume: "/data"},
                             command=["python3", "-c", ("import sqlite3; sqlite3.connect('/data/adt.db')"
                                                        ".execute('PRAGMA journal_mode=WAL')")], wait=False, memory="64m")
         try:
