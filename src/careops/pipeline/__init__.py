@@ -16,10 +16,9 @@ from careops.pipeline.bench import bench_overhead
 from careops.pipeline.history import history, job_durations, plot_durations
 from careops.pipeline.junit import junit_xml, write_junit
 from careops.pipeline.policy import RULES, PolicyReport, check_policy
+from careops.pipeline.results import JobResult, StepResult
 from careops.pipeline.runner import (
-           JobResult,
            PipelineRun,
-           StepResult,
            default_audit_path,
            run_pipeline,
 )
