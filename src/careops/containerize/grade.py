@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from careops.report import CheckReport
 from careops.containerize.security import security_report
 from careops.containerize.build import BUILD_TIMEOUT, LearnerBuild, build_learner_image
+from careops.dockerfile.parse import Dockerfile, DockerfileSyntaxError, parse
 from careops.dockerfile.rules import static_report
 
 POINTS = {"static": 3, "security": 2, "live": 4}
@@ -50,15 +51,22 @@ class Submission:
 
 def grade(dockerfile: str, dockerignore: str | None = None, *, learner: str | None = None,
           timeout: float = BUILD_TIMEOUT, progress: bool = False, live: bool = True) -> Submission:
-    """Score a submission; the learner image is always removed at the end."""
+    """Score a submission; the learner image is always removed at the end.
+
+    The Dockerfile is parsed once, here, and every part reads the parsed one; a Dockerfile that cannot be
+    read goes to each part as text, and each says so in its own criterion."""
     from careops.containerize.live import live_report
 
     started = time.monotonic()
     sub = Submission()
-    sub.reports["static"] = static_report(dockerfile, dockerignore)
-    sub.reports["security"] = security_report(dockerfile)
+    try:
+        parsed: str | Dockerfile = parse(dockerfile)
+    except DockerfileSyntaxError:
+        parsed = dockerfile
+    sub.reports["static"] = static_report(parsed, dockerignore)
+    sub.reports["security"] = security_report(parsed)
     if live:
-        with build_learner_image(dockerfile, dockerignore, learner=learner, timeout=timeout,
+        with build_learner_image(parsed, dockerignore, learner=learner, timeout=timeout,
                                  progress=progress) as image:
             sub.build = image
             sub.reports["live"] = live_report(image, learner=learner)

@@ -20,7 +20,7 @@ from careops.dockerfile.parse import (
     Dockerfile,
     DockerfileSyntaxError,
     Instruction,
-    parse,
+    as_dockerfile,
 )
 from careops.images.catalog import BASE_IMAGE, LAB_IMAGE
 from careops.report import CheckReport
@@ -240,18 +240,18 @@ RULES: list[Rule] = [
 
 
 def evaluate(dockerfile: str | Dockerfile, dockerignore: str | None = None) -> list[tuple[Rule, bool, Any]]:
-    """Every rule's result for a parsed Dockerfile (a syntax error propagates)."""
-    df = dockerfile if isinstance(dockerfile, Dockerfile) else parse(dockerfile)
+    """Every rule's result for a Dockerfile (text is parsed; a syntax error propagates)."""
+    df = as_dockerfile(dockerfile)
     ctx = Context(dockerignore)
     return [(rule, *rule.check(df, ctx)) for rule in RULES]
 
 
-def static_report(dockerfile: str, dockerignore: str | None = None, *,
+def static_report(dockerfile: str | Dockerfile, dockerignore: str | None = None, *,
                   title: str = "Static checks of your Dockerfile") -> CheckReport:
     """One criterion per rule (the first one: the Dockerfile parses). Does not raise on failure."""
     report = CheckReport(title)
     try:
-        df = parse(dockerfile)
+        df = as_dockerfile(dockerfile)
     except DockerfileSyntaxError as exc:
         report.fail(f"the Dockerfile can be read: {exc.message}", hint=exc.fix or "")
         return report
