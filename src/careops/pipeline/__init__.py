@@ -27,6 +27,7 @@ from careops.pipeline.workflow import (
            WorkflowError,
            load_workflow,
            validate_text,
+           workflow_or_problems,
 )
 
 __all__ = [
@@ -52,5 +53,6 @@ __all__ = [
            "remove_pipeline_images",
            "run_pipeline",
            "validate_text",
+           "workflow_or_problems",
            "write_junit",
 ]
