@@ -9,38 +9,33 @@ from typing import Any
 import pytest
 
 from careops import rollout
-from careops.rollout import RolloutController, RolloutResult, parse_rollout
+from careops.images.catalog import ADT_V1, ADT_V2
+from careops.rollout import API_VERSION, RolloutController, RolloutResult, parse_rollout
 from careops.rollout import controller as controller_module
 from careops.rollout.rolling import deploy_rolling_update
 from careops.rollout.stack import ReleaseStack
 from careops.router import RouterConfig
 
-ROLLING = """\
-apiVersion: argoproj.io/v1alpha1
-kind: Rollout
-metadata:
-  name: legacy-adt
-  annotations: {careops.io/change-id: CHG-1042, careops.io/approved-by: cab-chair}
-spec:
-  replicas: 3
-  template:
-    spec:
-      containers:
-        - name: adt
-          image: careops/legacy-adt:v2
-  strategy:
-    rollingUpdate:
-      activeService: router
-      maxSurge: 1
-      maxUnavailable: 0
-      healthCheck: {path: /health, expectStatus: 200, successes: 2, intervalSeconds: 0.5, timeoutSeconds: 30}
-      drainSeconds: 0
-  rollback: {onFailure: abort}
-"""
-_ONE_COPY = ROLLING.replace("  replicas: 3\n", "")
-_STRATEGY = _ONE_COPY[_ONE_COPY.index("    rollingUpdate:"):_ONE_COPY.index("  rollback:")]
-BLUE_GREEN = _ONE_COPY.replace(_STRATEGY, "    blueGreen: {activeService: router}\n")
-CANARY = _ONE_COPY.replace(_STRATEGY, "    canary: {steps: [{setWeight: 100}]}\n")
+
+def make_rollout(strategy: dict[str, Any], *, replicas: int | None = None, on_failure: str = "abort") -> dict[str, Any]:
+    """A Rollout as the dict parse_rollout also takes: the ADT service's v2, one strategy."""
+    spec: dict[str, Any] = {"template": {"spec": {"containers": [{"name": "adt", "image": ADT_V2}]}},
+                            "strategy": strategy, "rollback": {"onFailure": on_failure}}
+    if replicas is not None:
+        spec["replicas"] = replicas
+    return {"apiVersion": API_VERSION, "kind": "Rollout", "metadata": {"name": "legacy-adt"}, "spec": spec}
+
+
+def rolling(*, max_unavailable: int = 0, path: str = "/health", on_failure: str = "abort") -> dict[str, Any]:
+    """Three copies replaced with one surge copy at a time; no drain wait (the stand-in stack has no traffic)."""
+    return make_rollout({"rollingUpdate": {"activeService": "router", "maxSurge": 1, "maxUnavailable": max_unavailable,
+                                      "healthCheck": {"path": path, "successes": 2}, "drainSeconds": 0}},
+                   replicas=3, on_failure=on_failure)
+
+
+BLUE_GREEN = make_rollout({"blueGreen": {"activeService": "router"}})
+CANARY = make_rollout({"canary": {"steps": [{"setWeight": 100}]}})
+ROLLING = rolling()
 
 
 def test_the_controller_keeps_its_public_surface() -> None:
@@ -55,16 +50,17 @@ def test_the_controller_keeps_its_public_surface() -> None:
     assert {"RolloutController", "RolloutResult", "audit_log", "parse_rollout"} <= set(rollout.__all__)
 
 
-@pytest.mark.parametrize("text, chosen", [(BLUE_GREEN, "deploy_blue_green"), (CANARY, "deploy_canary"),
+@pytest.mark.parametrize("spec, chosen", [(BLUE_GREEN, "deploy_blue_green"), (CANARY, "deploy_canary"),
                                           (ROLLING, "deploy_rolling_update")])
-def test_run_picks_the_strategy_the_spec_names(monkeypatch: pytest.MonkeyPatch, text: str, chosen: str) -> None:
+def test_run_picks_the_strategy_the_spec_names(monkeypatch: pytest.MonkeyPatch, spec: dict[str, Any],
+                                               chosen: str) -> None:
     called: list[tuple[str, Any]] = []
     for name in ("deploy_blue_green", "deploy_canary", "deploy_rolling_update"):
         monkeypatch.setattr(controller_module, name,
                             lambda stack, spec, *, _n=name, **kw: called.append((_n, kw)) or "done")
     ctl = RolloutController(lab=None)  # type: ignore[arg-type] - run() only dispatches here
     traffic = object()
-    assert ctl.run(text, traffic=traffic) == "done"  # YAML text is parsed once, then handed on
+    assert ctl.run(spec, traffic=traffic) == "done"  # the spec is parsed once, then handed on
     assert [n for n, _ in called] == [chosen]
     assert called[0][1] == ({} if chosen == "deploy_blue_green" else {"traffic": traffic})
 
@@ -73,7 +69,7 @@ class StandInStack:
     """Copies are names and the router is the hosts it shares traffic between; ``bad_image``'s copies never
     become healthy. Stands in for ReleaseStack, whose engine-backed behaviour test_rollout.py measures."""
 
-    def __init__(self, hosts: list[str], image: str = "careops/legacy-adt:v1", bad_image: str | None = None) -> None:
+    def __init__(self, hosts: list[str], image: str = ADT_V1, bad_image: str | None = None) -> None:
         self.running = {h: image for h in hosts}
         self.most_running = len(hosts)
         self.last = len(hosts)
@@ -129,18 +125,17 @@ def test_rolling_update_rounds_surge_one_copy_and_never_serve_fewer() -> None:
     assert [label for label, _ in result.events if label.endswith("healthy")] == [
         "round 1: adt-4 healthy", "round 2: adt-5 healthy", "round 3: adt-6 healthy"]
     assert result.at("round 1: adt-4 in, adt-1 out") is not None
-    assert set(stack.running.values()) == {"careops/legacy-adt:v2"}
+    assert set(stack.running.values()) == {ADT_V2}
 
 
 def test_rolling_update_with_an_unhealthy_copy_rolls_back_to_full_strength_or_aborts() -> None:
-    spec = ROLLING.replace("maxUnavailable: 0", "maxUnavailable: 1").replace("path: /health", "path: /ready")
-    stack = StandInStack(["adt-1", "adt-2", "adt-3"], bad_image="careops/legacy-adt:v2")
-    result = deploy_rolling_update(stack, parse_rollout(spec.replace("onFailure: abort",  # type: ignore[arg-type]
-                                                                     "onFailure: rollback")))
+    stack = StandInStack(["adt-1", "adt-2", "adt-3"], bad_image=ADT_V2)
+    result = deploy_rolling_update(stack, parse_rollout(  # type: ignore[arg-type]
+        rolling(max_unavailable=1, path="/ready", on_failure="rollback")))
     assert result.outcome == "rolled-back" and result.rolled_back, result.reason
-    assert "answered 404" in result.reason and "rolled back to careops/legacy-adt:v1" in result.reason
+    assert "answered 404" in result.reason and f"rolled back to {ADT_V1}" in result.reason
     serving = stack.serving()
     assert len(serving) == 3 and "adt-1" not in serving  # adt-1 was taken out (maxUnavailable 1), then refilled
-    assert result.fewest_serving == 2 and set(stack.running.values()) == {"careops/legacy-adt:v1"}
-    aborted = deploy_rolling_update(stack, parse_rollout(spec))  # type: ignore[arg-type]
+    assert result.fewest_serving == 2 and set(stack.running.values()) == {ADT_V1}
+    aborted = deploy_rolling_update(stack, parse_rollout(rolling(max_unavailable=1, path="/ready")))  # type: ignore[arg-type]
     assert aborted.outcome == "aborted" and len(stack.serving()) == 2  # abort leaves what serves

@@ -5,7 +5,7 @@ import time
 
 from careops.errors import RolloutError, RouterConfigError
 from careops.rollout.spec import BlueGreen, RolloutSpec
-from careops.rollout.stack import COLOURS, ReleaseStack, RolloutResult
+from careops.rollout.stack import ReleaseStack, RolloutResult, other_colour
 from careops.router import RouterConfig
 
 
@@ -17,19 +17,15 @@ def deploy_blue_green(stack: ReleaseStack, spec: RolloutSpec) -> RolloutResult:
     assert isinstance(strategy, BlueGreen)
     stack.check_router(strategy.active_service)
     old = stack.active_backend()
-    new = strategy.preview_service or (COLOURS[1] if old == COLOURS[0] else COLOURS[0])
+    new = strategy.preview_service or other_colour(old)
     if new == old:
         raise RolloutError(f"previewService {new!r} is the release serving now; blue/green needs a second one",
-                           fix=f"name the new colour differently, e.g. previewService: "
-                               f"{COLOURS[1] if old == COLOURS[0] else COLOURS[0]}")
+                           fix=f"name the new colour differently, e.g. previewService: {other_colour(old)}")
     result = RolloutResult(spec.name, "blueGreen", spec.image, old, new)
     result.mark("start")
     try:
-        stack.start_service(spec.image, new)
-        healthy, why = stack.wait_healthy(new, strategy.health_check)
-        if not healthy:
-            return stack.abort(spec, result, new, f"{new} never became healthy: {why}")
-        result.mark("healthy")
+        if not stack.bring_up(spec, result, new, strategy.health_check):
+            return result
         if not strategy.auto_promotion:
             result.outcome, result.reason = "paused", "healthy; waiting for promote() (autoPromotionEnabled: false)"
             stack.record(spec, result)

@@ -7,7 +7,7 @@ from careops import legacy_adt as adt
 from careops.errors import RolloutError, RouterConfigError
 from careops.rollout.analysis import analyze
 from careops.rollout.spec import Canary, RolloutSpec
-from careops.rollout.stack import COLOURS, ReleaseStack, RolloutResult
+from careops.rollout.stack import ReleaseStack, RolloutResult, other_colour
 from careops.router import RouterConfig
 from careops.traffic.run import TrafficRun
 
@@ -24,18 +24,15 @@ def deploy_canary(stack: ReleaseStack, spec: RolloutSpec, *, traffic: TrafficRun
         raise RolloutError("this canary has an analysis step or a failure budget, which judge live traffic, "
                            "but no traffic run was given", fix="run(spec, traffic=start_traffic(lab, plan))")
     stable = stack.active_backend()
-    new = strategy.canary_service or (COLOURS[1] if stable == COLOURS[0] else COLOURS[0])
+    new = strategy.canary_service or other_colour(stable)
     if new == stable:
         raise RolloutError(f"canaryService {new!r} is the release serving now", fix="name the canary differently")
     result = RolloutResult(spec.name, "canary", spec.image, stable, new)
     result.mark("start")
     http_port, mllp_port = stack.router.config.http[0].port, stack.router.config.mllp[0].port
     try:
-        stack.start_service(spec.image, new)
-        healthy, why = stack.wait_healthy(new, strategy.health_check)
-        if not healthy:
-            return stack.abort(spec, result, new, f"{new} never became healthy: {why}")
-        result.mark("healthy")
+        if not stack.bring_up(spec, result, new, strategy.health_check):
+            return result
         versions = {stable: _version_of(stack, stable), new: _version_of(stack, new)}
         upstream = {f"{stack.lab.container(new).ip()}:{http_port}"}
         for step in strategy.steps:

@@ -39,6 +39,11 @@ def replica_number(container: LabContainer) -> int | None:
     return int(number) if role.startswith(REPLICA_PREFIX) and number.isdigit() else None
 
 
+def other_colour(serving: str) -> str:
+    """The colour a blue/green or canary release goes to when the spec names none: the one not serving."""
+    return COLOURS[1] if serving == COLOURS[0] else COLOURS[0]
+
+
 _V1_COMMAND = ["python3", "/opt/legacy-adt/adt_service.py", "--config", "/etc/legacy-adt/adt.ini",
                "--db", "/data/adt.db", "--log", "/tmp/adt.log"]
 _PROBE = ("import sys, urllib.request, urllib.error\n"
@@ -176,6 +181,17 @@ class ReleaseStack:
         legacy = image.endswith(":v1")
         return self.lab.run(image, name=name, volumes={self.volume: "/data"}, memory="256m", cpus=1.0, pids=128,
                             command=_V1_COMMAND if legacy else None, user="10001" if legacy else None)
+
+    def bring_up(self, spec: RolloutSpec, result: RolloutResult, new: str, check: HealthCheck) -> bool:
+        """Start the spec's release as ``new`` beside the serving one and wait until it is healthy; False when it
+        never is (it is removed and the deployment aborted: ``result`` says why, and the serving one stays)."""
+        self.start_service(spec.image, new)
+        healthy, why = self.wait_healthy(new, check)
+        if not healthy:
+            self.abort(spec, result, new, f"{new} never became healthy: {why}")
+            return False
+        result.mark("healthy")
+        return True
 
     def wait_healthy(self, host: str, check: HealthCheck) -> tuple[bool, str]:
         """Poll ``check`` from inside the router (what the router would see) until N consecutive expected
