@@ -106,3 +106,28 @@ def test_policy_as_a_learner_check_report():
     assert any(c.message.startswith("deploy-approval") and "line " in c.message for c in failed)
     with pytest.raises(AssertionError, match="deploy-approval"):
         bad.raise_for_failures()
+
+
+def test_the_learner_check_loads_the_workflow_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validating and then judging the rules read the one loaded workflow, not the text a second time."""
+    import sys
+
+    from careops.checks import ci_pipeline
+    from careops.pipeline import workflow as workflow_module
+    from careops.pipeline.workflow import workflow_or_problems
+
+    original = workflow_module.load_workflow
+    loads: list[object] = []
+
+    def counting(*args: object, **kwargs: object) -> object:
+        loads.append(args)
+        return original(*args, **kwargs)
+
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("careops") and getattr(module, "load_workflow", None) is original:
+            monkeypatch.setattr(module, "load_workflow", counting)
+    assert ci_pipeline.workflow.report(SOLUTION).passed
+    assert len(loads) == 1
+    loaded, problems = workflow_or_problems(SOLUTION)
+    assert problems == [] and loaded is not None and "deploy-staging" in loaded.jobs
+    assert workflow_or_problems("jobs: [\n")[0] is None

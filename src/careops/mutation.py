@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from careops.errors import CareOpsError
+from careops.images.catalog import CI_RUNNER_IMAGE
 
 #: Module name the learner's tests import (``import adt_service``).
 MODULE = "adt_service"
@@ -132,8 +133,6 @@ class MutationReport:
         return f"<div>{head}<br>{table}<b>mutation score</b>: {len(self.killed)}/{len(self.runs)} killed</div>"
 
 
-#: The image that runs the learner's tests (Python, pytest; built offline by `make images`).
-RUNNER_IMAGE = "careops/ci-runner:latest"
 RESULT_MARK = "CAREOPS-MUTATION-RESULT "
 MAX_TESTS = 256 * 1024
 
@@ -231,12 +230,13 @@ def _run_in_container(source: str, mutants: list[Mutant], tests: str, timeout: f
 
 
 def run_mutation(tests: str, mutants: list[Mutant], *, source: str | Path,
-                 timeout: float = 60.0, image: str = RUNNER_IMAGE) -> MutationReport:
+                 timeout: float = 60.0, image: str = CI_RUNNER_IMAGE) -> MutationReport:
     """Run ``tests`` (pytest source importing ``adt_service``) on ``source`` and on each mutant of it.
 
     ``source`` is the service's code or a path to it. Mutants count only when
     the tests pass on the original: a suite that is red on correct code proves
-    nothing. Everything runs in one sealed container (see the module's docstring).
+    nothing. Everything runs in one sealed container of ``image`` (the ci-runner: Python and pytest,
+    built offline by `make images`; see the module's docstring).
     """
     if not isinstance(tests, str) or not tests.strip():
         raise CareOpsError("no tests to run: expected the text of a pytest file, got an empty value",

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from careops import engine, paths
-from careops.images.catalog import LAB_IMAGE
+from careops import legacy_adt as adt
+from careops.images.catalog import ADT_V1, ADT_V2, LAB_IMAGE
 
 
 @dataclass
@@ -98,10 +99,11 @@ def _mllp_rate(image: str, messages: int, connections: int) -> float:
     from careops.lab import Lab
 
     with Lab("bench-mllp", learner="bench") as lab:
-        c = lab.run(image, name="adt", ports=[2575, 8081], volumes={"adt-data": "/data"})
-        eventually(lambda: urllib.request.urlopen(f"http://127.0.0.1:{c.port(8081)}/health", timeout=2).status,
-                   timeout=30, what=f"{image} to answer /health")
-        port = c.port(2575)
+        c = lab.run(image, name=adt.CONTAINER, ports=[adt.MLLP_PORT, adt.HTTP_PORT], volumes={adt.VOLUME: "/data"})
+        health = f"http://127.0.0.1:{c.port(adt.HTTP_PORT)}{adt.HEALTH_PATH}"
+        eventually(lambda: urllib.request.urlopen(health, timeout=2).status,
+                   timeout=30, what=f"{image} to answer {adt.HEALTH_PATH}")
+        port = c.port(adt.MLLP_PORT)
         per = messages // connections
         batches = [[build_adt("A08", control_id=f"BENCH-{k}-{i}", mrn=f"SYN-{i % 50:04d}", family="Benchmark",
                               given="Alex", birth_date="19800101", sex="F") for i in range(per)]
@@ -131,8 +133,8 @@ def bench_mllp(messages: int = 2000) -> list[BenchRow]:
     """MLLP round trips per second against the service in a container: v2 (commit, then ACK) vs v1."""
     rows = []
     for conns in (1, 4):
-        v1 = _mllp_rate("careops/legacy-adt:v1", messages, conns)
-        v2 = _mllp_rate("careops/legacy-adt:v2", messages, conns)
+        v1 = _mllp_rate(ADT_V1, messages, conns)
+        v2 = _mllp_rate(ADT_V2, messages, conns)
         rows.append(BenchRow(f"MLLP ADT msg/s, v2, {conns} connection(s)", v2, v1, " msg/s",
                              "v1 (ACK before commit) in the same run",
                              note="goal: >= 500 msg/s with durable writes (WAL, synchronous=FULL)"))
@@ -187,14 +189,15 @@ def bench_router_switch(switches: int = 10) -> BenchRow:
 
     with Lab("bench-router", learner="bench") as lab:
         ctl = RolloutController(lab, None)
-        for image, host in (("careops/legacy-adt:v1", "adt-blue"), ("careops/legacy-adt:v2", "adt-green")):
+        blue, green = adt.COLOURS
+        for image, host in ((ADT_V1, blue), (ADT_V2, green)):
             ctl.start_service(image, host)
-        router = Router.start(lab, RouterConfig.single("adt-blue"))
+        router = Router.start(lab, RouterConfig.single(blue))
         ctl.router = router
-        for host in ("adt-blue", "adt-green"):
+        for host in (blue, green):
             ctl.wait_healthy(host, HealthCheck())
         switch = statistics.median(router.apply(RouterConfig.single(h)).seconds
-                                   for h in ["adt-green", "adt-blue"] * (switches // 2))
+                                   for h in [green, blue] * (switches // 2))
         bare = _median_seconds(lambda: router.container.exec(
             ["sh", "-c", "nginx -e stderr -c /etc/careops-router/nginx.conf -s reload"]), switches)
     return BenchRow(f"router switch (median of {switches})", switch, bare, "s", "the bare `nginx -s reload` signal",

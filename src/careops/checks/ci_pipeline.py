@@ -257,17 +257,17 @@ def fix_fixture(repo: str | Path, to_synthetic) -> Path:  # noqa: ANN001 - the l
 @learner_check
 def workflow(text: str, *, title: str = "Exercise 2: a pipeline the change board accepts") -> CheckReport:
     """The workflow loads (YAML, the official schema, what the runner supports) and passes every course rule."""
-    from careops.pipeline import check_policy, validate_text
+    from careops.pipeline import check_policy, workflow_or_problems
 
     report = CheckReport(title)
     if not report.check(isinstance(text, str) and bool(text.strip()), "the workflow is written",
                         hint="write it in the %%artifact ci_workflow cell and run that cell"):
         return report
-    problems = validate_text(text, source=WORKFLOW_PATH)
+    loaded, problems = workflow_or_problems(text, source=WORKFLOW_PATH)
     if not report.check(not problems, "the workflow is valid YAML, matches GitHub's schema and uses what the runner supports",
                         got=problems[:5] or None, hint="each problem names its line; fix them top to bottom"):
         return report
-    policy = check_policy(WORKFLOW_PATH, text=text)
+    policy = check_policy(loaded)  # the workflow loaded above, not read again
     for res in policy.results:
         where = "; ".join((f"line {f.line}: " if f.line else "") + f.message for f in res.findings)
         report.check(res.passed, f"{res.rule.id}: {res.rule.title}", got=where or None, hint=res.rule.hint)

@@ -11,8 +11,10 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+from careops import legacy_adt
 from careops.checks import live_check
 from careops.errors import LabError
+from careops.images.catalog import FHIR_FACADE_IMAGE
 from careops.report import CheckReport, call_learner, learner_check
 from careops.containerize.build import LearnerBuild, build_learner_image
 from careops.containerize.live import run_service
@@ -150,7 +152,8 @@ def facade_bridge(adt: Any, facade: Any) -> CheckReport:
     except Exception as exc:  # noqa: BLE001
         ok, got = False, str(exc)
     if not report.check(ok, "an ADT^A01 sent to the façade gets the legacy service's AA", got=None if ok else got,
-                        hint="start the façade with FACADE_UPSTREAM=adt:2575 in the same lab as your adt container"):
+                        hint=f"start the façade with FACADE_UPSTREAM={legacy_adt.CONTAINER}:{legacy_adt.MLLP_PORT} "
+                             f"in the same lab as your {legacy_adt.CONTAINER} container"):
         return report
     report.check(stored(adt, [mrn]) == [mrn], "the legacy service stored it (it stays the system of record)",
                  hint="the façade forwards every message unchanged")
@@ -179,9 +182,6 @@ def _get_json(port: int, path: str) -> tuple[int, Any]:
 
 
 # -- live checks for the grader ---------------------------------------------------------
-
-FACADE_IMAGE = "careops/fhir-facade:latest"
-
 
 class LearnerBoundChecks:
     """``careops.checks.containerize`` with the grader's learner id bound into the live check.
@@ -220,7 +220,8 @@ def setup_facade_bridge(lab: Any, artifacts: dict[str, str]) -> dict[str, Any]:
     weakref.finalize(lab, image.remove)
     adt = run_service(lab, str(image.tag))
     adt.wait_until("healthy", timeout=60)
-    facade = lab.run(FACADE_IMAGE, name="fhir-facade", ports=[2575, 8080], env={"FACADE_UPSTREAM": "adt:2575"})
+    facade = lab.run(FHIR_FACADE_IMAGE, name="fhir-facade", ports=[2575, 8080],
+                     env={"FACADE_UPSTREAM": f"{legacy_adt.CONTAINER}:{legacy_adt.MLLP_PORT}"})
     facade.wait_until("healthy", timeout=60)
     return {"adt": adt, "facade": facade, "adt_dockerfile": artifacts["adt_dockerfile"],
             "adt_dockerignore": artifacts.get("adt_dockerignore")}

@@ -63,7 +63,7 @@ def container_spec(spec_text: str) -> CheckReport:
     report.check(spec.name == "triage-probe", "it is named triage-probe", expected="triage-probe", got=spec.name,
                  hint="name: triage-probe")
     report.check(spec.image in (None, LAB_IMAGE), f"it runs the lab image {LAB_IMAGE}", expected=LAB_IMAGE,
-                 got=spec.image, hint="image: careops/lab-runtime:latest (the course builds it offline)")
+                 got=spec.image, hint=f"image: {LAB_IMAGE} (the course builds it offline)")
     report.check(spec.limits.memory <= MAX_MEMORY, "memory is at most 128 MiB", expected="<= 128 MiB",
                  got=format_bytes(spec.limits.memory), hint="limits: {memory: 128m}")
     report.check(spec.limits.cpus <= MAX_CPUS, "CPU is at most half a core", expected="<= 0.5",

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from careops import paths
+from careops import legacy_adt, paths
 from careops.polling import eventually
 from careops.report import CheckReport, call_learner, learner_check
 
@@ -33,7 +33,7 @@ COHORT_PLAN: dict[str, Any] = {
 FIDELITY_COLUMNS = ["name", "target", "observed", "tolerance", "ok"]
 DEID_COLUMNS = ["AGE", "BIRTH_YEAR", "SEX", "ZIP3", "ADMIT_YEAR", "DIAGNOSIS", "NOTE"]
 QUASI_IDENTIFIERS = ["AGE_BAND", "SEX", "ZIP3"]
-ADT_MLLP_PORT, ADT_HTTP_PORT = 2575, 8081
+ADT_MLLP_PORT, ADT_HTTP_PORT = legacy_adt.MLLP_PORT, legacy_adt.HTTP_PORT
 
 
 def lab_dir() -> Path:
@@ -390,7 +390,7 @@ def lab_workdir() -> Path:
     return work
 
 
-def start_legacy_adt(lab: Any, *, name: str = "adt", timeout: float = 60.0) -> Any:
+def start_legacy_adt(lab: Any, *, name: str = legacy_adt.CONTAINER, timeout: float = 60.0) -> Any:
     """Run ADT-Legacy v1 in the lab (lab-runtime image, read-only, non-root) and wait until /health answers."""
     container = lab.run(
         name=name,
@@ -399,8 +399,8 @@ def start_legacy_adt(lab: Any, *, name: str = "adt", timeout: float = 60.0) -> A
         binds={lab.workdir: "/app"}, ports=[ADT_MLLP_PORT, ADT_HTTP_PORT], user="1000", read_only=True,
         memory="256m", cpus=1.0, pids=64, labels={"hospital.data": "synthetic", "hospital.owner": "module-4"},
     )
-    eventually(lambda: service_get(container, "/health"), until=lambda r: r.get("status") == "ok",
-               timeout=timeout, what="ADT-Legacy answering /health")
+    eventually(lambda: service_get(container, legacy_adt.HEALTH_PATH), until=lambda r: r.get("status") == "ok",
+               timeout=timeout, what=f"ADT-Legacy answering {legacy_adt.HEALTH_PATH}")
     return container
 
 

@@ -32,7 +32,7 @@ from careops.containerize.context import (
     temp_context,
     write_service_context,
 )
-from careops.dockerfile.parse import DockerfileSyntaxError, parse
+from careops.dockerfile.parse import Dockerfile, DockerfileSyntaxError, as_dockerfile
 from careops.images.build import write_context_tar
 from careops.lab import labels as L
 from careops.lab.policy import format_bytes, parse_bytes
@@ -120,13 +120,12 @@ def _remove_images(cl: docker.DockerClient, ids: list[str]) -> None:
             pass  # already gone, or pruned with its child
 
 
-def _resolve_from(dockerfile: str) -> tuple[list[str], str]:
+def _resolve_from(df: Dockerfile) -> tuple[list[str], str]:
     """The external images the FROM lines (and COPY --from) name, global ARG defaults substituted; and the base.
 
     Raises DockerfileSyntaxError for what the engine would fetch from outside by itself: ``ADD <URL>``
     is downloaded by the engine (not in a step container), so a build without network does not stop it.
     """
-    df = parse(dockerfile)
     for ins in df.instructions:
         if ins.cmd == "ADD" and any(re.match(r"^(https?|ftp)://", w) or w.startswith("git@") for w in ins.words()):
             raise DockerfileSyntaxError("ADD of a URL: the engine would download it itself, past the build's "
@@ -169,7 +168,8 @@ def _classify(error: str, log: list[str], step: str) -> tuple[str, str]:
     return (f"step {step} failed: {error}", "read the builder output above and fix that line")
 
 
-def build_learner_image(dockerfile: str, dockerignore: str | None = None, *, timeout: float = BUILD_TIMEOUT,
+def build_learner_image(dockerfile: str | Dockerfile, dockerignore: str | None = None, *,
+                        timeout: float = BUILD_TIMEOUT,
                         disk_budget: int | str = DISK_BUDGET, memory: int | str = BUILD_MEMORY,
                         nocache: bool = False, progress: bool = True, learner: str | None = None,
                         lab: str = "containerize", client: docker.DockerClient | None = None) -> LearnerBuild:
@@ -183,7 +183,8 @@ def build_learner_image(dockerfile: str, dockerignore: str | None = None, *, tim
     started = time.monotonic()
     learner_id = L.slug(learner, what="learner id") if learner else L.learner_id()
     try:
-        images, base = _resolve_from(dockerfile)
+        df = as_dockerfile(dockerfile)
+        images, base = _resolve_from(df)
     except DockerfileSyntaxError as exc:
         why = exc.message if "ADD of a URL" in exc.message else f"the Dockerfile cannot be read: {exc.message}"
         return LearnerBuild(False, why, exc.fix or "")
@@ -250,7 +251,7 @@ def build_learner_image(dockerfile: str, dockerignore: str | None = None, *, tim
     bar = tqdm(total=1, desc="building your image", unit="step", disable=not progress, file=sys.stderr,
                bar_format="{desc}: step {n_fmt}/{total_fmt} |{bar:20}| {elapsed} {postfix}")
     with temp_context() as tmp:
-        root = write_service_context(tmp, dockerfile=dockerfile, dockerignore=dockerignore)
+        root = write_service_context(tmp, dockerfile=df.text, dockerignore=dockerignore)
         tar_path = Path(tmp).parent / f"{Path(tmp).name}.tar"
         write_context_tar(context_entries(root, dockerignore), tar_path)
         guard = threading.Thread(target=watchdog, daemon=True)

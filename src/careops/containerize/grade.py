@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from careops.report import CheckReport
 from careops.containerize.security import security_report
 from careops.containerize.build import BUILD_TIMEOUT, LearnerBuild, build_learner_image
+from careops.dockerfile.parse import Dockerfile, DockerfileSyntaxError, parse
 from careops.dockerfile.rules import static_report
 
 POINTS = {"static": 3, "security": 2, "live": 4}
@@ -48,17 +49,29 @@ class Submission:
         return f"<b>score {self.score}/{self.max_score}</b>" + "".join(r._repr_html_() for r in self.reports.values())
 
 
+def _parsed(dockerfile: str) -> str | Dockerfile:
+    """The Dockerfile parsed, once, for every part that reads it; the text itself when it cannot be read
+    (each part then says so in its own words)."""
+    try:
+        return parse(dockerfile)
+    except DockerfileSyntaxError:
+        return dockerfile
+
+
 def grade(dockerfile: str, dockerignore: str | None = None, *, learner: str | None = None,
           timeout: float = BUILD_TIMEOUT, progress: bool = False, live: bool = True) -> Submission:
-    """Score a submission; the learner image is always removed at the end."""
+    """Score a submission; the learner image is always removed at the end.
+
+    The Dockerfile is parsed once, here, and every part (rules, security, build) reads the parsed one."""
     from careops.containerize.live import live_report
 
     started = time.monotonic()
     sub = Submission()
-    sub.reports["static"] = static_report(dockerfile, dockerignore)
-    sub.reports["security"] = security_report(dockerfile)
+    parsed = _parsed(dockerfile)
+    sub.reports["static"] = static_report(parsed, dockerignore)
+    sub.reports["security"] = security_report(parsed)
     if live:
-        with build_learner_image(dockerfile, dockerignore, learner=learner, timeout=timeout,
+        with build_learner_image(parsed, dockerignore, learner=learner, timeout=timeout,
                                  progress=progress) as image:
             sub.build = image
             sub.reports["live"] = live_report(image, learner=learner)
@@ -84,9 +97,10 @@ def live_check_seconds(dockerfile: str, dockerignore: str | None, *, learner: st
 def build_seconds_warm_vs_cold(dockerfile: str, dockerignore: str | None, *,
                                learner: str | None = None) -> dict[str, float]:
     """Bench: learner-image build time with no cache (cold) and right after, with the cache (warm)."""
-    cold = build_learner_image(dockerfile, dockerignore, learner=learner, nocache=True, progress=False)
+    parsed = _parsed(dockerfile)
+    cold = build_learner_image(parsed, dockerignore, learner=learner, nocache=True, progress=False)
     try:
-        warm = build_learner_image(dockerfile, dockerignore, learner=learner, progress=False)
+        warm = build_learner_image(parsed, dockerignore, learner=learner, progress=False)
         warm.remove()
     finally:
         cold.remove()

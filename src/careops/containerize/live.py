@@ -23,6 +23,7 @@ from typing import Any
 import docker
 
 from careops import engine
+from careops import legacy_adt
 from careops.polling import eventually
 from careops.report import CheckReport
 from careops.containerize.build import LearnerBuild
@@ -33,10 +34,10 @@ from careops.lab.container import LabContainer
 from careops.lab.policy import format_bytes
 from careops.phi import HIGH_PRECISION_KINDS, scan_text
 
-MLLP_PORT = 2575
-HTTP_PORT = 8081
+MLLP_PORT = legacy_adt.MLLP_PORT
+HTTP_PORT = legacy_adt.HTTP_PORT
 START_TIMEOUT = 60.0
-VOLUME = "adt-data"
+VOLUME = legacy_adt.VOLUME
 
 
 def _image_env(cl: docker.DockerClient, image: str) -> dict[str, str]:
@@ -61,7 +62,7 @@ def data_folder(image: str, *, client: docker.DockerClient | None = None) -> str
     return volumes[0] if volumes else None
 
 
-def run_service(lab: Lab, image: str, *, name: str = "adt", volume: str = VOLUME) -> LabContainer:
+def run_service(lab: Lab, image: str, *, name: str = legacy_adt.CONTAINER, volume: str = VOLUME) -> LabContainer:
     """Start the image in the lab with a named lab volume on its declared VOLUME and both ports published."""
     folder = data_folder(image, client=lab.client)
     return lab.run(image, name=name, ports=[MLLP_PORT, HTTP_PORT], volumes={volume: folder} if folder else None,
@@ -169,7 +170,8 @@ def live_report(build: LearnerBuild, *, lab_name: str = "containerize-check", le
                  hint="USER 10001 after the steps that need root")
     healthcheck = ((cl.api.inspect_image(build.tag).get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
     if not report.check(bool(healthcheck) and healthcheck[0] != "NONE", "the image has a HEALTHCHECK",
-                        got=healthcheck or "none", hint="HEALTHCHECK CMD [\"python3\", \"-c\", \"...urlopen('http://127.0.0.1:8081/health')\"]"):
+                        got=healthcheck or "none", hint="HEALTHCHECK CMD [\"python3\", \"-c\", \"...urlopen("
+                             f"'http://127.0.0.1:{HTTP_PORT}{legacy_adt.HEALTH_PATH}')\"]"):
         return report
     run = uuid.uuid4().hex[:6].upper()
     with Lab(lab_name, learner=learner) as lab:
@@ -181,14 +183,15 @@ def live_report(build: LearnerBuild, *, lab_name: str = "containerize-check", le
         except Exception as exc:  # noqa: BLE001 - a learner's image that does not start is a failed criterion
             up, why = False, str(exc)
         if not report.check(up, "the container starts and its HEALTHCHECK reports healthy", got=why or None,
-                            hint="read the log lines; does the HEALTHCHECK ask http://127.0.0.1:8081/health?"):
+                            hint="read the log lines; does the HEALTHCHECK ask "
+                                 f"http://127.0.0.1:{HTTP_PORT}{legacy_adt.HEALTH_PATH}?"):
             return report
         try:
-            status, body = http_json(adt, "/health")
+            status, body = http_json(adt, legacy_adt.HEALTH_PATH)
         except OSError as exc:  # the proxy accepts, the service is not listening on the container's address
             status, body = 0, f"{type(exc).__name__}: {exc}"
         report.check(status == 200 and isinstance(body, dict) and body.get("status") == "ok",
-                     "GET /health from outside answers {\"status\": \"ok\"}", got=(status, body),
+                     f"GET {legacy_adt.HEALTH_PATH} from outside answers {{\"status\": \"ok\"}}", got=(status, body),
                      hint="ADT_HTTP_HOST must be 0.0.0.0 inside a container, or the port is unreachable")
         first = [f"SYN-{run}-A{n}" for n in range(3)]
         try:
@@ -197,7 +200,7 @@ def live_report(build: LearnerBuild, *, lab_name: str = "containerize-check", le
         except Exception as exc:  # noqa: BLE001
             acked, err = [], str(exc)
         if not report.check(acked == first, "admissions sent over MLLP from outside get AA acknowledgements",
-                            expected=first, got=err or acked, hint="ADT_HOST must be 0.0.0.0; EXPOSE 2575"):
+                            expected=first, got=err or acked, hint=f"ADT_HOST must be 0.0.0.0; EXPOSE {MLLP_PORT}"):
             return report
         try:
             uids = _uids(adt)

@@ -2,23 +2,23 @@
 from __future__ import annotations
 
 from careops.dockerfile.hadolint import run_hadolint
-from careops.dockerfile.parse import DockerfileSyntaxError, parse
+from careops.dockerfile.parse import Dockerfile, DockerfileSyntaxError, as_dockerfile
 from careops.dockerfile.policy import evaluate_policy
 from careops.report import CheckReport
 
 
-def security_report(dockerfile: str) -> CheckReport:
+def security_report(dockerfile: str | Dockerfile) -> CheckReport:
     """The security-as-code criteria (the learner check and the grader's score both use them)."""
     report = CheckReport("Exercise 4: security as code")
     try:
-        parse(dockerfile)
+        df = as_dockerfile(dockerfile)
     except DockerfileSyntaxError as exc:
         report.fail(f"the Dockerfile can be read: {exc.message}", hint=exc.fix or "")
         return report
-    lint = run_hadolint(dockerfile)
+    lint = run_hadolint(df.text)
     report.check(lint.ok, f"hadolint {lint.version}: no finding at warning or error level",
                  got=[str(f) for f in lint.graded] or None, hint="each finding names its rule (DL...); fix the line")
-    policy = evaluate_policy(dockerfile)
+    policy = evaluate_policy(df)
     for rule in ("POL-1", "POL-2", "POL-3", "POL-4", "POL-5", "POL-6", "POL-7", "POL-8", "POL-9"):
         hits = [f for f in policy.findings if f.id == rule]
         report.check(not hits, f"course policy {rule}: " + (hits[0].message if hits else "complies"),

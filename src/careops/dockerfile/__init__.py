@@ -9,6 +9,7 @@ from careops.dockerfile.parse import (
            Dockerfile,
            DockerfileSyntaxError,
            Instruction,
+           as_dockerfile,
            parse,
 )
 from careops.dockerfile.rules import RULES, Rule, evaluate, static_report
@@ -19,6 +20,7 @@ __all__ = [
            "DockerfileSyntaxError",
            "Instruction",
            "Rule",
+           "as_dockerfile",
            "evaluate",
            "parse",
            "static_report",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from careops import paths
-from careops.dockerfile.parse import Dockerfile, parse
+from careops.dockerfile.parse import Dockerfile, as_dockerfile
 from careops.errors import CareOpsError
 
 POLICY_ASSET = "containerize/policy/dockerfile.rego"
@@ -57,10 +57,10 @@ def policy_text(path: str | Path | None = None) -> str:
 
 
 def evaluate_policy(dockerfile: str | Dockerfile, *, policy: str | None = None) -> PolicyResult:
-    """Evaluate the Rego policy on a Dockerfile; a policy that does not compile is a CareOpsError."""
+    """Evaluate the Rego policy on a Dockerfile (text is parsed); a policy that does not compile is a CareOpsError."""
     from regopy import Interpreter
 
-    df = dockerfile if isinstance(dockerfile, Dockerfile) else parse(dockerfile)
+    df = as_dockerfile(dockerfile)
     source = policy if policy is not None else policy_text()
     rego = Interpreter()
     rego.set_input(df.as_input())

@@ -15,18 +15,20 @@ from typing import Any
 
 from docker.utils.build import PatternMatcher
 
-from careops.report import CheckReport
+from careops import legacy_adt as adt
 from careops.dockerfile.parse import (
     Dockerfile,
     DockerfileSyntaxError,
     Instruction,
-    parse,
+    as_dockerfile,
 )
+from careops.images.catalog import BASE_IMAGE, LAB_IMAGE
+from careops.report import CheckReport
 
 #: Images a learner's FROM may name: they exist on every course machine (no registry needed).
-COURSE_BASE_IMAGES = ("careops/base:bookworm", "careops/lab-runtime:latest")
-PINNED_BASE = "careops/base:bookworm"
-SERVICE_PORTS = (2575, 8081)
+COURSE_BASE_IMAGES = (BASE_IMAGE, LAB_IMAGE)
+PINNED_BASE = BASE_IMAGE
+SERVICE_PORTS = (adt.MLLP_PORT, adt.HTTP_PORT)
 SECRET_NAME = re.compile(r"(PASS(WORD|WD)?|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?)($|_)", re.IGNORECASE)
 #: Paths in the build context that must never reach the build (decoys the lab puts there).
 MUST_IGNORE = ("secrets/adt-admin.env", "test-data/admissions-extract.hl7", "data/adt.db", ".git/config",
@@ -210,9 +212,9 @@ RULES: list[Rule] = [
     Rule("DF03", "the service runs as a non-root user",
          "create a user (RUN useradd --uid 10001 --user-group --no-create-home adt) and switch with USER 10001",
          _non_root),
-    Rule("DF04", "a HEALTHCHECK asks the service's /health",
+    Rule("DF04", f"a HEALTHCHECK asks the service's {adt.HEALTH_PATH}",
          "the base image has no curl: HEALTHCHECK CMD [\"python3\", \"-c\", \"import urllib.request; "
-         "urllib.request.urlopen('http://127.0.0.1:8081/health', timeout=2)\"]", _healthcheck),
+         f"urllib.request.urlopen('http://127.0.0.1:{adt.HTTP_PORT}{adt.HEALTH_PATH}', timeout=2)\"]", _healthcheck),
     Rule("DF05", "configuration comes from the environment (ENV ADT_*), not from adt.ini or flags",
          "set ENV ADT_DB=... and friends; do not COPY adt.ini or pass --config/--db/--log in CMD", _config_from_env),
     Rule("DF06", "the database lives on a VOLUME",
@@ -232,24 +234,24 @@ RULES: list[Rule] = [
     Rule("DF12", "a .dockerignore keeps secrets, test data, databases and .git out of the build",
          "list secrets/, test-data/, *.db (and data/), .git and __pycache__ in .dockerignore; keep adt_service.py",
          _dockerignore),
-    Rule("DF13", "it EXPOSEs the MLLP port 2575 and the HTTP port 8081",
-         "EXPOSE 2575 8081 documents the ports for the people who run it", _exposes),
+    Rule("DF13", f"it EXPOSEs the MLLP port {adt.MLLP_PORT} and the HTTP port {adt.HTTP_PORT}",
+         f"EXPOSE {adt.MLLP_PORT} {adt.HTTP_PORT} documents the ports for the people who run it", _exposes),
 ]
 
 
 def evaluate(dockerfile: str | Dockerfile, dockerignore: str | None = None) -> list[tuple[Rule, bool, Any]]:
-    """Every rule's result for a parsed Dockerfile (a syntax error propagates)."""
-    df = dockerfile if isinstance(dockerfile, Dockerfile) else parse(dockerfile)
+    """Every rule's result for a Dockerfile (text is parsed; a syntax error propagates)."""
+    df = as_dockerfile(dockerfile)
     ctx = Context(dockerignore)
     return [(rule, *rule.check(df, ctx)) for rule in RULES]
 
 
-def static_report(dockerfile: str, dockerignore: str | None = None, *,
+def static_report(dockerfile: str | Dockerfile, dockerignore: str | None = None, *,
                   title: str = "Static checks of your Dockerfile") -> CheckReport:
     """One criterion per rule (the first one: the Dockerfile parses). Does not raise on failure."""
     report = CheckReport(title)
     try:
-        df = parse(dockerfile)
+        df = as_dockerfile(dockerfile)
     except DockerfileSyntaxError as exc:
         report.fail(f"the Dockerfile can be read: {exc.message}", hint=exc.fix or "")
         return report

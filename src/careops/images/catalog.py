@@ -15,6 +15,16 @@ from careops.errors import CareOpsError
 BASE_IMAGE = "careops/base:bookworm"
 LAB_IMAGE = "careops/lab-runtime:latest"
 GRADER_IMAGE = "careops/grader:latest"
+#: The case-study service's releases (how a lab runs them: careops.legacy_adt).
+ADT_REPOSITORY = "careops/legacy-adt"
+ADT_V1 = f"{ADT_REPOSITORY}:v1"
+ADT_V2 = f"{ADT_REPOSITORY}:v2"
+ADT_V2_FAULTY = f"{ADT_REPOSITORY}:v2-faulty"
+CI_RUNNER_IMAGE = "careops/ci-runner:latest"
+FHIR_FACADE_IMAGE = "careops/fhir-facade:latest"
+ROUTER_REPOSITORY = "careops/router"
+ROUTER_BASE_IMAGE = "careops/router-base:bookworm"
+ROUTER_IMAGE = f"{ROUTER_REPOSITORY}:latest"
 
 LABEL_IMAGE = "org.careops.image"
 LABEL_INPUTS = "org.careops.inputs"
@@ -100,7 +110,7 @@ CATALOG: list[ImageSpec] = [
     # it, v2 fixed, v2-faulty the regression module 3 rolls back.
     ImageSpec(
         name="legacy-adt-v1",
-        tag="careops/legacy-adt:v1",
+        tag=ADT_V1,
         context="labs/legacy-adt",
         depends_on=("base",),
         smoke=(("python3", "/opt/legacy-adt/adt_service.py", "--help"),),
@@ -108,7 +118,7 @@ CATALOG: list[ImageSpec] = [
     ),
     ImageSpec(
         name="legacy-adt-v2",
-        tag="careops/legacy-adt:v2",
+        tag=ADT_V2,
         context="labs/legacy-adt",
         dockerfile="v2/Dockerfile",
         depends_on=("base",),
@@ -117,7 +127,7 @@ CATALOG: list[ImageSpec] = [
     ),
     ImageSpec(
         name="legacy-adt-v2-faulty",
-        tag="careops/legacy-adt:v2-faulty",
+        tag=ADT_V2_FAULTY,
         context="labs/legacy-adt",
         dockerfile="v2/Dockerfile.faulty",
         depends_on=("legacy-adt-v2",),
@@ -127,7 +137,7 @@ CATALOG: list[ImageSpec] = [
     # What each job of a learner's CI pipeline runs in (careops.pipeline).
     ImageSpec(
         name="ci-runner",
-        tag="careops/ci-runner:latest",
+        tag=CI_RUNNER_IMAGE,
         context="labs/images/ci-runner",
         requirements="labs/images/ci-runner/requirements.in",
         local_projects=(".",),
@@ -138,7 +148,7 @@ CATALOG: list[ImageSpec] = [
     # Module 2's FHIR façade (labs/containerize/fhir-facade): HL7 ADT over MLLP in, FHIR R4 out.
     ImageSpec(
         name="fhir-facade",
-        tag="careops/fhir-facade:latest",
+        tag=FHIR_FACADE_IMAGE,
         context="labs/containerize/fhir-facade",
         requirements="labs/containerize/fhir-facade/requirements.in",
         depends_on=("base",),
@@ -147,11 +157,11 @@ CATALOG: list[ImageSpec] = [
     ),
     # Module 3's router: nginx (HTTP proxy + stream for MLLP) enters offline through a
     # debootstrapped variant of the base (careops.images.base.ensure_variant); labs/router adds the rest.
-    ImageSpec(name="router-base", tag="careops/router-base:bookworm",
+    ImageSpec(name="router-base", tag=ROUTER_BASE_IMAGE,
               debootstrap_include=("nginx", "libnginx-mod-stream"), optional="module 3 (safe deployments)"),
     ImageSpec(
         name="router",
-        tag="careops/router:latest",
+        tag=ROUTER_IMAGE,
         context="labs/router",
         depends_on=("router-base",),
         smoke=(("nginx", "-v"), ("test", "-r", "/usr/lib/nginx/modules/ngx_stream_module.so")),

@@ -16,10 +16,9 @@ from careops.pipeline.bench import bench_overhead
 from careops.pipeline.history import history, job_durations, plot_durations
 from careops.pipeline.junit import junit_xml, write_junit
 from careops.pipeline.policy import RULES, PolicyReport, check_policy
+from careops.pipeline.results import JobResult, StepResult
 from careops.pipeline.runner import (
-           JobResult,
            PipelineRun,
-           StepResult,
            default_audit_path,
            run_pipeline,
 )
@@ -28,6 +27,7 @@ from careops.pipeline.workflow import (
            WorkflowError,
            load_workflow,
            validate_text,
+           workflow_or_problems,
 )
 
 __all__ = [
@@ -53,5 +53,6 @@ __all__ = [
            "remove_pipeline_images",
            "run_pipeline",
            "validate_text",
+           "workflow_or_problems",
            "write_junit",
 ]

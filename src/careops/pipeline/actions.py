@@ -27,7 +27,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from careops import engine
+from careops import engine, legacy_adt
 from careops.errors import CareOpsError
 from careops.images.catalog import COURSE, LABEL_COURSE
 from careops.lab import Lab, LabContainer
@@ -320,7 +320,8 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
            "builds the repo's Dockerfile on the engine: no network, no pull, time-limited, labelled", _build_image),
     Action("careops/scan-image", {"image": None, "max-size-mb": "500", "phi-paths": ""},
            "checks the built image: non-root USER, no secrets in ENV, size, PHI in folders", _scan_image),
-    Action("careops/deploy-staging", {"image": None, "port": "8081", "health-path": "/health", "name": "staging"},
+    Action("careops/deploy-staging", {"image": None, "port": str(legacy_adt.HTTP_PORT),
+                                      "health-path": legacy_adt.HEALTH_PATH, "name": "staging"},
            "starts the image in the lab and waits for its health endpoint", _deploy_staging),
 )}
 

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol, Self, TypeVar
 
 from careops.errors import CareOpsError
-
-if TYPE_CHECKING:
-    from careops.pipeline.runner import PipelineRun
 
 #: Seconds a paused run waits for a decision before its gate expires.
 DEFAULT_APPROVAL_TIMEOUT = 3600.0
@@ -45,6 +42,15 @@ class Approval:
                 f"at {html.escape(self.at)}{(' &mdash; ' + html.escape(self.note)) if self.note else ''}</div>")
 
 
+class AwaitsApproval(Protocol):
+    """A run paused at a gate, which records a decision and goes on (``careops.pipeline.runner.PipelineRun``)."""
+
+    def decide(self, decision: str, *, who: str, note: str = "") -> Self: ...
+
+
+_Run = TypeVar("_Run", bound=AwaitsApproval)
+
+
 def _check_who(who: str) -> str:
     if not isinstance(who, str) or not who.strip():
         raise ApprovalError(f"an approval needs the name of the person who decides, got {who!r}",
@@ -52,12 +58,12 @@ def _check_who(who: str) -> str:
     return who.strip()
 
 
-def approve(run: PipelineRun, *, who: str, note: str = "") -> PipelineRun:
+def approve(run: _Run, *, who: str, note: str = "") -> _Run:
     """Approve the job ``run`` waits at, record it, and continue the run to its end (or the next gate)."""
     return run.decide("approved", who=_check_who(who), note=note)
 
 
-def deny(run: PipelineRun, *, who: str, reason: str) -> PipelineRun:
+def deny(run: _Run, *, who: str, reason: str) -> _Run:
     """Refuse the job ``run`` waits at: it does not run (nor what needs it); recorded with the reason."""
     if not isinstance(reason, str) or not reason.strip():
         raise ApprovalError("a denial needs a reason, got none", fix="pass reason='why this change may not go on'")

@@ -17,9 +17,9 @@ from queue import Empty, Queue
 
 import docker.errors
 
+from careops.images.catalog import CI_RUNNER_IMAGE
 from careops.lab import Lab, LabContainer
 
-CI_RUNNER_IMAGE = "careops/ci-runner:latest"
 #: Where the repo is bind-mounted read-only in every job container.
 REPO_MOUNT = "/careops/repo"
 #: The job's writable workspace ($GITHUB_WORKSPACE), filled by actions/checkout.

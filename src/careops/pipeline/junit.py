@@ -10,10 +10,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from careops.pipeline.runner import PipelineRun
+from careops.pipeline.results import RunResults
 
 #: Characters of a failed step's log put into its <failure>.
 LOG_TAIL = 4000
@@ -24,7 +22,7 @@ def _clean(text: str) -> str:
     return _INVALID_XML.sub("?", text)
 
 
-def junit_xml(run: PipelineRun) -> str:
+def junit_xml(run: RunResults) -> str:
     """The run as a JUnit XML document (a string)."""
     root = ET.Element("testsuites", name=f"{run.workflow.name} {run.run_id}")
     totals = {"tests": 0, "failures": 0, "skipped": 0, "time": 0.0}
@@ -65,7 +63,7 @@ def junit_xml(run: PipelineRun) -> str:
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
 
-def write_junit(run: PipelineRun, path: str | Path) -> Path:
+def write_junit(run: RunResults, path: str | Path) -> Path:
     """Write the JUnit XML file (parent folders are created)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

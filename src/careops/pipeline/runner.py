@@ -25,7 +25,6 @@ import secrets
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -54,6 +53,8 @@ from careops.pipeline.jobcontainer import (
     exec_stream,
     start_job_container,
 )
+from careops.pipeline.junit import write_junit
+from careops.pipeline.results import JobResult, StepResult
 from careops.pipeline.workflow import Job, Step, Workflow, load_workflow
 
 LogCallback = Callable[[str, str, str], None]  # (job id, step name, line)
@@ -65,40 +66,6 @@ PASSED = ("success",)
 def default_audit_path() -> Path:
     """Where runs and approvals are recorded unless told otherwise (kept by `make clean`)."""
     return paths.workspace_dir() / ".careops" / "pipeline-audit.jsonl"
-
-
-@dataclass
-class StepResult:
-    """One step: success | failure | timed-out | skipped, with its log tail and why."""
-
-    job: str
-    index: int
-    name: str
-    status: str = "pending"
-    seconds: float = 0.0
-    exit_code: int | None = None
-    log: str = ""
-    message: str = ""
-    line: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("success", "skipped")
-
-
-@dataclass
-class JobResult:
-    """One job: success | failure | skipped | waiting-approval | denied | not-approved."""
-
-    id: str
-    name: str
-    status: str = "pending"
-    seconds: float = 0.0
-    steps: list[StepResult] = field(default_factory=list)
-    message: str = ""
-    outputs: dict[str, str] = field(default_factory=dict)
-    environment: str | None = None
-    approval: Approval | None = None
 
 
 def _now_iso() -> str:
@@ -472,7 +439,6 @@ class PipelineRun:
                      "approvals": [{"job": a.job, "who": a.who, "decision": a.decision} for a in self.approvals]})
         self.audit_entry_hash = entry.hash
         if self.junit_path is not None:
-            from careops.pipeline.junit import write_junit
             write_junit(self, self.junit_path)
 
     # -- views ----------------------------------------------------------------------------

@@ -442,10 +442,15 @@ def load_workflow(source: str | Path, *, text: str | None = None) -> Workflow:
                     source=name, text=text)
 
 
+def workflow_or_problems(text: str, source: str = "<workflow>") -> tuple[Workflow | None, list[str]]:
+    """The loaded workflow and [] when ``text`` is runnable, else None and every problem (for checks that show
+    all problems at once and then read the workflow itself, without loading it again)."""
+    try:
+        return load_workflow(source, text=text), []
+    except WorkflowError as exc:
+        return None, list(exc.problems)
+
+
 def validate_text(text: str, source: str = "<workflow>") -> list[str]:
     """Every problem of a workflow text, or [] when it is runnable (for checks that show all at once)."""
-    try:
-        load_workflow(source, text=text)
-    except WorkflowError as exc:
-        return list(exc.problems)
-    return []
+    return workflow_or_problems(text, source)[1]

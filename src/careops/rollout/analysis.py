@@ -65,3 +65,14 @@ def analyze(frame: pd.DataFrame, *, canary: str, baseline: str, analysis: Analys
         return Verdict(False, f"canary p95 {cp:.0f} ms > {analysis.max_p95_latency_ratio:g} x baseline p95 "
                               f"{bp:.0f} ms", **numbers)
     return Verdict(True, f"canary error rate {ce:.1%}, p95 {cp:.0f} ms (baseline {be:.1%}, {bp:.0f} ms)", **numbers)
+
+
+def failed_since(frame: pd.DataFrame, since: float) -> int:
+    """Failed HTTP requests and MLLP messages sent at or after ``since`` (epoch seconds): what a failure
+    budget counts."""
+    recent = frame[frame["t_send"] >= since] if len(frame) else frame
+    if not len(recent):
+        return 0
+    http_failed = int(((recent["kind"] == "http") & ~recent["ok"]).sum())
+    mllp_failed = int(((recent["kind"] == "mllp") & ~recent["ok"]).sum())
+    return http_failed + mllp_failed

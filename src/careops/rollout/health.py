@@ -10,6 +10,7 @@ import html
 from dataclasses import dataclass, field
 
 from careops.errors import LabError
+from careops.images.catalog import ADT_REPOSITORY, ROUTER_REPOSITORY
 from careops.lab import Lab
 from careops.lab import labels as L
 from careops.lab.container import LabContainer
@@ -61,9 +62,9 @@ class ContainerState:
 
 
 def _role(short: str, image: str) -> str:
-    if short == "router" or image.startswith("careops/router"):
+    if short == "router" or image.startswith(ROUTER_REPOSITORY):
         return ROUTER
-    if image.startswith("careops/legacy-adt"):
+    if image.startswith(ADT_REPOSITORY):
         return RELEASE
     return TRAFFIC if short == "traffic" else OTHER
 

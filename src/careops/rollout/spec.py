@@ -46,7 +46,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from careops import legacy_adt as adt
 from careops.errors import RolloutError
+from careops.images.catalog import ADT_REPOSITORY, ADT_V2
 from careops.router.yamlpos import Located, load_located, require_mapping
 
 API_VERSION = "argoproj.io/v1alpha1"
@@ -61,8 +63,8 @@ _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
 class HealthCheck:
     """What "healthy" means before any traffic is switched: N consecutive expected answers on an HTTP path."""
 
-    path: str = "/health"
-    port: int = 8081
+    path: str = adt.HEALTH_PATH
+    port: int = adt.HTTP_PORT
     expect_status: int = 200
     successes: int = 3
     interval_seconds: float = 1.0
@@ -208,15 +210,16 @@ def _bool(doc: Located, value: Any, path: tuple[Any, ...]) -> bool:
 
 def _health(doc: Located, value: Any, path: tuple[Any, ...]) -> HealthCheck:
     m = require_mapping(doc, value, path, {
-        "path": "HTTP path, e.g. /health", "port": "the service's HTTP port (8081)",
+        "path": f"HTTP path, e.g. {adt.HEALTH_PATH}", "port": f"the service's HTTP port ({adt.HTTP_PORT})",
         "expectStatus": "the status that means healthy (200)", "successes": "consecutive good answers needed",
         "intervalSeconds": "seconds between checks", "timeoutSeconds": "give up (abort) after this long"})
-    p = m.get("path", "/health")
+    p = m.get("path", adt.HEALTH_PATH)
     if not isinstance(p, str) or not p.startswith("/"):
-        raise doc.fail(path + ("path",), f"expected a path starting with '/', got {p!r}", fix="e.g. path: /health")
+        raise doc.fail(path + ("path",), f"expected a path starting with '/', got {p!r}", fix=f"e.g. path: {adt.HEALTH_PATH}")
     return HealthCheck(
         path=p,
-        port=_int(doc, m.get("port", 8081), path + ("port",), 1, 65535, "8081 is the service's HTTP port"),
+        port=_int(doc, m.get("port", adt.HTTP_PORT), path + ("port",), 1, 65535,
+                  f"{adt.HTTP_PORT} is the service's HTTP port"),
         expect_status=_int(doc, m.get("expectStatus", 200), path + ("expectStatus",), 100, 599, "e.g. 200"),
         successes=_int(doc, m.get("successes", 3), path + ("successes",), 1, 100, "e.g. 3"),
         interval_seconds=_seconds(doc, m.get("intervalSeconds", 1), path + ("intervalSeconds",), minimum=0.1),
@@ -352,12 +355,12 @@ def parse_rollout(source: str | dict[str, Any]) -> RolloutSpec:
     cpath = ("spec", "template", "spec", "containers")
     if not isinstance(containers, list) or len(containers) != 1:
         raise doc.fail(cpath, f"expected exactly one container, got {containers!r}",
-                       fix="- name: adt\n  image: careops/legacy-adt:v2")
+                       fix=f"- name: {adt.CONTAINER}\n  image: {ADT_V2}")
     container = require_mapping(doc, containers[0], cpath + (0,), {"name": "container name", "image": "the release"})
     image = container.get("image")
-    if not isinstance(image, str) or ":" not in image or not image.startswith("careops/legacy-adt:"):
-        raise doc.fail(cpath + (0, "image"), f"expected a release of the ADT service (careops/legacy-adt:<tag>), "
-                       f"got {image!r}", fix="e.g. image: careops/legacy-adt:v2")
+    if not isinstance(image, str) or ":" not in image or not image.startswith(f"{ADT_REPOSITORY}:"):
+        raise doc.fail(cpath + (0, "image"), f"expected a release of the ADT service ({ADT_REPOSITORY}:<tag>), "
+                       f"got {image!r}", fix=f"e.g. image: {ADT_V2}")
     strategy = require_mapping(doc, spec.get("strategy"), ("spec", "strategy"),
                                {"blueGreen": "switch all traffic at once", "canary": "shift traffic in steps",
                                 "rollingUpdate": "replace spec.replicas copies a few at a time"})

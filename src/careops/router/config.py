@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from careops import legacy_adt as adt
 from careops.errors import RouterConfigError
 from careops.router.yamlpos import Located, load_located, require_mapping
 
@@ -21,13 +22,6 @@ MLLP_PORT = 2575
 STATUS_PORT = 8099
 PROTOCOLS = ("http", "mllp")
 _HOST_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$")
-EXAMPLE = """http:
-  backends:
-    - {host: adt-blue, port: 8081, weight: 100}
-mllp:
-  backends:
-    - {host: adt-blue, port: 2575, weight: 100}
-"""
 
 
 @dataclass(frozen=True)
@@ -62,12 +56,13 @@ class RouterConfig:
         return {b.host: b.weight / total for b in active}
 
     @classmethod
-    def single(cls, host: str, *, http_port: int = 8081, mllp_port: int = 2575) -> "RouterConfig":
+    def single(cls, host: str, *, http_port: int = adt.HTTP_PORT, mllp_port: int = adt.MLLP_PORT) -> "RouterConfig":
         """All traffic to one backend (blue/green)."""
         return cls((Backend(host, http_port),), (Backend(host, mllp_port),))
 
     @classmethod
-    def weighted(cls, weights: dict[str, int], *, http_port: int = 8081, mllp_port: int = 2575) -> "RouterConfig":
+    def weighted(cls, weights: dict[str, int], *, http_port: int = adt.HTTP_PORT,
+                 mllp_port: int = adt.MLLP_PORT) -> "RouterConfig":
         """Traffic split by weight between backends (canary), e.g. {"adt-blue": 95, "adt-green": 5}."""
         return cls(tuple(Backend(h, http_port, w) for h, w in weights.items()),
                    tuple(Backend(h, mllp_port, w) for h, w in weights.items()))
@@ -87,18 +82,22 @@ class RouterConfig:
                 f"{rows}</table>")
 
 
+#: The starting config of every module 3 lab: all traffic to the first colour, in the YAML learners write.
+EXAMPLE = RouterConfig.single(adt.COLOURS[0]).to_yaml()
+
+
 def _backend(doc: Located, value: Any, path: tuple[Any, ...]) -> Backend:
-    item = require_mapping(doc, value, path, {"host": "the backend container's name, e.g. adt-green",
-                                               "port": "its port (8081 HTTP, 2575 MLLP)",
+    item = require_mapping(doc, value, path, {"host": f"the backend container's name, e.g. {adt.COLOURS[1]}",
+                                               "port": f"its port ({adt.HTTP_PORT} HTTP, {adt.MLLP_PORT} MLLP)",
                                                "weight": "relative share of traffic, 0..100 (default 100)"})
     host = item.get("host")
     if not isinstance(host, str) or not _HOST_RE.match(host):
         raise doc.fail(path + ("host",), f"expected a container name (lower-case letters, digits, '-'), got {host!r}",
-                       fix="use the short name you started the service with, e.g. host: adt-green")
+                       fix=f"use the short name you started the service with, e.g. host: {adt.COLOURS[1]}")
     port = item.get("port")
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise doc.fail(path + ("port",), f"expected a port number 1..65535, got {port!r}",
-                       fix="8081 for the service's HTTP port, 2575 for its MLLP port")
+                       fix=f"{adt.HTTP_PORT} for the service's HTTP port, {adt.MLLP_PORT} for its MLLP port")
     weight = item.get("weight", 100)
     if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
         raise doc.fail(path + ("weight",), f"expected a whole number 0..100, got {weight!r}",
@@ -121,7 +120,7 @@ def parse_router_config(source: str | dict[str, Any] | RouterConfig) -> RouterCo
         backends = section.get("backends")
         if not isinstance(backends, list) or not backends:
             raise doc.fail((proto, "backends"), f"expected a non-empty list of backends, got {backends!r}",
-                           fix="list at least one: - {host: adt-blue, port: 8081, weight: 100}")
+                           fix=f"list at least one: - {{host: {adt.COLOURS[0]}, port: {adt.HTTP_PORT}, weight: 100}}")
         items = tuple(_backend(doc, b, (proto, "backends", i)) for i, b in enumerate(backends))
         seen: set[str] = set()
         for i, b in enumerate(items):

@@ -22,12 +22,12 @@ from typing import Any
 import docker.errors
 
 from careops.errors import LabError, RouterConfigError
+from careops.images.catalog import ROUTER_IMAGE
 from careops.lab import Lab
 from careops.lab.container import LabContainer
 from careops.router.config import (HTTP_PORT, MLLP_PORT, STATUS_PORT, RouterConfig, parse_router_config,
                                    render_nginx)
 
-ROUTER_IMAGE = "careops/router:latest"
 ROUTER_UID = 10010
 CONFIG_DIR = "/etc/careops-router"
 

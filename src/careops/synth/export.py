@@ -9,40 +9,21 @@ import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from careops.errors import CareOpsError
-from careops.synth.model import Cohort
+from careops.synth.fhir import patient_bundles
+from careops.synth.hl7 import adt_messages
+from careops.synth.model import Cohort, output_folder
 
 FORMATS = ("csv", "fhir", "hl7")
 
 
-def _out_dir(out: str | Path) -> Path:
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise CareOpsError(f"output path {path} is a file, expected a folder", fix="pass a folder with --out")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CareOpsError(f"cannot create the output folder {path}: {exc.strerror}",
-                           fix="choose a folder you can write to") from None
-    return path
-
-
 def write_csv(cohort: Cohort, out: str | Path) -> list[Path]:
-    """One CSV per table (patients.csv, encounters.csv, ...) plus anomalies.csv."""
-    path = _out_dir(out)
-    written = []
-    for name, table in {**cohort.tables(), "anomalies": cohort.anomalies}.items():
-        target = path / f"{name}.csv"
-        table.to_csv(target, index=False, lineterminator="\n", encoding="utf-8")
-        written.append(target)
-    return written
+    """One CSV per table (patients.csv, encounters.csv, ...) plus anomalies.csv (``Cohort.to_csv``)."""
+    return cohort.to_csv(out)
 
 
 def write_fhir(cohort: Cohort, out: str | Path, *, on_bundle: Callable[[], None] | None = None) -> list[Path]:
     """One transaction bundle per patient as ``fhir/<patient id>.json``."""
-    from careops.synth.fhir import patient_bundles
-
-    path = _out_dir(out)
+    path = output_folder(out)
     written = []
     for bundle in patient_bundles(cohort):
         pid = bundle["entry"][0]["resource"]["id"]
@@ -56,9 +37,7 @@ def write_fhir(cohort: Cohort, out: str | Path, *, on_bundle: Callable[[], None]
 
 def write_hl7(cohort: Cohort, out: str | Path) -> list[Path]:
     """All A01/A03 messages in ``adt.hl7`` (one message per block, segments on their own lines)."""
-    from careops.synth.hl7 import adt_messages
-
-    path = _out_dir(out)
+    path = output_folder(out)
     target = path / "adt.hl7"
     target.write_text("\n\n".join(m.replace("\r", "\n") for m in adt_messages(cohort)) + "\n", encoding="utf-8")
     return [target]

@@ -133,10 +133,15 @@ class Cohort:
         return pd.DataFrame(rows)
 
     def to_csv(self, out: str | Path) -> list[Path]:
-        """Write one CSV per table (and anomalies.csv); returns the paths written."""
-        from careops.synth.export import write_csv
-
-        return write_csv(self, out)
+        """Write one CSV per table (patients.csv, encounters.csv, ...) and anomalies.csv into the folder ``out``;
+        returns the paths written."""
+        path = output_folder(out)
+        written = []
+        for name, table in {**self.tables(), "anomalies": self.anomalies}.items():
+            target = path / f"{name}.csv"
+            table.to_csv(target, index=False, lineterminator="\n", encoding="utf-8")
+            written.append(target)
+        return written
 
     def __repr__(self) -> str:
         return (f"<Cohort seed={self.seed} as_of={self.as_of}: {len(self.patients)} patients, "
@@ -151,6 +156,19 @@ class Cohort:
 
 # ---------------------------------------------------------------------------------------------
 # helpers
+
+def output_folder(out: str | Path) -> Path:
+    """The folder a cohort's files are written to, created if needed (a file there is a CareOpsError)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise CareOpsError(f"output path {path} is a file, expected a folder", fix="pass a folder with --out")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CareOpsError(f"cannot create the output folder {path}: {exc.strerror}",
+                           fix="choose a folder you can write to") from None
+    return path
+
 
 def _days(d: date) -> int:
     return (d - _EPOCH).days

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from careops import legacy_adt
 from careops.errors import LabError
 from careops.hl7 import build_adt
 from careops.images.catalog import LAB_IMAGE
@@ -74,7 +75,7 @@ class TrafficPlan:
         shuffled order: a strict alternation would line up with the router's round robin and send a 25 %
         canary only health checks."""
         mrns = [f"SYN-{self.prefix[3:]}{i:05d}" for i in range(max(1, int(self.mllp_rate * self.duration)))]
-        paths = [p for i in range(100) for p in ("/health", f"/patients/{mrns[(i * 7) % len(mrns)]}")]
+        paths = [p for i in range(100) for p in (legacy_adt.HEALTH_PATH, f"/patients/{mrns[(i * 7) % len(mrns)]}")]
         random.Random(self.prefix).shuffle(paths)
         return paths
 
