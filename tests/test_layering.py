@@ -10,10 +10,12 @@ The floors, bottom up, and why each sits where it does:
 
 0. ``errors`` and ``report``: the root exception, the one check report and the
    one theme; everything may use them.
-1. plain tools with no lab: paths, the engine connection, polling, the audit
-   log, PHI scanning, HL7, artifacts, secret scanning.
-2. images, synthetic data, Dockerfile analysis, notebook helpers, the learner's workspace.
-3. ``lab``: sandboxed containers (built on images).
+1. plain tools with no lab: paths, the engine connection, polling, progress
+   output, the case-study service's names, the audit log, PHI scanning, HL7,
+   artifacts, secret scanning.
+2. images, synthetic data, notebook helpers, the learner's workspace.
+3. ``lab`` (sandboxed containers) and ``dockerfile`` (a learner's Dockerfile
+   read against the course's rules and images), both built on images.
 4. what runs in labs: router, traffic, mutation testing, pipelines, preflight.
 5. ``rollout``: deployments, driving router and traffic.
 6. ``containerize``: module 2's builds and live checks.
@@ -34,9 +36,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "careops"
 
 FLOORS: list[set[str]] = [
     {"errors", "report"},
-    {"paths", "engine", "polling", "audit", "phi", "hl7", "artifacts", "secretscan"},
-    {"images", "synth", "dockerfile", "notebook", "workspace"},
-    {"lab"},
+    {"paths", "engine", "polling", "progress", "legacy_adt", "audit", "phi", "hl7", "artifacts", "secretscan"},
+    {"images", "synth", "notebook", "workspace"},
+    {"lab", "dockerfile"},
     {"router", "traffic", "mutation", "pipeline", "preflight"},
     {"rollout"},
     {"containerize"},

@@ -30,6 +30,8 @@ from careops.rollout import (
     RolloutSpec,
     parse_rollout,
 )
+from careops.images.catalog import ADT_V1, ADT_V2, ADT_V2_FAULTY
+from careops.legacy_adt import HTTP_PORT, MLLP_PORT, VOLUME_INIT
 from careops.rollout.controller import replica_number
 from careops.rollout.health import StackStatus, stack_status
 from careops.router import Router, RouterConfig
@@ -43,7 +45,8 @@ from careops.traffic import (
     stored_control_ids,
 )
 
-V1, V2, V2_FAULTY = "careops/legacy-adt:v1", "careops/legacy-adt:v2", "careops/legacy-adt:v2-faulty"
+#: the three releases of the case-study service the exercises deploy
+V1, V2, V2_FAULTY = ADT_V1, ADT_V2, ADT_V2_FAULTY
 #: the load every graded deployment runs under (>= 100 requests/s is the course's bar; 110 leaves slack)
 HTTP_RATE, MLLP_RATE = 110.0, 10.0
 LAB_NAME = "safe-deployments"
@@ -65,14 +68,14 @@ def _starting_backend(config: RouterConfig) -> str:
         if active != [COLOURS[0]]:
             raise RolloutError(f"the starting router config must send all {proto.upper()} traffic to {COLOURS[0]} "
                                f"(v1, the release in production), got {active}",
-                               fix=f"one backend per protocol: host {COLOURS[0]}, weight 100 (http port 8081, "
-                                   "mllp port 2575)")
+                               fix=f"one backend per protocol: host {COLOURS[0]}, weight 100 (http port {HTTP_PORT}, "
+                                   f"mllp port {MLLP_PORT})")
     return COLOURS[0]
 
 
 def _remove_leftovers(lab: Lab) -> None:
     """Remove what an earlier exercise (or a crashed cell) left: releases, copies, router, traffic, helpers."""
-    names = (*COLOURS, "router", "traffic", "db-reader", "adt-data-init")
+    names = (*COLOURS, "router", "traffic", "db-reader", VOLUME_INIT)
     for c in lab.containers():
         if c.labels.get(L.ROLE, "") in names or replica_number(c) is not None:
             try:
@@ -93,7 +96,8 @@ def fresh_stack(lab: Lab, router_config: str, *, audit: Any = None, actor: str |
     ok, why = controller.wait_healthy(backend, HealthCheck(successes=1, interval_seconds=0.3, timeout_seconds=30))
     if not ok:
         raise RolloutError(f"v1 did not become healthy behind your router: {why}",
-                           fix="check the ports in your router config (http 8081, mllp 2575) and run the cell again")
+                           fix=f"check the ports in your router config (http {HTTP_PORT}, mllp {MLLP_PORT}) "
+                               "and run the cell again")
     return controller
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 from careops.checks import live_check
 from careops.checks.safe_deployments import recorded
 from careops.errors import CareOpsError
+from careops.legacy_adt import HTTP_PORT, MLLP_PORT
 from careops.lab import Lab
 from careops.report import CheckReport, learner_check
 from careops.rollout import COLOURS, RolloutSpec
@@ -86,7 +87,7 @@ def router_config(text: str) -> CheckReport:
         report.fail(f"the router config is valid: {exc.message}", hint=exc.fix or "")
         return report
     report.check(True, "the router config is valid")
-    for proto, port in (("http", 8081), ("mllp", 2575)):
+    for proto, port in (("http", HTTP_PORT), ("mllp", MLLP_PORT)):
         active = [(b.host, b.port) for b in config.backends(proto) if b.weight > 0]
         report.check(active == [(COLOURS[0], port)], f"all {proto.upper()} traffic goes to {COLOURS[0]}:{port}",
                      expected=[(COLOURS[0], port)], got=active,
