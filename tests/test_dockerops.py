@@ -17,20 +17,8 @@ import docker.errors
 import pytest
 
 from careops import engine
-from careops.dockerops import (
-    Aux,
-    BuildLine,
-    Built,
-    CacheHit,
-    Failed,
-    ImageId,
-    Layer,
-    Step,
-    StepContainer,
-    Stopped,
-    stream_build,
-    tracked_container,
-)
+from careops.dockerops import (Aux, BuildLine, Built, CacheHit, Failed, ImageId, Layer, Step, StepContainer, Stopped,
+                               stream_build, tracked_container)
 from careops.dockerops.build import parse_chunk
 
 CHUNKS = json.loads((Path(__file__).parent / "fixtures" / "engine" / "build_chunks.json").read_text())
