@@ -111,6 +111,5 @@ def test_the_facade_container_forwards_to_the_legacy_service_and_serves_fhir() -
         assert _get(port, "/stats")[1]["patients"] == 1
         logs = facade.logs()
         assert "SYN-0101" not in logs and "Testperson" not in logs and "mapped control id" in logs
-        facade.raw.stop(timeout=10)
-        facade.raw.reload()
-        assert facade.raw.attrs["State"]["ExitCode"] == 0
+        facade.stop(timeout=10)
+        assert facade.exit_code == 0

@@ -54,7 +54,7 @@ def test_problem_sentences_say_what_is_down_what_it_means_and_what_to_do() -> No
     assert blue.startswith("adt-blue (v1) exited with 137 (killed): the router's requests to it fail")
     for sentence in (router, blue):
         assert "careops labs reset ward-lab --yes" in sentence and "Set up" in sentence
-    assert "lab.container('adt-blue').raw.start(), then router.apply(router.config)" in blue
+    assert "lab.container('adt-blue').start(), then router.apply(router.config)" in blue
     with pytest.raises(LabError, match="2 part\\(s\\) of the stack are down") as info:
         status.raise_if_down()
     assert "adt-blue (v1) exited with 137" in str(info.value)
@@ -78,7 +78,7 @@ def test_a_backend_killed_mid_traffic_fails_requests_and_is_reported(lab_factory
     run = start_traffic(lab, TrafficPlan(duration=5, http_rate=40, mllp_rate=1, grace=1))
     time.sleep(2.5)
     kill_asked = time.time()
-    lab.container("adt-blue").raw.kill()
+    lab.container("adt-blue").kill()
     killed_at = time.time()
     record = run.wait(progress=False)
 
@@ -100,7 +100,7 @@ def test_a_backend_killed_mid_traffic_fails_requests_and_is_reported(lab_factory
     healthy, why = controller.wait_healthy("adt-blue", HealthCheck(successes=1, timeout_seconds=3))
     assert not healthy and why.startswith("adt-blue is exited")
 
-    lab.container("adt-blue").raw.start()  # the sentence's "restart only it" path: restart, re-resolve, serve
+    lab.container("adt-blue").start()  # the sentence's "restart only it" path: restart, re-resolve, serve
     controller.router.apply(controller.router.config)
     assert controller.wait_healthy("adt-blue", HealthCheck(successes=1, timeout_seconds=20))[0]
     assert controller.router.who_answers(5) == {"v1": 5}
@@ -111,7 +111,7 @@ def test_a_backend_killed_mid_traffic_fails_requests_and_is_reported(lab_factory
 def test_a_killed_router_is_reported_and_check_alive_raises(lab_factory) -> None:
     lab = lab_factory("recovery-router")
     controller = fresh_stack(lab, ROUTER_CONFIG)
-    controller.router.container.raw.kill()
+    controller.router.container.kill()
 
     status = stack_status(lab)
     router = status.get("router")
@@ -123,7 +123,7 @@ def test_a_killed_router_is_reported_and_check_alive_raises(lab_factory) -> None
     with pytest.raises(LabError, match="router is not running"):
         controller.router.check_alive()
 
-    lab.container("router").raw.start()  # the sentence's "restart only it" path: nginx keeps its last config
+    lab.container("router").start()  # the sentence's "restart only it" path: nginx keeps its last config
     deadline = time.monotonic() + 15
     while controller.router.serving_generation() != controller.router.generation and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -140,8 +140,8 @@ def test_careops_labs_reset_recovers_a_broken_stack(lab_factory) -> None:
     name = "recovery-reset"
     lab = lab_factory(name)
     controller = fresh_stack(lab, ROUTER_CONFIG)
-    controller.router.container.raw.kill()
-    lab.container("adt-blue").raw.kill()
+    controller.router.container.kill()
+    lab.container("adt-blue").kill()
     assert len(stack_status(lab).problems) == 2
     assert {r.kind for r in find(name, LEARNER)} == {"container", "network", "volume"}
 

@@ -10,7 +10,8 @@ The floors, bottom up, and why each sits where it does:
 
 0. ``errors`` and ``report``: the root exception, the one check report and the
    one theme; everything may use them.
-1. plain tools with no lab: paths, the engine connection, polling, progress
+1. plain tools with no lab: paths, the engine connection, the Docker build
+   stream and tracked containers, polling, progress
    output, the case-study service's names, the audit log, PHI scanning, HL7,
    artifacts, secret scanning.
 2. images, synthetic data, notebook helpers, the learner's workspace.
@@ -36,7 +37,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "careops"
 
 FLOORS: list[set[str]] = [
     {"errors", "report"},
-    {"paths", "engine", "polling", "progress", "legacy_adt", "audit", "phi", "hl7", "artifacts", "secretscan"},
+    {"paths", "engine", "dockerops", "polling", "progress", "legacy_adt", "audit", "phi", "hl7", "artifacts",
+     "secretscan"},
     {"images", "synth", "notebook", "workspace"},
     {"lab", "dockerfile"},
     {"router", "traffic", "mutation", "pipeline", "preflight"},

@@ -47,13 +47,13 @@ def test_v2_keeps_patients_across_a_restart_and_stops_cleanly(lab: Lab) -> None:
     assert adt.exec(["id", "-u"]).output.strip() == "10001"
     eventually(lambda: adt.reload().health == "healthy" or None, timeout=30, what="the HEALTHCHECK to pass")
 
-    adt.raw.restart(timeout=10)
+    adt.restart(timeout=10)
     adt.reload()
     _up(adt)
     assert _send(adt, "IMG-1", "SYN-5001").text.startswith("duplicate")  # still remembered: the volume kept it
-    adt.raw.stop(timeout=10)
-    state = adt.reload().raw.attrs["State"]
-    assert state["ExitCode"] == 0, f"v2 should exit 0 on SIGTERM, got {state['ExitCode']}"
+    adt.stop(timeout=10)
+    state = adt.state()
+    assert state.exit_code == 0, f"v2 should exit 0 on SIGTERM, got {state.exit_code}"
     logs = adt.logs()
     assert "stopped cleanly" in logs and "SYN-5001" not in logs
 

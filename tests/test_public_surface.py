@@ -21,10 +21,15 @@ PACKAGES = ["careops"] + sorted(
 
 
 def public_members(module: types.ModuleType) -> set[str]:
-    """Public names of careops' own making: its functions, classes and constants (not typing or stdlib helpers)."""
+    """Public names the package makes itself: functions, classes and constants of its own modules.
+
+    A helper it imports from elsewhere (typing, the stdlib, ``careops.errors``) is not its offer.
+    """
     def careops_made(value: object) -> bool:
         home = getattr(value, "__module__", None)
-        return home is None or not isinstance(home, str) or home.startswith("careops")
+        if home is None or not isinstance(home, str):
+            return True  # a constant
+        return home == module.__name__ or home.startswith(module.__name__ + ".")
 
     return {name for name, value in vars(module).items()
             if not name.startswith("_") and not isinstance(value, types.ModuleType)

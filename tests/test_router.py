@@ -114,7 +114,7 @@ def test_switch_changes_who_answers_and_bad_configs_are_rejected(lab: Lab) -> No
 def test_a_killed_router_is_detected(lab: Lab) -> None:
     router = Router.start(lab, RouterConfig.single("adt-blue"), name="router-2")
     router.check_alive()
-    router.container.raw.kill()
+    router.container.kill()
     with pytest.raises(LabError, match="router is not running") as info:
         router.apply(RouterConfig.single("adt-green"))
     assert "careops labs reset" in (info.value.fix or "")

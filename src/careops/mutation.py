@@ -189,6 +189,7 @@ def _run_in_container(source: str, mutants: list[Mutant], tests: str, timeout: f
     import docker
 
     from careops import engine
+    from careops.dockerops import tracked_container
     from careops.lab import labels as L
 
     cl = engine.client()
@@ -203,14 +204,13 @@ def _run_in_container(source: str, mutants: list[Mutant], tests: str, timeout: f
     targets = ["original"] + [m.id for m in mutants]
     learner = L.learner_id()
     labels = L.lab_labels("mutation", learner, uuid.uuid4().hex[:12])
-    container = cl.containers.create(
-        image, ["python", "-c", _DRIVER], environment=env,
+    with tracked_container(
+        cl, image, ["python", "-c", _DRIVER], environment=env,
         name=L.resource_name(learner, "mutation", uuid.uuid4().hex[:8]), labels=labels,
         network_mode="none", read_only=True, user="1000:1000", working_dir="/work",
         tmpfs={"/work": "rw,nosuid,nodev,size=64m,uid=1000,gid=1000", "/tmp": "rw,nosuid,nodev,size=32m"},
         mem_limit="512m", memswap_limit="512m", pids_limit=128, nano_cpus=1_000_000_000,
-        cap_drop=["ALL"], security_opt=["no-new-privileges"])
-    try:
+        cap_drop=["ALL"], security_opt=["no-new-privileges"]) as container:
         container.start()
         budget = timeout * len(targets) + 30
         try:
@@ -225,8 +225,6 @@ def _run_in_container(source: str, mutants: list[Mutant], tests: str, timeout: f
             raise CareOpsError("the test container was killed (out of memory: 512 MiB)",
                                fix="a test must not build huge data")
         return _parse_results(logs, targets)
-    finally:
-        container.remove(force=True)
 
 
 def run_mutation(tests: str, mutants: list[Mutant], *, source: str | Path,

@@ -13,7 +13,7 @@ from pathlib import Path
 from careops import paths
 from careops.checks import live_check
 from careops.report import CheckReport, learner_check, learner_error
-from careops.mutation import Mutant, MutationReport, run_mutation
+from careops.mutation import Mutant, run_mutation
 
 SERVICE = "legacy-adt/adt_service.py"
 MIN_TESTS = 5

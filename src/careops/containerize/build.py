@@ -13,8 +13,6 @@ from __future__ import annotations
 import html
 import os
 import re
-import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,7 +22,6 @@ from typing import Self
 import docker
 import docker.errors
 import requests
-from tqdm import tqdm
 
 from careops import engine
 from careops.containerize.context import (
@@ -33,9 +30,11 @@ from careops.containerize.context import (
     write_service_context,
 )
 from careops.dockerfile.parse import Dockerfile, DockerfileSyntaxError, as_dockerfile
+from careops.dockerops import BuildStream, Step, Stopped, stream_build
 from careops.images.build import write_context_tar
 from careops.lab import labels as L
 from careops.lab.policy import format_bytes, parse_bytes
+from careops.progress import Progress
 
 BUILD_TIMEOUT = 120.0
 DISK_BUDGET = 256 * 1024**2       # bytes a single RUN step may write
@@ -44,10 +43,6 @@ SIZE_BUDGET_ABOVE_BASE = 25 * 1024**2
 LEARNER_REPO = "careops-learner/adt"
 LABEL_BUILD = "org.careops.learner-build"
 
-_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
-_RUNNING = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})$")
-_LAYER = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
-_BUILT = re.compile(r"^Successfully built ([0-9a-f]{12,64})$")
 _NETWORK_WORDS = ("Temporary failure in name resolution", "Network is unreachable", "Could not resolve",
                   "Name or service not known", "urlopen error", "No address associated", "nodename nor servname",
                   "getaddrinfo", "connect: network", "Failed to establish a new connection")
@@ -208,106 +203,64 @@ def build_learner_image(dockerfile: str | Dockerfile, dockerignore: str | None =
     labels = {LABEL_BUILD: build_id, L.LEARNER: learner_id, L.LAB: lab, L.CREATOR_PID: str(os.getpid())}
     before = set(cl.api.images(all=True, quiet=True))
     watcher_client = engine.connect(timeout=30)
-    state = {"container": None, "why": "", "hint": ""}
-    log: list[str] = []
-    created: list[str] = []
-    step_containers: list[str] = []
-    image_id = ""
-    error = ""
-    step = "?"
-    steps = cached = 0
-    done = threading.Event()
-    deadline = started + timeout
     budget = parse_bytes(disk_budget)
+    build: BuildStream | None = None
+    why, hint = "", ""
 
-    def watchdog() -> None:
-        while not done.wait(0.5):
-            cid = state["container"]
-            if cid is None:
-                if time.monotonic() > deadline and not state["why"]:
-                    state["why"] = f"the build did not finish within {timeout:g} s"
-                    state["hint"] = "a step never ends (a loop? waiting for input or the network?)"
-                continue
-            why = ""
-            if time.monotonic() > deadline:
-                why = f"step {step} did not finish within the build's {timeout:g} s"
-                hint = "a RUN step never ends (a loop? a command waiting for input or the network?)"
-            else:
-                try:
-                    rows = watcher_client.api.containers(all=True, filters={"id": cid}, size=True)
-                    written = int(rows[0].get("SizeRw") or 0) if rows else 0
-                except (docker.errors.APIError, requests.exceptions.RequestException):
-                    written = 0
-                if written > budget:
-                    why = f"step {step} wrote {format_bytes(written)}, over the build's disk budget of {format_bytes(budget)}"
-                    hint = "a RUN step filled the disk; an image holds the service, not generated data"
-            if why and not state["why"]:
-                state["why"], state["hint"] = why, hint
-                try:
-                    watcher_client.api.kill(cid)
-                except docker.errors.APIError:
-                    pass
+    def over_budget(container_id: str) -> str | None:
+        """The disk budget of a RUN step: what its container wrote so far."""
+        try:
+            rows = watcher_client.api.containers(all=True, filters={"id": container_id}, size=True)
+            written = int(rows[0].get("SizeRw") or 0) if rows else 0
+        except (docker.errors.APIError, requests.exceptions.RequestException):
+            written = 0
+        if written <= budget:
+            return None
+        return (f"step {build.step_text() if build else '?'} wrote {format_bytes(written)}, over the build's disk "
+                f"budget of {format_bytes(budget)}")
 
-    bar = tqdm(total=1, desc="building your image", unit="step", disable=not progress, file=sys.stderr,
-               bar_format="{desc}: step {n_fmt}/{total_fmt} |{bar:20}| {elapsed} {postfix}")
+    shown = Progress("building your image", enabled=progress,
+                     bar_format="{desc}: step {n_fmt}/{total_fmt} |{bar:20}| {elapsed} {postfix}")
     with temp_context() as tmp:
         root = write_service_context(tmp, dockerfile=df.text, dockerignore=dockerignore)
         tar_path = Path(tmp).parent / f"{Path(tmp).name}.tar"
         write_context_tar(context_entries(root, dockerignore), tar_path)
-        guard = threading.Thread(target=watchdog, daemon=True)
-        guard.start()
         try:
             with open(tar_path, "rb") as f:
-                stream = cl.api.build(
+                build = stream_build(
+                    cl, deadline=started + timeout, watch=over_budget, control=watcher_client,
                     fileobj=f, custom_context=True, tag=tag, rm=True, forcerm=True, pull=False, network_mode="none",
-                    labels=labels, decode=True, nocache=nocache, timeout=int(timeout) + 60,
+                    labels=labels, nocache=nocache, timeout=int(timeout) + 60,
                     container_limits={"memory": parse_bytes(memory), "memswap": parse_bytes(memory)},
                 )
-                for chunk in stream:
-                    for line in str(chunk.get("stream", "")).splitlines():
-                        if not line.strip():
-                            continue
-                        log.append(line.rstrip())
-                        if m := _STEP.match(line):
-                            steps = int(m.group(2))
-                            step = f"{m.group(1)}/{m.group(2)} ({m.group(3)[:80]})"
-                            bar.total, bar.n = steps, int(m.group(1)) - 1
-                            bar.set_postfix_str(m.group(3)[:50], refresh=True)
-                            state["container"] = None
-                        elif m := _RUNNING.match(line):
-                            state["container"] = m.group(1)
-                            step_containers.append(m.group(1))
-                        elif m := _LAYER.match(line):
-                            created.append(m.group(1))
-                            state["container"] = None
-                        elif line.strip() == "---> Using cache":
-                            cached += 1
-                        elif m := _BUILT.match(line):
-                            image_id = m.group(1)
-                    if chunk.get("error"):
-                        error = (chunk.get("errorDetail") or {}).get("message") or str(chunk["error"])
-        except docker.errors.APIError as exc:
-            error = str(exc.explanation or exc)
-        except (requests.exceptions.RequestException, OSError) as exc:
-            error = f"the engine stopped answering during the build ({type(exc).__name__})"
+                for event in build:
+                    if isinstance(event, Step):
+                        shown.step(event.instruction, event.number, event.total)
+                    elif isinstance(event, Stopped) and event.cause == "watch":
+                        why, hint = event.message, "a RUN step filled the disk; an image holds the service, not generated data"
+                    elif isinstance(event, Stopped) and event.container_id:
+                        why = f"step {build.step_text()} did not finish within the build's {timeout:g} s"
+                        hint = "a RUN step never ends (a loop? a command waiting for input or the network?)"
+                    elif isinstance(event, Stopped):
+                        why = f"the build did not finish within {timeout:g} s"
+                        hint = "a step never ends (a loop? waiting for input or the network?)"
         finally:
-            done.set()
-            guard.join(5)
             tar_path.unlink(missing_ok=True)
-            bar.close()
-    if state["container"]:
+            shown.close(ok=build is not None and build.ok)
+    if build.container:  # the step container of a build the engine gave up on
         try:
-            cl.api.remove_container(state["container"], force=True, v=True)
+            cl.api.remove_container(build.container, force=True, v=True)
         except docker.errors.APIError:
             pass
     watcher_client.close()
-    fresh = [c for c in created if not any(b.startswith((f"sha256:{c}", c)) for b in before)]
+    fresh = [c for c in build.layers if not any(b.startswith((f"sha256:{c}", c)) for b in before)]
     seconds = time.monotonic() - started
-    result = LearnerBuild(False, base_image=base, seconds=seconds, base_size=base_size, steps=steps,
-                          cached_steps=cached, log=log, created=fresh, step_containers=step_containers)
-    if state["why"] or error or not image_id:
-        result.reason, result.hint = (state["why"], state["hint"]) if state["why"] else \
-            _classify(error or "the builder gave no image", log, step)
+    result = LearnerBuild(False, base_image=base, seconds=seconds, base_size=base_size, steps=build.steps,
+                          cached_steps=build.cached, log=build.log, created=fresh,
+                          step_containers=build.step_containers)
+    if why or build.error or not build.image_id:
+        result.reason, result.hint = (why, hint) if why else \
+            _classify(build.error or "the builder gave no image", build.log, build.step_text())
         try:
             cl.api.remove_image(tag, force=True)
         except docker.errors.APIError:

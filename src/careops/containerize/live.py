@@ -138,18 +138,15 @@ def traffic_until_stopped(container: LabContainer, *, prefix: str, stop_after: i
     threading.Thread(target=sender, daemon=True).start()
     started.wait(30)
     t0 = time.monotonic()
-    container.raw.stop(timeout=10)  # SIGTERM, then SIGKILL after 10 s
+    container.stop(timeout=10)  # SIGTERM, then SIGKILL after 10 s
     seconds = time.monotonic() - t0
     finished.wait(10)
-    container.raw.reload()
-    code = container.raw.attrs.get("State", {}).get("ExitCode")
+    code = container.state().exit_code
     return result, code, seconds
 
 
 def _uids(container: LabContainer) -> list[str]:
-    top = container.raw.top(ps_args="-o pid,uid,comm")
-    idx = [t.upper() for t in top.get("Titles", [])].index("UID")
-    return [str(p[idx]) for p in top.get("Processes") or []]
+    return [p["UID"] for p in container.processes("-o pid,uid,comm")]
 
 
 def live_report(build: LearnerBuild, *, lab_name: str = "containerize-check", learner: str | None = None,

@@ -54,6 +54,7 @@ from careops.grading.trusted import (
     sandbox_fetcher,
     trusted_prelude,
 )
+from careops.progress import Progress
 
 GRADER_FILES = ("agent.py", "trusted.py", "restore.py", "live.py", "autograder.py", "sandbox.py", "score.py")
 STATUSES = ("graded", "incomplete", "rejected")
@@ -453,11 +454,8 @@ def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, regrade
         journal.append({"learner": out.learner, "key": out.key, "status": out.status, "reason": out.reason,
                         "seconds": round(out.seconds, 2)})
 
-    bar = None
-    if progress and todo:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(todo), desc=f"grading {assignment}", unit="submission")
+    bar = Progress(f"grading {assignment}", total=len(todo), unit="submission", notebook=True) \
+        if progress and todo else None
     rejected = [s for s in todo if s.problem]
     accepted = [s for s in todo if not s.problem]
     failures: dict[str, dict[str, Any]] = {}
@@ -469,7 +467,7 @@ def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, regrade
             for s in rejected:  # no container for these; recorded while the sandboxes work
                 record(Outcome(s.learner, keys[s.learner], "rejected", reasons=[s.problem or ""]))
                 if bar:
-                    bar.update()
+                    bar.advance()
             for fut in as_completed(futures):
                 try:
                     record(fut.result())
@@ -477,7 +475,7 @@ def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, regrade
                     msg = exc.message if isinstance(exc, CareOpsError) else f"{type(exc).__name__}: {exc}"
                     failures[futures[fut].learner] = {"status": "error", "reason": f"grader problem: {msg}"}
                 if bar:
-                    bar.update()
+                    bar.advance()
     finally:
         factory.close()
         remove_leftovers(assignment, client=client, session=session)

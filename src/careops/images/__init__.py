@@ -21,14 +21,14 @@ import docker
 import docker.errors
 
 from careops import engine
-from careops.images import base as _base
-from careops.images.build import ensure_spec, existing_image, labels_of
-from careops.images.catalog import (BASE_IMAGE, CATALOG, COURSE, GRADER_IMAGE, LAB_IMAGE, LABEL_COURSE, LABEL_IMAGE,
-                                    LABEL_INPUTS,
-                                    LABEL_SOURCE,
-                                    ImageResult, ImageSpec, find, select)
 from careops.errors import CareOpsError
-from careops.images.common import build_lock
+from careops.images import base as _base
+from careops.images import catalog as _catalog
+from careops.images.build import ensure_spec
+from careops.images.build import existing_image as _existing_image
+from careops.images.build import labels_of as _labels_of
+from careops.images.catalog import BASE_IMAGE, CATALOG, GRADER_IMAGE, LAB_IMAGE, ImageResult, ImageSpec, select
+from careops.images.common import build_lock as _build_lock
 
 
 def ensure_images(names: list[str] | None = None, *, force: bool = False, client: docker.DockerClient | None = None,
@@ -40,10 +40,10 @@ def ensure_images(names: list[str] | None = None, *, force: bool = False, client
     """
     cl = client or engine.client()
     specs = select(names)
-    forced = {s.name for s in (specs if not names else select_exact(names))} if force else set()
+    forced = {s.name for s in (specs if not names else _select_exact(names))} if force else set()
     results: dict[str, ImageResult] = {}
     skipped: set[str] = set()
-    with build_lock():
+    with _build_lock():
         for spec in specs:
             if any(d in skipped for d in spec.depends_on):
                 skipped.add(spec.name)
@@ -83,23 +83,23 @@ def _prune_replaced(cl: docker.DockerClient, current: dict[str, ImageResult]) ->
     if "base" not in current:
         return
     try:
-        dangling = cl.api.images(filters={"dangling": True, "label": f"{LABEL_COURSE}={COURSE}"}, quiet=True)
+        dangling = cl.api.images(filters={"dangling": True, "label": f"{_catalog.LABEL_COURSE}={_catalog.COURSE}"}, quiet=True)
     except docker.errors.APIError:
         return
     for image_id in dangling:
         with contextlib.suppress(docker.errors.APIError):
-            labels = labels_of(cl.api.inspect_image(image_id))
-            name = labels.get(LABEL_IMAGE, "")
+            labels = _labels_of(cl.api.inspect_image(image_id))
+            name = labels.get(_catalog.LABEL_IMAGE, "")
             if name not in current:
                 continue
             on_current_base = any(h.get("Id") == current["base"].image_id for h in cl.api.history(image_id))
-            if not on_current_base or (name != "base" and labels.get(LABEL_INPUTS) != current[name].inputs_hash):
+            if not on_current_base or (name != "base" and labels.get(_catalog.LABEL_INPUTS) != current[name].inputs_hash):
                 cl.api.remove_image(image_id)
 
 
-def select_exact(names: list[str]) -> list[ImageSpec]:
+def _select_exact(names: list[str]) -> list[ImageSpec]:
     """The specs named, without their dependencies."""
-    return [find(n) for n in names]
+    return [_catalog.find(n) for n in names]
 
 
 @dataclass(frozen=True)
@@ -120,13 +120,13 @@ def list_images(client: docker.DockerClient | None = None) -> list[ImageInfo]:
     cl = client or engine.client()
     found = []
     for spec in CATALOG:
-        data = existing_image(cl, spec.tag)
+        data = _existing_image(cl, spec.tag)
         if data is None:
             found.append(ImageInfo(spec.name, spec.tag))
             continue
-        labels = labels_of(data)
+        labels = _labels_of(data)
         found.append(ImageInfo(spec.name, spec.tag, str(data["Id"]), int(data.get("Size") or 0),
-                               labels.get(LABEL_INPUTS, ""), str(data.get("Created", "")), labels.get(LABEL_SOURCE, "")))
+                               labels.get(_catalog.LABEL_INPUTS, ""), str(data.get("Created", "")), labels.get(_catalog.LABEL_SOURCE, "")))
     return found
 
 

@@ -7,33 +7,29 @@ commands passed, so a failure never leaves a half-made image under a course tag.
 """
 from __future__ import annotations
 
-import collections
 import contextlib
 import hashlib
 import io
 import os
 import re
 import stat
-import sys
 import tarfile
 from pathlib import Path
 from typing import Mapping
 
 import docker
 import docker.errors
-import requests
-from tqdm import tqdm
 
 from careops import paths
+from careops.dockerops import Step, stream_build
 from careops.errors import ImageBuildError
 from careops.images import wheelhouse
 from careops.images.catalog import (COURSE, LABEL_COURSE, LABEL_IMAGE, LABEL_INPUTS, LABEL_SOURCE, ImageResult,
                                     ImageSpec)
 from careops.images.common import Timer, check_free_space, run_throwaway, state_dir
 from careops.images.hashing import context_files, file_sha256, inputs_hash
+from careops.progress import Progress
 
-STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
-BUILT_RE = re.compile(r"^Successfully built ([0-9a-f]{12,64})$")
 HASH_TAG_RE = re.compile(r"^[0-9a-f]{12}$")
 #: Seconds the engine may stay silent during a build (a big layer commit says nothing).
 BUILD_TIMEOUT = 3600
@@ -70,55 +66,30 @@ def run_build(cl: docker.DockerClient, context_tar: Path, *, desc: str, labels: 
 
     ``nocache`` (``--force``) ignores the layer cache: a forced build really redoes every step.
     """
-    tail: collections.deque[str] = collections.deque(maxlen=25)
-    bar = tqdm(total=1, desc=desc, unit="step", disable=not progress, file=sys.stderr, leave=True,
-               bar_format="{desc}: step {n_fmt}/{total_fmt} |{bar:20}| {elapsed} {postfix}")
-    step, error, image_id = "", "", ""
-    try:
-        with open(context_tar, "rb") as f:
-            stream = cl.api.build(
-                fileobj=f, custom_context=True, dockerfile=dockerfile, rm=True, forcerm=True, pull=False,
-                network_mode="none", labels=dict(labels), buildargs=dict(buildargs or {}), decode=True, nocache=nocache,
-                timeout=BUILD_TIMEOUT,
-            )
-            for chunk in stream:
-                if "stream" in chunk:
-                    for line in str(chunk["stream"]).splitlines():
-                        line = line.rstrip()
-                        if not line:
-                            continue
-                        tail.append(line)
-                        m = STEP_RE.match(line)
-                        if m:
-                            n, total = int(m.group(1)), int(m.group(2))
-                            bar.total, bar.n = total, n - 1
-                            step = f"{n}/{total} ({m.group(3)[:100]})"
-                            bar.set_postfix_str(m.group(3)[:60], refresh=True)
-                        built = BUILT_RE.match(line)
-                        if built and not image_id:
-                            image_id = built.group(1)
-                if chunk.get("error"):
-                    error = (chunk.get("errorDetail") or {}).get("message") or str(chunk["error"])
-                aux = chunk.get("aux")
-                if isinstance(aux, dict) and aux.get("ID"):
-                    image_id = str(aux["ID"])
-    except docker.errors.APIError as exc:
-        error = str(exc.explanation or exc)
-    except (requests.exceptions.RequestException, OSError) as exc:
-        error = f"lost the engine during the build ({type(exc).__name__}: {exc})"
-    finally:
-        if not error and image_id:
-            bar.n = bar.total
-        bar.close()
-    if error or not image_id:
+    shown = Progress(desc, enabled=progress, leave=True,
+                     bar_format="{desc}: step {n_fmt}/{total_fmt} |{bar:20}| {elapsed} {postfix}")
+    with open(context_tar, "rb") as f:
+        build = stream_build(
+            cl, fileobj=f, custom_context=True, dockerfile=dockerfile, rm=True, forcerm=True, pull=False,
+            network_mode="none", labels=dict(labels), buildargs=dict(buildargs or {}), nocache=nocache,
+            timeout=BUILD_TIMEOUT,
+        )
+        try:
+            for event in build:
+                if isinstance(event, Step):
+                    shown.step(event.instruction, event.number, event.total)
+        finally:
+            shown.close(ok=build.ok)
+    if build.error or not build.image_id:
+        tail = build.log[-25:]
         output = "\n    ".join(tail) if tail else "(no output)"
         raise ImageBuildError(
-            f"{desc}: the builder failed at step {step or '?'}: {error or 'no image id in its output'}\n"
+            f"{desc}: the builder failed at step {build.step or '?'}: {build.error or 'no image id in its output'}\n"
             f"  builder output (last lines):\n    {output}",
             fix="read the builder's explanation above, fix the Dockerfile or its context, and build again "
                 "(builds run without network: everything must come from the context or the wheelhouse)",
         )
-    return str(cl.api.inspect_image(image_id)["Id"])
+    return str(cl.api.inspect_image(build.image_id)["Id"])
 
 
 def tag_image(cl: docker.DockerClient, image_id: str, tag: str, digest: str) -> None:

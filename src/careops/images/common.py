@@ -17,15 +17,18 @@ from typing import Iterator, Mapping, Sequence
 
 import docker
 import docker.errors
-from tqdm import tqdm
 
 from careops import paths
+from careops.dockerops import tracked_container
 from careops.errors import CareOpsError, ImageBuildError
 from careops.images.catalog import COURSE, LABEL_COURSE
+from careops.progress import Progress
 
 GIB = 1024**3
 #: Free space a base bootstrap or an image build needs (rootfs + layers + wheels).
 NEED_FREE = int(1.5 * GIB)
+#: Seconds between two progress lines of a long command in a log (a terminal shows its latest line live).
+STREAMING_EVERY = 10.0
 
 
 def state_dir() -> Path:
@@ -86,56 +89,53 @@ class RunResult:
 def run_throwaway(cl: docker.DockerClient, image: str, command: Sequence[str], *, entrypoint: Sequence[str] | None = None,
                   user: str | None = None, read_only: bool = False, timeout: float = 120) -> RunResult:
     """Run one command in a new container without network and always remove it (even when it cannot start)."""
-    container = None
     try:
-        container = cl.containers.create(
-            image, list(command), entrypoint=list(entrypoint) if entrypoint is not None else None,
-            user=user, read_only=read_only, network_mode="none",
-            labels={LABEL_COURSE: COURSE, "org.careops.role": "image-probe"},
-        )
-        container.start()
-        status = container.wait(timeout=timeout)
-        out = container.logs(stdout=True, stderr=False).decode(errors="replace")
-        err = container.logs(stdout=False, stderr=True).decode(errors="replace")
-        return RunResult(int(status.get("StatusCode", -1)), out, err)
+        with tracked_container(cl, image, list(command),
+                               entrypoint=list(entrypoint) if entrypoint is not None else None,
+                               user=user, read_only=read_only, network_mode="none",
+                               labels={LABEL_COURSE: COURSE, "org.careops.role": "image-probe"}) as container:
+            container.start()
+            status = container.wait(timeout=timeout)
+            out = container.logs(stdout=True, stderr=False).decode(errors="replace")
+            err = container.logs(stdout=False, stderr=True).decode(errors="replace")
+            return RunResult(int(status.get("StatusCode", -1)), out, err)
     except docker.errors.APIError as exc:
         return RunResult(-1, "", str(exc.explanation or exc))
     except Exception as exc:  # a wait() timeout surfaces as a requests exception
         return RunResult(-1, "", f"{type(exc).__name__}: {exc}")
-    finally:
-        if container is not None:
-            with contextlib.suppress(docker.errors.DockerException):
-                container.remove(force=True)
 
 
 def run_streaming(cmd: Sequence[str], *, desc: str, progress: bool, env: Mapping[str, str] | None = None,
                   cwd: Path | None = None, keep: int = 40) -> tuple[int, list[str]]:
-    """Run a command, showing elapsed time and its latest line; return (exit code, last ``keep`` lines)."""
+    """Run a command, showing elapsed time and its latest line; return (exit code, last ``keep`` lines).
+
+    In a log (no terminal) the latest line is printed at most every STREAMING_EVERY seconds.
+    """
     tail: collections.deque[str] = collections.deque(maxlen=keep)
-    bar = tqdm(desc=desc, total=None, disable=not progress, unit=" lines", leave=True, file=sys.stderr,
-               bar_format="{desc}: {elapsed} {postfix}", mininterval=0.5)
+    shown = Progress(desc, unit=" lines", enabled=progress, every=STREAMING_EVERY, leave=True,
+                     bar_format="{desc}: {elapsed} {postfix}", mininterval=0.5)
     try:
         proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env=dict(env) if env is not None else None, cwd=cwd, bufsize=1)
     except OSError as exc:
-        bar.close()
+        shown.close(ok=False)
         raise CareOpsError(f"could not run {cmd[0]}: {exc}", fix=f"install {cmd[0]} or check PATH") from None
     assert proc.stdout is not None
+    code = -1
     try:
         for line in proc.stdout:
             line = line.rstrip()
             if not line:
                 continue
             tail.append(line)
-            bar.set_postfix_str(line[:70], refresh=False)
-            bar.update(1)
+            shown.advance(1, line)
         code = proc.wait()
     except BaseException:
         proc.kill()
         proc.wait()
         raise
     finally:
-        bar.close()
+        shown.close(ok=code == 0)
     return code, list(tail)
 
 

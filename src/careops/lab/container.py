@@ -1,12 +1,26 @@
-"""A lab container as a learner sees it: exec with timeouts, logs, limits, health."""
+"""A lab container as a learner sees it: exec with timeouts, files in and out, state, logs, limits, health.
+
+``LabContainer`` is the one wrapper of a docker SDK container in careops:
+code outside ``careops.lab`` asks it (``exec``, ``exec_stream``, ``wait``,
+``state``, ``put_files``, ``get_file``, ``processes`` ...) rather than the SDK
+object. ``raw`` stays as a documented escape hatch for tests and for a learner
+exploring the SDK in a notebook.
+"""
 from __future__ import annotations
 
+import codecs
 import html
+import io
+import tarfile
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from queue import Empty, Queue
+from typing import Any, Self
 
 import docker.errors
+import requests
 from docker.models.containers import Container
 
 from careops.errors import ExecFailed, ExecTimeout, LabError
@@ -36,8 +50,66 @@ class ExecResult:
         )
 
 
+#: Characters of a command's output an ``exec_stream`` result keeps (the tail; ``on_line`` sees every line).
+OUTPUT_KEEP = 512 * 1024
+#: Seconds the host waits beyond a command's limit for the in-container ``timeout`` to fire.
+KILL_GRACE = 5.0
+
+LineCallback = Callable[[str], None]
+
+
+@dataclass
+class StreamResult:
+    """What one streamed command did; ``timed_out``: killed at its limit (``output``: its tail)."""
+
+    exit_code: int
+    output: str
+    seconds: float
+    timed_out: bool
+
+
+@dataclass(frozen=True)
+class RunState:
+    """The engine's state of a container: ``exit_code`` is None until it exited (or died)."""
+
+    status: str
+    exit_code: int | None
+    oom_killed: bool
+    health: str | None
+
+    @property
+    def killed(self) -> bool:
+        """Killed by SIGKILL (exit 137) or by the kernel's out-of-memory killer."""
+        return self.exit_code == 137 or self.oom_killed
+
+
+def files_tar(files: Mapping[str, bytes], *, mode: int = 0o644, uid: int = 0, gid: int = 0,
+              mtime: float | None = None) -> bytes:
+    """A tar of ``files`` (relative name -> content), in order, with a folder entry (0755) before each new folder."""
+    stamp = int(time.time() if mtime is None else mtime)
+    buf = io.BytesIO()
+    made: set[str] = set()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            parts = name.strip("/").split("/")
+            for depth in range(1, len(parts)):
+                folder = "/".join(parts[:depth])
+                if folder not in made:
+                    made.add(folder)
+                    info = tarfile.TarInfo(folder)
+                    info.type, info.mode, info.uid, info.gid, info.mtime = tarfile.DIRTYPE, 0o755, uid, gid, stamp
+                    tar.addfile(info)
+            info = tarfile.TarInfo("/".join(parts))
+            info.size, info.mode, info.uid, info.gid, info.mtime = len(data), mode, uid, gid, stamp
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
 class LabContainer:
-    """A container that belongs to a Lab; wraps docker-py's Container."""
+    """A container that belongs to a Lab; wraps docker-py's Container.
+
+    ``with lab.run(...) as c:`` removes the container when the block ends, whatever happens in it.
+    """
 
     def __init__(self, container: Container) -> None:
         self._c = container
@@ -57,8 +129,19 @@ class LabContainer:
 
     @property
     def raw(self) -> Container:
-        """The docker SDK object, for what this wrapper does not cover."""
+        """The docker SDK object: an escape hatch for tests and exploration. careops' own code outside
+        ``careops.lab`` does not use it (tests/test_lab.py guards that); add what is missing here instead."""
         return self._c
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The engine's inspect data as last read (``reload()`` first for fresh data)."""
+        return self._c.attrs
+
+    @property
+    def image_name(self) -> str:
+        """The image it was started from, as named then (``careops/legacy-adt:v1``), else the image's first tag."""
+        return self._c.attrs.get("Config", {}).get("Image") or (self._c.image.tags or [""])[0]
 
     def reload(self) -> "LabContainer":
         try:
@@ -74,11 +157,26 @@ class LabContainer:
     def status(self) -> str:
         return self.reload()._c.status
 
+    def state(self, *, reload: bool = True) -> RunState:
+        """Status, exit code (once exited), OOM kill and health; ``reload=False`` reads the last inspect data."""
+        if reload:
+            self.reload()
+        raw = self._c.attrs.get("State") or {}
+        state = raw if isinstance(raw, dict) else {"Status": raw}  # a container list gives the status alone
+        status = str(state.get("Status") or "")
+        code = state.get("ExitCode") if status in ("exited", "dead") else None
+        return RunState(status, None if code is None else int(code), bool(state.get("OOMKilled")),
+                        (state.get("Health") or {}).get("Status"))
+
+    @property
+    def exit_code(self) -> int | None:
+        """Its exit code, or None while it has not exited."""
+        return self.state().exit_code
+
     @property
     def health(self) -> str | None:
         """'healthy', 'unhealthy', 'starting', or None when the image has no HEALTHCHECK."""
-        state = self.reload()._c.attrs.get("State", {})
-        return (state.get("Health") or {}).get("Status")
+        return self.state().health
 
     def port(self, container_port: int | str, proto: str = "tcp") -> int:
         """The 127.0.0.1 port on the host that reaches ``container_port``."""
@@ -116,49 +214,127 @@ class LabContainer:
         }
 
     # -- running things -------------------------------------------------
+    def exec_stream(self, argv: list[str], *, on_line: LineCallback | None = None, env: dict[str, str] | None = None,
+                    timeout: float = 30, user: str | None = None, workdir: str | None = None,
+                    keep: int | None = OUTPUT_KEEP) -> StreamResult:
+        """Run ``argv`` inside, handing each output line to ``on_line`` (in this thread); kill it at ``timeout``.
+
+        The kill happens inside the container (``timeout -s KILL`` signals the
+        command's whole process group); if the engine's stream still does not end,
+        the host gives up KILL_GRACE seconds later and reports a timeout too. The
+        result keeps the last ``keep`` characters of output (None: all of it).
+        """
+        wrapped = ["timeout", "-s", "KILL", str(max(1, int(timeout + 0.999))), *argv]
+        api = self._c.client.api
+        started = time.monotonic()
+        exec_id = api.exec_create(self.id, wrapped, environment=env or {}, user=user or "", workdir=workdir,
+                                  stdout=True, stderr=True)["Id"]
+        queue: Queue[str | None] = Queue()
+
+        def pump() -> None:
+            """Reads the engine's stream; the caller's thread handles the text (callbacks, notebook output)."""
+            try:
+                decoder = codecs.getincrementaldecoder("utf-8")("replace")
+                for chunk in api.exec_start(exec_id, stream=True):
+                    queue.put(decoder.decode(chunk))
+            except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+                pass
+            finally:
+                queue.put(None)
+
+        threading.Thread(target=pump, daemon=True, name=f"exec-{exec_id[:8]}").start()
+        chunks: list[str] = []
+        kept = 0
+        partial = ""
+        deadline = started + timeout + KILL_GRACE
+        finished = False
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                text = queue.get(timeout=min(left, 1.0))
+            except Empty:
+                continue
+            if text is None:
+                finished = True
+                break
+            chunks.append(text)
+            kept += len(text)
+            if keep is not None and kept > keep * 2:  # output that floods must not exhaust memory: keep the tail
+                chunks[:] = ["".join(chunks)[-keep:]]
+                kept = len(chunks[0])
+            if on_line:
+                *lines, partial = (partial + text).split("\n")
+                for line in lines:
+                    on_line(line.rstrip("\r"))
+        if on_line and partial:
+            on_line(partial.rstrip("\r"))
+        seconds = time.monotonic() - started
+        try:
+            code = api.exec_inspect(exec_id).get("ExitCode")
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            code = None
+        timed_out = not finished or (code in (124, 137) and seconds >= timeout - 0.5)
+        return StreamResult(int(code) if code is not None else -1, "".join(chunks), seconds, timed_out)
+
     def exec(self, command: str | list[str], *, timeout: float = 30, check: bool = True,
-             user: str | None = None, workdir: str | None = None) -> ExecResult:
+             user: str | None = None, workdir: str | None = None, env: dict[str, str] | None = None) -> ExecResult:
         """Run ``command`` inside; a timeout and a failure are two different errors.
 
         On timeout the command's processes are killed (with the exec's own
         `timeout` wrapper inside the container) so nothing keeps running.
         """
         argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
-        wrapped = ["timeout", "-s", "KILL", str(max(1, int(timeout + 0.999))), *argv]
-        api = self._c.client.api
-        started = time.monotonic()
-        exec_id = api.exec_create(self.id, wrapped, user=user or "", workdir=workdir, stdout=True, stderr=True)["Id"]
-        chunks: list[bytes] = []
-        done = threading.Event()
-
-        def pump() -> None:
-            try:
-                for chunk in api.exec_start(exec_id, stream=True):
-                    chunks.append(chunk)
-            finally:
-                done.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        finished = done.wait(timeout + 5)
-        seconds = time.monotonic() - started
-        output = b"".join(chunks).decode("utf-8", "replace")
-        code = api.exec_inspect(exec_id).get("ExitCode")
+        res = self.exec_stream(argv, env=env, timeout=timeout, user=user, workdir=workdir, keep=None)
         shown = " ".join(argv)
-        if not finished or code in (124, 137) and seconds >= timeout - 0.5:
+        if res.timed_out:
             raise ExecTimeout(
-                f"`{shown}` in {self.name} did not finish within {timeout:g} s (output so far: {output[-300:]!r})",
+                f"`{shown}` in {self.name} did not finish within {timeout:g} s (output so far: {res.output[-300:]!r})",
                 fix="make the command finish sooner, or pass a larger timeout=",
             )
-        result = ExecResult(argv, int(code if code is not None else -1), output, seconds)
+        result = ExecResult(argv, res.exit_code, res.output, res.seconds)
         if check and not result.ok:
             raise ExecFailed(
-                f"`{shown}` in {self.name} exited {result.exit_code}, expected 0. Its output:\n{output[-2000:]}",
+                f"`{shown}` in {self.name} exited {result.exit_code}, expected 0. Its output:\n{res.output[-2000:]}",
                 fix="read the output above; run the command with check=False to inspect it",
             )
         return result
 
-    def logs(self, tail: int = 200) -> str:
-        return self._c.logs(tail=tail).decode("utf-8", "replace")
+    # -- files ----------------------------------------------------------
+    def put_archive(self, path: str, tar: bytes) -> None:
+        """Unpack the tar ``tar`` into the folder ``path`` inside (docker.errors.APIError when the engine refuses)."""
+        if not self._c.put_archive(path, tar):
+            raise LabError(f"the engine did not copy the files into {self.name}:{path}", fix="run the cell again")
+
+    def put_files(self, path: str, files: Mapping[str, bytes], *, mode: int = 0o644, uid: int = 0,
+                  gid: int = 0) -> None:
+        """Copy ``files`` (name relative to ``path`` -> content) into the folder ``path`` inside, in order,
+        owned by ``uid``:``gid`` with ``mode``; folders in the names are made (0755, same owner)."""
+        self.put_archive(path, files_tar(files, mode=mode, uid=uid, gid=gid))
+
+    def get_archive(self, path: str) -> bytes:
+        """A tar of ``path`` inside (a file or a folder); docker.errors.NotFound when it does not exist."""
+        stream, _ = self._c.get_archive(path)
+        return b"".join(stream)
+
+    def get_file(self, path: str) -> bytes:
+        """The content of the file ``path`` inside (b"" when it is not a regular file)."""
+        with tarfile.open(fileobj=io.BytesIO(self.get_archive(path))) as tar:
+            member = tar.extractfile(path.rstrip("/").rsplit("/", 1)[-1])
+            return member.read() if member else b""
+
+    # -- processes and logs ---------------------------------------------
+    def processes(self, ps_args: str = "-o pid,uid,comm") -> list[dict[str, str]]:
+        """Its processes as the engine's `top` lists them, keyed by column title in capitals (PID, UID, ...).
+
+        An engine without `top` raises docker.errors.APIError.
+        """
+        top = self._c.top(ps_args=ps_args)
+        titles = [t.upper() for t in top.get("Titles") or []]
+        return [dict(zip(titles, map(str, row))) for row in top.get("Processes") or []]
+
+    def logs(self, tail: int | None = 200, *, stdout: bool = True, stderr: bool = True) -> str:
+        """Its last ``tail`` log lines (None: all), of stdout and stderr or of one of them."""
+        return self._c.logs(tail="all" if tail is None else tail, stdout=stdout,
+                            stderr=stderr).decode("utf-8", "replace")
 
     def wait_until(self, status: str = "running", *, timeout: float = 30) -> "LabContainer":
         """Poll until the container reaches ``status`` (or 'healthy'), or explain why not."""
@@ -181,14 +357,42 @@ class LabContainer:
                 )
             time.sleep(0.2)
 
+    def wait(self, timeout: float | None = None) -> int:
+        """Block until it exits; its exit code. Not exited within ``timeout`` seconds: LabError."""
+        try:
+            status = self._c.wait(timeout=timeout)
+        except requests.exceptions.RequestException as exc:  # the engine's answer did not come within the timeout
+            within = f"within {timeout:g} s" if timeout is not None else f"({type(exc).__name__}: {exc})"
+            raise LabError(f"container {self.name} did not exit {within}",
+                           fix="read its logs (.logs()); a command that never ends needs fixing") from None
+        return int(status.get("StatusCode", -1))
+
+    def start(self) -> None:
+        """Start it again (after it stopped, exited or was killed), with its configuration as it was."""
+        self._c.start()
+
     def stop(self, timeout: int = 10) -> None:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds."""
         self._c.stop(timeout=timeout)
+
+    def restart(self, timeout: int = 10) -> None:
+        self._c.restart(timeout=timeout)
+
+    def kill(self, signal: str | int | None = None) -> None:
+        """Send ``signal`` (default SIGKILL) to its main process."""
+        self._c.kill(signal=signal)
 
     def remove(self) -> None:
         try:
             self._c.remove(force=True, v=True)
         except docker.errors.NotFound:
             pass
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
 
     # -- display --------------------------------------------------------
     def __repr__(self) -> str:

@@ -227,7 +227,7 @@ class Lab:
         for c in self.containers():
             lim = c.limits()
             rows.append(
-                f"<tr><td>{html.escape(c.name)}</td><td>{html.escape(c.raw.status)}</td>"
+                f"<tr><td>{html.escape(c.name)}</td><td>{html.escape(c.state(reload=False).status)}</td>"
                 f"<td>{format_bytes(int(lim['memory']))}</td><td>{lim['cpus']:g}</td><td>{lim['pids']}</td>"
                 f"<td>{html.escape(str(lim['user']))}</td></tr>"
             )

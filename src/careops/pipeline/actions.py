@@ -14,24 +14,23 @@ import hashlib
 import io
 import re
 import tarfile
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from queue import Empty, Queue
 from typing import Any
 
 import docker
 import docker.errors
 
 from careops import engine, legacy_adt
+from careops.dockerops import BuildLine, stream_build, tracked_container
 from careops.errors import CareOpsError
 from careops.images.catalog import COURSE, LABEL_COURSE
 from careops.lab import Lab, LabContainer
-from careops.pipeline.jobcontainer import REPO_MOUNT, WORKSPACE, exec_stream
+from careops.pipeline.jobcontainer import REPO_MOUNT, WORKSPACE
 
 LABEL_PIPELINE_REPO = "org.careops.pipeline.repo"
 LABEL_PIPELINE_RUN = "org.careops.pipeline.run"
@@ -79,7 +78,7 @@ def _repo_slug(repo: Path) -> str:
 def _checkout(call: ActionCall) -> dict[str, str]:
     excludes = " ".join(f"--exclude='{d}'" for d in SKIPPED_DIRS)
     script = f"tar -C {REPO_MOUNT} {excludes} -cf - . | tar -C {WORKSPACE} --no-same-owner -xf -"
-    res = exec_stream(call.container, ["sh", "-c", script], timeout=call.timeout, on_line=call.log)
+    res = call.container.exec_stream(["sh", "-c", script], timeout=call.timeout, on_line=call.log)
     if res.timed_out or res.exit_code != 0:
         raise ActionFailed(f"actions/checkout: copying the repo into {WORKSPACE} failed (exit {res.exit_code}): "
                            f"{res.output[-500:]}", fix="check that the repo folder is readable")
@@ -90,8 +89,8 @@ def _checkout(call: ActionCall) -> dict[str, str]:
 # -- careops/phi-scan -----------------------------------------------------------------------
 def _phi_scan(call: ActionCall) -> dict[str, str]:
     paths = call.inputs["paths"].split()
-    res = exec_stream(call.container, ["python", "-m", "careops.phi", "--kinds", call.inputs["kinds"], *paths],
-                      env=call.env, workdir=call.workdir, timeout=call.timeout, on_line=call.log)
+    res = call.container.exec_stream(["python", "-m", "careops.phi", "--kinds", call.inputs["kinds"], *paths],
+                                     env=call.env, workdir=call.workdir, timeout=call.timeout, on_line=call.log)
     if res.timed_out:
         raise ActionFailed(f"careops/phi-scan did not finish within {call.timeout:g} s", fix="scan fewer files")
     if res.exit_code == 1:
@@ -124,68 +123,24 @@ def _build_image(call: ActionCall) -> dict[str, str]:
     labels = {LABEL_COURSE: COURSE, LABEL_PIPELINE_REPO: slug, LABEL_PIPELINE_RUN: call.run_id}
     # A client of our own, so the shared one is never blocked by a long build.
     builder = engine.connect(timeout=int(call.timeout) + 30)
-    lines: Queue[str] = Queue()  # the build thread reads the engine; this thread logs (notebook output)
-    image_id, error, tail = "", "", []
-    step_container: list[str] = [""]  # the builder's container of the current RUN step
-    stopped = threading.Event()
-
-    def consume() -> None:
-        nonlocal image_id, error
-        try:
-            stream = builder.api.build(
-                path=str(context), dockerfile=str(dockerfile.relative_to(context)), rm=True, forcerm=True,
-                pull=False, network_mode="none", labels=labels, decode=True, tag=tag)
-            for chunk in stream:
-                for line in str(chunk.get("stream", "")).splitlines():
-                    if line.strip():
-                        lines.put(line.rstrip())
-                        tail.append(line.rstrip())
-                    running = re.search(r"---> Running in ([0-9a-f]{12,64})", line)
-                    if running:
-                        step_container[0] = running.group(1)
-                if chunk.get("error"):
-                    error = (chunk.get("errorDetail") or {}).get("message") or str(chunk["error"])
-                aux = chunk.get("aux")
-                if isinstance(aux, dict) and aux.get("ID"):
-                    image_id = str(aux["ID"])
-                m = re.match(r"^Successfully built ([0-9a-f]{12,64})", str(chunk.get("stream", "")))
-                if m and not image_id:
-                    image_id = m.group(1)
-        except docker.errors.APIError as exc:
-            error = str(exc.explanation or exc)
-        except Exception as exc:  # the socket closed by a timeout, or the engine went away
-            if not stopped.is_set():
-                error = f"{type(exc).__name__}: {exc}"
-
-    worker = threading.Thread(target=consume, daemon=True, name="careops-build-image")
-    worker.start()
-    deadline = time.monotonic() + call.timeout
-
-    def drain() -> None:
-        while True:
-            try:
-                call.log(lines.get_nowait())
-            except Empty:
-                return
-
-    while worker.is_alive() and time.monotonic() < deadline:
-        worker.join(min(0.2, max(0.0, deadline - time.monotonic())))
-        drain()
-    drain()
-    if worker.is_alive():
-        stopped.set()
-        # Kill the running RUN step: the build then fails at once and the builder removes its container.
-        if step_container[0]:
-            with contextlib.suppress(docker.errors.APIError):
-                call.client.api.kill(step_container[0])
-        worker.join(15)
+    # The build is read in a thread of its own; the lines are logged here, in this thread (notebook output).
+    # At the time limit the running RUN step is killed: the build then fails at once and the builder removes it.
+    build = stream_build(builder, deadline=time.monotonic() + call.timeout, control=call.client, grace=15,
+                         path=str(context), dockerfile=str(dockerfile.relative_to(context)), rm=True, forcerm=True,
+                         pull=False, network_mode="none", labels=labels, tag=tag)
+    try:
+        for event in build:
+            if isinstance(event, BuildLine):
+                call.log(event.text)
+    finally:
         builder.close()
+    if build.stopped:
         raise ActionFailed(f"careops/build-image: the build did not finish within {call.timeout:g} s and was stopped",
                            fix="make the build faster (fewer layers, no network needed) or raise timeout-minutes")
-    builder.close()
-    if error or not image_id:
-        raise ActionFailed(f"careops/build-image: the build failed: {error or 'no image id in its output'}\n"
-                           + "\n".join(tail[-15:]),
+    image_id = build.image_id
+    if build.error or not image_id:
+        raise ActionFailed(f"careops/build-image: the build failed: {build.error or 'no image id in its output'}\n"
+                           + "\n".join(build.log[-15:]),
                            fix="read the builder's output above; builds run without network and without pulling, "
                                "so the FROM image must be on this engine (e.g. careops/base:bookworm)")
     _prune_old_builds(call.client, slug, keep=tag)
@@ -250,9 +205,8 @@ def _scan_image(call: ActionCall) -> dict[str, str]:
         problems.append(f"is {size_mb:.0f} MB, expected at most {limit:g} MB")
     phi_paths = call.inputs["phi-paths"].split()
     if phi_paths:
-        container = call.client.containers.create(ref, command=["true"], network_mode="none",
-                                                  labels={LABEL_COURSE: COURSE, "org.careops.role": "image-scan"})
-        try:
+        with tracked_container(call.client, ref, ["true"], network_mode="none",
+                               labels={LABEL_COURSE: COURSE, "org.careops.role": "image-scan"}) as container:
             for p in phi_paths:
                 try:
                     stream, _ = container.get_archive(p)
@@ -270,9 +224,6 @@ def _scan_image(call: ActionCall) -> dict[str, str]:
                                            kinds=("ssn", "phone", "email", "mrn")):
                             if not f.synthetic:
                                 problems.append(f"holds possible PHI: {f}")
-        finally:
-            with contextlib.suppress(docker.errors.APIError):
-                container.remove(force=True)
     for p in problems:
         call.log(f"scan-image: {ref} {p}")
     if problems:

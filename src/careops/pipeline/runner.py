@@ -50,12 +50,12 @@ from careops.pipeline.expressions import (
 from careops.pipeline.jobcontainer import (
     CI_RUNNER_IMAGE,
     WORKSPACE,
-    exec_stream,
     start_job_container,
 )
 from careops.pipeline.junit import write_junit
 from careops.pipeline.results import JobResult, StepResult
 from careops.pipeline.workflow import Job, Step, Workflow, load_workflow
+from careops.progress import Progress
 
 LogCallback = Callable[[str, str, str], None]  # (job id, step name, line)
 #: Characters of each step's log kept in the result (the tail; the stream shows all).
@@ -168,10 +168,11 @@ class PipelineRun:
         return self._lab.name if self._lab is not None and not self._own_lab else f"ci-{self.run_id}"
 
     def _advance(self) -> PipelineRun:
-        bar = tqdm(total=sum(len(self.workflow.jobs[j].steps) for j in self.jobs), desc=f"pipeline {self.run_id}",
-                   unit="step", file=sys.stderr, disable=not self.progress, leave=True,
-                   initial=sum(len(r.steps) for r in self.jobs.values() if r.status != "pending"))
+        bar = Progress(f"pipeline {self.run_id}", total=sum(len(self.workflow.jobs[j].steps) for j in self.jobs),
+                       unit="step", enabled=self.progress, leave=True,
+                       initial=sum(len(r.steps) for r in self.jobs.values() if r.status != "pending"))
         t0 = time.monotonic()
+        ok = False
         try:
             for job_id, res in self.jobs.items():
                 if res.status != "pending":
@@ -181,7 +182,7 @@ class PipelineRun:
                 if reason:
                     res.status, res.message = "skipped", reason
                     res.steps = [StepResult(job_id, s.index, s.name, "skipped", line=s.line) for s in job.steps]
-                    bar.update(len(job.steps))
+                    bar.advance(len(job.steps), f"{job_id}: skipped ({reason})")
                     continue
                 if job.environment and not self._gate_open(job):
                     res.status = "waiting-approval"
@@ -190,8 +191,10 @@ class PipelineRun:
                     self.status, self.waiting_for, self.paused_at = "waiting-approval", job_id, time.monotonic()
                     self.on_log(job_id, "", f"waiting for approval ({job.environment}); nothing runs until "
                                             "someone approves")
+                    ok = True
                     return self
                 self._run_job(job, res, bar)
+            ok = True
         except BaseException:  # Ctrl-C / kernel interrupt, or the engine went away: record it, clean up, re-raise
             for r in self.jobs.values():
                 if r.status in ("running", "pending"):
@@ -200,7 +203,7 @@ class PipelineRun:
                 self._finish(cancelled=True)
             raise
         finally:
-            bar.close()
+            bar.close(ok=ok, text="paused for approval" if self.status == "waiting-approval" else "")
             self._active_seconds += time.monotonic() - t0
         self._finish()
         return self
@@ -255,7 +258,7 @@ class PipelineRun:
                 "GITHUB_REPOSITORY": f"local/{self.repo.name}", "GITHUB_REF": "refs/heads/main",
                 "GITHUB_ACTOR": self.actor, "RUNNER_OS": "Linux", "RUNNER_TEMP": "/tmp"}
 
-    def _run_job(self, job: Job, res: JobResult, bar: tqdm) -> None:
+    def _run_job(self, job: Job, res: JobResult, bar: Progress) -> None:
         started = time.monotonic()
         deadline = started + job.timeout_minutes * 60
         res.status = "running"
@@ -273,7 +276,7 @@ class PipelineRun:
                     ctx.env = dict(env)
             container = start_job_container(self._lab_for_jobs(), job.id, repo=self.repo, image=self.image)
             for step in job.steps:
-                bar.set_postfix_str(f"{job.id}: {step.name}"[:60], refresh=True)
+                bar.step(f"{job.id}: {step.name}")
                 sr = StepResult(job.id, step.index, step.name, line=step.line)
                 res.steps.append(sr)
                 ctx = self._context(job, job_status="failure" if failed else "success", env=env, steps=steps_ctx)
@@ -281,7 +284,7 @@ class PipelineRun:
                     should_run = evaluate_condition(step.data.get("if"), ctx)
                 except ExpressionError as exc:
                     sr.status, sr.message, failed = "failure", f"if: {exc.message}", True
-                    bar.update(1)
+                    bar.advance(1)
                     continue
                 left = deadline - time.monotonic()
                 if not should_run or left <= 0:
@@ -289,7 +292,7 @@ class PipelineRun:
                     sr.message = "job time limit reached" if left <= 0 and should_run else "if: condition false"
                     if step.id:
                         steps_ctx[step.id] = {"outcome": "skipped", "conclusion": "skipped", "outputs": {}}
-                    bar.update(1)
+                    bar.advance(1)
                     continue
                 outputs, new_env = self._run_step(job, step, sr, ctx, env, container, left, defaults)
                 env.update(new_env)
@@ -301,7 +304,7 @@ class PipelineRun:
                     steps_ctx[step.id] = {"outcome": outcome, "conclusion": conclusion, "outputs": outputs}
                 if conclusion != "success":
                     failed = True
-                bar.update(1)
+                bar.advance(1)
             if time.monotonic() > deadline and not failed:
                 failed = True
                 res.message = f"job exceeded its timeout-minutes ({job.timeout_minutes:g})"
@@ -365,7 +368,7 @@ class PipelineRun:
                 cd_script = ('cd "$1" 2>/dev/null || { echo "working-directory $1 does not exist" >&2; exit 2; }; '
                              'shift; exec "$@"')
                 cd = ["sh", "-c", cd_script, "cd", workdir]
-                result = exec_stream(container, [*cd, *argv], env=full_env, timeout=limit, on_line=log)
+                result = container.exec_stream([*cd, *argv], env=full_env, timeout=limit, on_line=log)
                 sr.exit_code = result.exit_code
                 if result.timed_out:
                     sr.status = "timed-out"
@@ -407,8 +410,8 @@ class PipelineRun:
     def _read_step_files(container: Any, index: int) -> tuple[dict[str, str], dict[str, str]]:
         found: list[dict[str, str]] = []
         for suffix in ("output", "env"):
-            res = exec_stream(container, ["sh", "-c", f"cat /tmp/careops-step-{index}.{suffix} 2>/dev/null || true"],
-                              timeout=10)
+            res = container.exec_stream(["sh", "-c", f"cat /tmp/careops-step-{index}.{suffix} 2>/dev/null || true"],
+                                        timeout=10)
             found.append(parse_key_values(res.output))
         return found[0], found[1]
 

@@ -52,7 +52,7 @@ class ContainerState:
                else f"is not running ({ended}{', killed' if self.killed else ''})" if self.role == ROUTER
                else f"{ended} (killed)" if self.killed else ended if self.exit_code is not None
                else f"{ended}, not running")
-        start = f"lab.container({self.name!r}).raw.start()"
+        start = f"lab.container({self.name!r}).start()"
         only = {ROUTER: f"restart only it: {start}",
                 RELEASE: f"restart only it: {start}, then router.apply(router.config) so the router finds its new "
                          "address"}.get(self.role, "run the cell that started it again")
@@ -75,12 +75,10 @@ def _tag(image: str) -> str:
 
 
 def _read(c: LabContainer) -> ContainerState:
-    attrs = c.raw.attrs
-    state, image = attrs.get("State", {}), attrs.get("Config", {}).get("Image", "")
+    image = c.attrs.get("Config", {}).get("Image", "")
     short = c.labels.get(L.ROLE, c.name)
-    status = state.get("Status", c.raw.status)
-    code = state.get("ExitCode") if status in ("exited", "dead") else None
-    killed = code == 137 or bool(state.get("OOMKilled"))
+    state = c.state(reload=False)
+    status, code, killed = state.status, state.exit_code, state.killed
     try:
         tail = "" if status == "running" else "\n".join(c.logs(10).strip().splitlines()[-5:])
     except Exception:  # noqa: BLE001 - removed meanwhile: no logs is the honest answer

@@ -167,7 +167,7 @@ class ReleaseStack:
                             command=["python3", "-c", ("import sqlite3; sqlite3.connect('/data/adt.db')"
                                                        ".execute('PRAGMA journal_mode=WAL')")], wait=False, memory="64m")
         try:
-            code = init.raw.wait(timeout=60).get("StatusCode")
+            code = init.wait(timeout=60)
             if code != 0:
                 raise LabError(f"could not prepare the data volume {self.volume} (exit {code}): {init.logs(10)}",
                                fix=f"careops labs reset {self.lab.name}, then run the lab's cells again")
@@ -250,8 +250,7 @@ class ReleaseStack:
 
     def image_of(self, host: str) -> str:
         """The image name the copy was started from (careops/legacy-adt:v1), not one of its other tags."""
-        c = self.lab.container(host).raw
-        return c.attrs.get("Config", {}).get("Image") or (c.image.tags or [""])[0]
+        return self.lab.container(host).image_name
 
     # -- the router ----------------------------------------------------------------------
     def check_router(self, active_service: str) -> None:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import collections
 import html
-import io
 import json
-import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -99,22 +97,12 @@ class Router:
 
     # -- config ---------------------------------------------------------------
     def _put(self, text: str, filename: str) -> None:
-        data = text.encode()
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            info = tarfile.TarInfo(filename)
-            info.size, info.mode, info.mtime = len(data), 0o640, int(time.time())
-            info.uid = info.gid = ROUTER_UID
-            tar.addfile(info, io.BytesIO(data))
         try:
-            ok = self.container.raw.put_archive(CONFIG_DIR, buf.getvalue())
+            self.container.put_files(CONFIG_DIR, {filename: text.encode()}, mode=0o640, uid=ROUTER_UID, gid=ROUTER_UID)
         except docker.errors.APIError as exc:
             self.check_alive()
             raise LabError(f"could not copy the router config into {self.container.name}: {exc.explanation or exc}",
                            fix="check the router with router.container.logs()") from None
-        if not ok:
-            raise LabError(f"the engine refused to copy the router config into {self.container.name}",
-                           fix="check the router with router.container.logs()")
 
     def live_config(self) -> str:
         """The nginx.conf the router serves right now (read back from the container)."""

@@ -116,15 +116,11 @@ def stored_control_ids(lab: Lab, volume: str, prefix: str, *, db_path: str = "/d
                        user: str = "10001") -> list[str]:
     """Control ids starting with ``prefix`` in the ADT database on a lab volume, read by a short-lived container
     (whichever service containers are up or gone)."""
-    reader = lab.run(LAB_IMAGE, name="db-reader", user=user, volumes={volume: "/data"},
-                     command=["python3", "-c", _READER, db_path, prefix], memory="64m", cpus=0.5, pids=16)
-    try:
-        reader.raw.wait(timeout=60)
-        out = reader.raw.logs(stdout=True, stderr=False).decode()
-        err = reader.raw.logs(stdout=False, stderr=True).decode()
-        code = reader.reload().raw.attrs["State"].get("ExitCode")
-    finally:
-        reader.remove()
+    with lab.run(LAB_IMAGE, name="db-reader", user=user, volumes={volume: "/data"},
+                 command=["python3", "-c", _READER, db_path, prefix], memory="64m", cpus=0.5, pids=16) as reader:
+        code = reader.wait(timeout=60)
+        out = reader.logs(None, stderr=False)
+        err = reader.logs(None, stdout=False)
     if code != 0:
         raise LabError(f"could not read {db_path} on volume {volume} (exit {code}): {err.strip()[-500:]}",
                        fix="check that the service has run on that volume (it creates the database)")

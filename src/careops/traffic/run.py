@@ -9,11 +9,9 @@ as a pandas DataFrame, one row per attempt.
 from __future__ import annotations
 
 import html
-import io
 import json
 import random
 import secrets
-import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,10 +156,7 @@ class TrafficRun:
     def snapshot(self) -> pd.DataFrame:
         """What the driver has recorded so far (while it runs): for live analysis during a rollout."""
         try:
-            stream, _ = self.container.raw.get_archive(f"{DRIVER_DIR}/traffic.jsonl")
-            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-                member = tar.extractfile("traffic.jsonl")
-                data = member.read() if member else b""
+            data = self.container.get_file(f"{DRIVER_DIR}/traffic.jsonl")
         except Exception:  # noqa: BLE001 - not started yet, or already collected: nothing to show
             return read_frame("")
         complete = data[: data.rfind(b"\n") + 1]  # the last line may be half written
@@ -184,19 +179,16 @@ class TrafficRun:
                     raise LabError(f"the traffic generator did not finish within {limit:g} s",
                                    fix="check that the router answers (router.check_alive()) and run it again")
                 time.sleep(0.25)
-        code = self.container.raw.attrs["State"].get("ExitCode")
+        code = self.container.state(reload=False).exit_code
         logs = self.container.logs(50)
         if code != 0:
             raise LabError(f"the traffic generator failed (exit {code}); its last lines:\n{logs}",
                            fix="read the lines above; a lab that was reset mid-run must be set up again")
         try:
-            stream, _ = self.container.raw.get_archive(f"{DRIVER_DIR}/traffic.jsonl")
+            data = self.container.get_file(f"{DRIVER_DIR}/traffic.jsonl")
         except Exception as exc:  # noqa: BLE001 - the engine's error, reported with context
             raise LabError(f"could not read the traffic record from {self.container.name}: {exc}",
                            fix="run the traffic again") from None
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-            member = tar.extractfile("traffic.jsonl")
-            data = member.read() if member else b""
         t0 = json.loads(logs.strip().splitlines()[-1]).get("t0", self.started)
         self.container.remove()
         return TrafficResult(read_frame(data), self.plan, float(t0))
@@ -207,19 +199,10 @@ def start_traffic(lab: Lab, plan: TrafficPlan | None = None, *, name: str = "tra
     plan = plan or TrafficPlan()
     waiter = f"while [ ! -f {DRIVER_DIR}/go ]; do sleep 0.05; done; exec python3 {DRIVER_DIR}/driver.py {DRIVER_DIR}/plan.json"
     container = lab.run(LAB_IMAGE, name=name, command=["sh", "-c", waiter], memory="256m", cpus=1.0, pids=128)
-    files = {"driver.py": (Path(__file__).with_name("driver.py").read_bytes(), 0o644),
-             "plan.json": (json.dumps(plan.driver_plan()).encode(), 0o644), "go": (b"", 0o644)}
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("careops-traffic")
-        info.type, info.mode, info.uid, info.gid, info.mtime = tarfile.DIRTYPE, 0o755, DRIVER_UID, DRIVER_UID, int(time.time())
-        tar.addfile(info)
-        for name_, (data, mode) in files.items():  # "go" last: the waiter starts the driver once it appears
-            info = tarfile.TarInfo(f"careops-traffic/{name_}")
-            info.size, info.mode, info.uid, info.gid, info.mtime = len(data), mode, DRIVER_UID, DRIVER_UID, int(time.time())
-            tar.addfile(info, io.BytesIO(data))
-    if not container.raw.put_archive("/tmp", buf.getvalue()):
-        raise LabError("could not copy the traffic driver into its container", fix="run it again")
+    files = {"careops-traffic/driver.py": Path(__file__).with_name("driver.py").read_bytes(),
+             "careops-traffic/plan.json": json.dumps(plan.driver_plan()).encode(),
+             "careops-traffic/go": b""}  # "go" last: the waiter starts the driver once it appears
+    container.put_files("/tmp", files, mode=0o644, uid=DRIVER_UID, gid=DRIVER_UID)
     return TrafficRun(lab, container, plan, time.time())
 
 
