@@ -144,3 +144,26 @@ def test_a_stub_reads_not_written_yet_and_other_errors_keep_their_name():
 
     assert learner_error(CrossedTheSandbox("NotImplementedError", "")) == NOT_WRITTEN
     assert learner_error(CrossedTheSandbox("ZeroDivisionError", "division by zero")) == "ZeroDivisionError: division by zero"
+
+
+def test_parsed_is_the_first_criterion_of_an_artifact_check():
+    class Unreadable(ValueError):
+        fix = "indent with spaces"
+
+    def parse(text: str) -> dict:
+        if "\t" in text:
+            raise Unreadable("line 2: a tab")
+        return {"ok": text}
+
+    report = CheckReport("spec")
+    assert report.parsed(parse, "name: x", "the spec is valid", errors=Unreadable) == {"ok": "name: x"}
+    assert [(c.message, c.passed) for c in report.criteria] == [("the spec is valid", True)]
+    bad = CheckReport("spec")
+    assert bad.parsed(parse, "a:\n\tb", "the spec is valid", errors=Unreadable) is None
+    (failed,) = bad.criteria
+    assert failed.message == "the spec is valid: line 2: a tab" and failed.hint == "indent with spaces"
+    quiet = CheckReport("spec")
+    quiet.parsed(parse, "x", "the spec is valid", errors=Unreadable, record_pass=False)
+    assert quiet.criteria == []
+    with pytest.raises(KeyError):  # only the named errors are the learner's; anything else is a bug to see
+        CheckReport("x").parsed(lambda t: {}[t], "k", "m", errors=Unreadable)

@@ -54,12 +54,9 @@ def container_spec(spec_text: str) -> CheckReport:
     from careops.lab.spec import parse_spec
 
     report = CheckReport("Exercise 2a: the triage-probe container spec")
-    try:
-        spec = parse_spec(spec_text)
-    except CareOpsError as exc:
-        report.fail(f"the spec is valid: {exc.message}", hint=exc.fix or "")
+    spec = report.parsed(parse_spec, spec_text, "the spec is valid YAML with known keys", errors=CareOpsError)
+    if spec is None:
         return report
-    report.check(True, "the spec is valid YAML with known keys")
     report.check(spec.name == "triage-probe", "it is named triage-probe", expected="triage-probe", got=spec.name,
                  hint="name: triage-probe")
     report.check(spec.image in (None, LAB_IMAGE), f"it runs the lab image {LAB_IMAGE}", expected=LAB_IMAGE,

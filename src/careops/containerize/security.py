@@ -10,10 +10,9 @@ from careops.report import CheckReport
 def security_report(dockerfile: str | Dockerfile) -> CheckReport:
     """The security-as-code criteria (the learner check and the grader's score both use them)."""
     report = CheckReport("Exercise 4: security as code")
-    try:
-        df = as_dockerfile(dockerfile)
-    except DockerfileSyntaxError as exc:
-        report.fail(f"the Dockerfile can be read: {exc.message}", hint=exc.fix or "")
+    df = report.parsed(as_dockerfile, dockerfile, "the Dockerfile can be read", errors=DockerfileSyntaxError,
+                       record_pass=False)
+    if df is None:
         return report
     lint = run_hadolint(df.text)
     report.check(lint.ok, f"hadolint {lint.version}: no finding at warning or error level",

@@ -250,12 +250,9 @@ def static_report(dockerfile: str | Dockerfile, dockerignore: str | None = None,
                   title: str = "Static checks of your Dockerfile") -> CheckReport:
     """One criterion per rule (the first one: the Dockerfile parses). Does not raise on failure."""
     report = CheckReport(title)
-    try:
-        df = as_dockerfile(dockerfile)
-    except DockerfileSyntaxError as exc:
-        report.fail(f"the Dockerfile can be read: {exc.message}", hint=exc.fix or "")
+    df = report.parsed(as_dockerfile, dockerfile, "the Dockerfile can be read", errors=DockerfileSyntaxError)
+    if df is None:
         return report
-    report.check(True, "the Dockerfile can be read")
     for rule, passed, got in evaluate(df, dockerignore):
         report.check(passed, f"{rule.id} {rule.message}", hint=rule.hint, got=None if passed else got)
     return report

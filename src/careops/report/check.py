@@ -84,6 +84,23 @@ class CheckReport:
     def fail(self, message: str, *, hint: str = "") -> bool:
         return self.check(False, message, hint=hint)
 
+    def parsed(self, parse: Callable[[Any], Any], text: Any, message: str, *,
+               errors: type[BaseException] | tuple[type[BaseException], ...], record_pass: bool = True) -> Any | None:
+        """The first criterion of a check on a learner's artifact: it can be read.
+
+        Returns ``parse(text)``; when it raises one of ``errors`` records a failed
+        ``message`` with the error's own words and ``fix`` as the hint, and returns
+        None (the check then stops). ``record_pass`` False: a success adds no criterion.
+        """
+        try:
+            value = parse(text)
+        except errors as exc:
+            self.fail(f"{message}: {getattr(exc, 'message', None) or exc}", hint=getattr(exc, "fix", None) or "")
+            return None
+        if record_pass:
+            self.check(True, message)
+        return value
+
     def extend(self, other: "CheckReport") -> "CheckReport":
         """Add another report's criteria (and data and details) to this one."""
         self.criteria.extend(other.criteria)

@@ -81,12 +81,9 @@ def setup_rolling_update(lab: Lab, artifacts: dict[str, str]) -> dict[str, Any]:
 def router_config(text: str) -> CheckReport:
     """The starting router config: valid, and all HTTP and MLLP traffic on adt-blue's ports."""
     report = CheckReport("Exercise 1a: the router config")
-    try:
-        config = parse_router_config(text)
-    except CareOpsError as exc:
-        report.fail(f"the router config is valid: {exc.message}", hint=exc.fix or "")
+    config = report.parsed(parse_router_config, text, "the router config is valid", errors=CareOpsError)
+    if config is None:
         return report
-    report.check(True, "the router config is valid")
     for proto, port in (("http", HTTP_PORT), ("mllp", MLLP_PORT)):
         active = [(b.host, b.port) for b in config.backends(proto) if b.weight > 0]
         report.check(active == [(COLOURS[0], port)], f"all {proto.upper()} traffic goes to {COLOURS[0]}:{port}",
