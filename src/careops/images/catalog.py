@@ -45,12 +45,18 @@ class ImageSpec:
     depends_on: tuple[str, ...] = ()
     smoke: tuple[tuple[str, ...], ...] = ()
     smoke_user: str = "1000"
-    #: extra folders of the repo copied into the build context: (repo path, path in the context)
+    #: extra files or folders of the repo copied into the build context: (repo path, path in the context)
     extra_context: tuple[tuple[str, str], ...] = ()
     #: when building everything, a failure here is a warning (only the module that needs it is affected)
     optional: str = ""
     #: for a base variant (``context`` None, not "base"): Debian packages debootstrap adds to the base's own
     debootstrap_include: tuple[str, ...] = ()
+    #: a folder inside the context with package.json + package-lock.json: careops adds its node_modules,
+    #: fetched on the host by ``npm ci`` (careops.images.npm), never in the build
+    node_packages: str | None = None
+    #: pure-Python projects the index has only as source archives: careops builds their wheels on the host
+    #: (careops.images.wheelhouse.build_source_wheel) at the host's version
+    source_builds: tuple[str, ...] = ()
 
     @property
     def repository(self) -> str:
