@@ -21,12 +21,13 @@ MLLP_PORT = 2575
 STATUS_PORT = 8099
 PROTOCOLS = ("http", "mllp")
 _HOST_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$")
+#: The shape learners are shown when theirs is wrong: a placeholder backend, not exercise 1a's answer.
 EXAMPLE = """http:
   backends:
-    - {host: adt-blue, port: 8081, weight: 100}
+    - {host: my-backend, port: 8081, weight: 100}
 mllp:
   backends:
-    - {host: adt-blue, port: 2575, weight: 100}
+    - {host: my-backend, port: 2575, weight: 100}
 """
 
 
@@ -121,7 +122,7 @@ def parse_router_config(source: str | dict[str, Any] | RouterConfig) -> RouterCo
         backends = section.get("backends")
         if not isinstance(backends, list) or not backends:
             raise doc.fail((proto, "backends"), f"expected a non-empty list of backends, got {backends!r}",
-                           fix="list at least one: - {host: adt-blue, port: 8081, weight: 100}")
+                           fix="list at least one: - {host: my-backend, port: 8081, weight: 100}")
         items = tuple(_backend(doc, b, (proto, "backends", i)) for i, b in enumerate(backends))
         seen: set[str] = set()
         for i, b in enumerate(items):
