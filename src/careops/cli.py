@@ -220,5 +220,62 @@ def bench(only: tuple[str, ...]) -> None:
     _run(app.main, only=list(only) or None)
 
 
+@cli.group()
+def workshop() -> None:
+    """A JupyterHub for a whole class on this host (workshop mode, preview)."""
+
+
+_WORKSHOP_NAME = click.option("--name", default="careops", show_default=True, help="Which workshop on this engine.")
+
+
+@workshop.command("up")
+@_WORKSHOP_NAME
+@click.option("--roster", "roster_file", type=click.Path(exists=True, dir_okay=False),
+              help="Class list (CSV: username,role,name; or YAML); new members get initial passwords.")
+@click.option("--port", type=int, help="Port of the hub on this host (default 8000, or the last one used).")
+@click.option("--bind", help="Address to listen on (default 127.0.0.1; 0.0.0.0 for the room's network).")
+@click.option("--mem", "mem_limit", help="Memory per learner's server, e.g. 1G (default 1G).")
+@click.option("--cpus", "cpu_limit", type=float, help="CPUs per learner's server (default 1).")
+@click.option("--idle-timeout", type=int, help="Seconds before an idle server is stopped (default 3600).")
+@click.option("--no-build", is_flag=True, help="Do not check that the hub and learner images are current.")
+def workshop_up(name: str, roster_file: str | None, port: int | None, bind: str | None, mem_limit: str | None,
+                cpu_limit: float | None, idle_timeout: int | None, no_build: bool) -> None:
+    """Enroll the roster and start (or update) the hub; prints its URL."""
+    from careops.apps import workshop as app
+
+    _run(app.up_main, name=name, roster_file=roster_file, port=port, bind=bind, mem_limit=mem_limit,
+         cpu_limit=cpu_limit, idle_timeout=idle_timeout, build=not no_build)
+
+
+@workshop.command("down")
+@_WORKSHOP_NAME
+@click.option("--remove-volumes", is_flag=True, help="Also delete every learner's workspace and the hub's state.")
+def workshop_down(name: str, remove_volumes: bool) -> None:
+    """Remove the hub, learners' servers and networks (learners' work is kept)."""
+    from careops.apps import workshop as app
+
+    _run(app.down_main, name=name, remove_volumes=remove_volumes)
+
+
+@workshop.command("status")
+@_WORKSHOP_NAME
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def workshop_status(name: str, as_json: bool) -> None:
+    """The hub's state, and each member's server and last activity."""
+    from careops.apps import workshop as app
+
+    _run(app.status_main, name=name, as_json=as_json)
+
+
+@workshop.command("add-learners")
+@click.argument("roster_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+@_WORKSHOP_NAME
+def workshop_add_learners(roster_file: str, name: str) -> None:
+    """Enroll FILE's new members (a running hub learns them at once); prints where their passwords are."""
+    from careops.apps import workshop as app
+
+    _run(app.add_learners_main, roster_file=roster_file, name=name)
+
+
 if __name__ == "__main__":
     cli()
