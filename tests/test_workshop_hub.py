@@ -363,6 +363,26 @@ def test_add_learners_while_running_and_status(workshop: Workshop, capsys: pytes
     assert lines["cara"][:2] == ["learner", "none"] and workshop.settings.url in result.stdout
 
 
+def test_a_learner_replaces_the_initial_password(workshop: Workshop, browser) -> None:
+    initial, own = workshop.passwords["ben"], "ben-own-passphrase-42"
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(workshop.settings.url + "hub/login?next=" + urllib.parse.quote("/hub/change-password"))
+    page.fill("#username_input", "ben")
+    page.fill("#password_input", initial)
+    page.click("#login_submit")
+    page.wait_for_url("**/hub/change-password", timeout=READY_MS)
+    page.fill("#old_password_input", initial)
+    page.fill("#new_password_input", own)
+    page.fill("#new_password_confirmation_input", own)
+    page.get_by_role("button", name="Change Password").click()
+    page.wait_for_load_state()
+    assert "changed successfully" in " ".join(page.locator(".alert").all_inner_texts())
+    context.close()
+    assert _form_login(workshop, "ben", own) == 302
+    assert _form_login(workshop, "ben", initial) != 302  # the roster's initial password is not taken again
+
+
 def test_down_removes_the_hub_servers_and_networks_and_keeps_learners_work(workshop: Workshop) -> None:
     s, cl = workshop.settings, engine.client()
     assert app.down_main(name=NAME) == 0
