@@ -57,7 +57,7 @@ class Criterion:
         body = theme.esc(self.message)
         if not self.passed:
             if self.found():
-                body += f"<div style='font-size:90%'>{theme.esc(self.found())}</div>"
+                body += theme.note(self.found())
             body += theme.hint(self.hint)
         return body
 
@@ -140,13 +140,17 @@ class CheckReport:
 
 
 def _evidence_html(evidence: Any) -> str:
-    render = getattr(evidence, "_repr_html_", None)
-    if callable(render):
-        try:
-            return f"<div style='margin-top:0.4em'>{render()}</div>"
-        except Exception:  # noqa: BLE001 - a broken renderer must not hide the verdict; the text follows
-            pass
-    return f"<pre style='margin-top:0.4em'>{theme.esc(evidence)}</pre>"
+    """Evidence as HTML: its own rendering, its picture (a figure), else its text."""
+    for method, as_html in (("_repr_html_", theme.Html), ("_repr_png_", lambda png: theme.image(png, "figure"))):
+        render = getattr(evidence, method, None)
+        if callable(render):
+            try:
+                out = render()
+            except Exception:  # noqa: BLE001 - a broken renderer must not hide the verdict; the text follows
+                continue
+            if out:
+                return theme.block(as_html(out))
+    return theme.block(theme.pre(evidence))
 
 
 class CheckFailed(AssertionError):
