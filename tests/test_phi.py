@@ -208,7 +208,7 @@ def test_report_ok_and_views() -> None:
     report = ScanReport(findings=scan_text(f"SSN 999-12-3456\nSSN {ssn('123', '45', '6789')}"))
     assert not report.ok and len(report.phi) == 1 and len(report.findings) == 2
     assert "1 possible PHI" in str(report) and "phi-scan: allow" in str(report)
-    assert "<table>" in report._repr_html_()
+    assert "careops-table" in report._repr_html_()
     df = report.to_dataframe()
     assert list(df.columns) == ["kind", "value", "source", "line", "column", "synthetic"]
     assert ScanReport().ok and "no PHI found" in ScanReport()._repr_html_()

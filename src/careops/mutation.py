@@ -22,7 +22,6 @@ behaviour; hidden mutants make that a deliberate act, not an accident.
 from __future__ import annotations
 
 import base64
-import html
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from pathlib import Path
 
 from careops.errors import CareOpsError
 from careops.images.catalog import CI_RUNNER_IMAGE
+from careops.report import theme
 
 #: Module name the learner's tests import (``import adt_service``).
 MODULE = "adt_service"
@@ -122,15 +122,15 @@ class MutationReport:
 
     def _repr_html_(self) -> str:
         ok = self.passes_on_original
-        head = (f"<b>Your tests on the real code</b>: <span style='color:{'#2e7d32' if ok else '#c62828'}'>"
-                f"{html.escape(self.original.summary())}</span>")
-        rows = "".join(
-            f"<tr><td><code>{html.escape(m.id)}</code></td><td>{html.escape(m.description)}</td>"
-            f"<td style='color:{'#2e7d32' if not r.passed else '#c62828'}'>"
-            f"{'killed' if not r.passed else 'survived'}</td></tr>" for m, r in self.runs)
-        table = (f"<table><tr><th>mutant</th><th>planted bug</th><th>your tests</th></tr>{rows}</table>"
-                 if self.runs else "")
-        return f"<div>{head}<br>{table}<b>mutation score</b>: {len(self.killed)}/{len(self.runs)} killed</div>"
+        head = theme.para(theme.join([theme.bold("Your tests on the real code: "),
+                                      theme.state("passed" if ok else "failed", self.original.summary())]))
+        rows = ([theme.code(m.id), m.description, theme.state("killed" if not r.passed else "survived")]
+                for m, r in self.runs)
+        table = theme.table(rows, header=["mutant", "planted bug", "your tests"]) if self.runs else ""
+        killed = f"{len(self.killed)}/{len(self.runs)} killed"
+        status = theme.verdict(ok and not self.survived, killed,
+                               killed if ok else "your tests fail on the real code: no mutant counts")
+        return theme.card("Mutation score", head + table, status=status, ok=ok and not self.survived)
 
 
 RESULT_MARK = "CAREOPS-MUTATION-RESULT "

@@ -12,7 +12,6 @@ synthetic marker (SSN 999-, phone 555-01xx, @example.org, MRN SYN-).
 """
 from __future__ import annotations
 
-import html
 import unicodedata
 import uuid
 from dataclasses import dataclass, field, fields
@@ -24,6 +23,7 @@ import pandas as pd
 
 from careops.errors import CareOpsError
 from careops.synth import codes as C
+from careops.report import theme
 
 DEFAULT_AS_OF = date(2026, 1, 1)
 DAY = 86400
@@ -148,10 +148,9 @@ class Cohort:
                 f"{len(self.encounters)} encounters, {len(self.anomalies)} anomalies>")
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{html.escape(str(r.what))}</td><td style='text-align:right'>{r.count}</td></tr>"
-                       for r in self.summary().itertuples())
-        return (f"<div><b>Synthetic cohort</b> (seed {self.seed}, as of {self.as_of}; every identifier is synthetic)"
-                f"<table>{rows}</table></div>")
+        table = theme.table(([r.what, r.count] for r in self.summary().itertuples()), header=["what", "count"])
+        head = theme.para(theme.esc(f"seed {self.seed}, as of {self.as_of}; every identifier is synthetic"))
+        return theme.card("Synthetic cohort", head + table)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ as a pandas DataFrame, one row per attempt.
 """
 from __future__ import annotations
 
-import html
 import json
 import random
 import secrets
@@ -26,6 +25,7 @@ from careops.hl7 import build_adt
 from careops.images.catalog import LAB_IMAGE
 from careops.lab import Lab
 from careops.lab.container import LabContainer
+from careops.report import theme
 
 DRIVER_DIR = "/tmp/careops-traffic"
 DRIVER_UID = 1000
@@ -142,9 +142,7 @@ class TrafficResult:
         }
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-                       for k, v in self.summary().items())
-        return f"<b>traffic run {html.escape(self.plan.prefix)}</b><table>{rows}</table>"
+        return theme.card(f"Traffic run {self.plan.prefix}", theme.fields(self.summary()))
 
 
 class TrafficRun:
