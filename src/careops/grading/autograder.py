@@ -20,6 +20,7 @@ Re-running grades only new or changed submissions (``regrade=True`` forces).
 """
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import io
@@ -35,6 +36,7 @@ from typing import Any
 
 from careops.errors import CareOpsError
 from careops.grading import intake
+from careops.grading.agent import IMAGE_CAP, IMAGES_PER_CELL
 from careops.grading.course import COURSE_ID, Course, GradingError, generate_assignment
 from careops.grading.live import live_meta, run_live_check
 from careops.grading.restore import grade_id, is_test, restore, source_text
@@ -119,12 +121,29 @@ def skipped_by_grader(cell: dict[str, Any]) -> bool:
 
 
 # -- executing one notebook ---------------------------------------------------
+def _sandbox_png(out: dict[str, Any]) -> str | None:
+    """A picture a learner cell showed (base64 PNG), if it is one: decoded strictly, PNG magic, size capped."""
+    data = out.get("png")
+    if out.get("output_type") != "display_data" or not isinstance(data, str) or len(data) > IMAGE_CAP * 4 // 3 + 4:
+        return None
+    try:
+        png = base64.b64decode(data, validate=True)
+    except ValueError:
+        return None
+    return data if png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) <= IMAGE_CAP else None
+
+
 def _sandbox_outputs(answer: dict[str, Any]) -> list[dict[str, Any]]:
-    """Outputs from the sandbox as data: text streams and one error, strictly typed."""
+    """Outputs from the sandbox as data: text streams, pictures (PNG only) and one error, strictly typed."""
     outputs: list[dict[str, Any]] = []
+    pictures = 0
     for out in answer.get("outputs") or []:
         if isinstance(out, dict) and out.get("name") in ("stdout", "stderr") and isinstance(out.get("text"), str):
             outputs.append({"output_type": "stream", "name": out["name"], "text": out["text"][:65536]})
+        elif isinstance(out, dict) and pictures < IMAGES_PER_CELL and (png := _sandbox_png(out)) is not None:
+            pictures += 1
+            outputs.append({"output_type": "display_data", "metadata": {},
+                            "data": {"image/png": png, "text/plain": "<figure>"}})
     err = answer.get("error")
     if isinstance(err, dict):
         tb = err.get("traceback")
