@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -30,7 +29,6 @@ from typing import Any
 
 import docker.errors
 import requests
-from tqdm import tqdm
 
 from careops import engine, paths
 from careops.audit import AuditLog
@@ -54,7 +52,7 @@ from careops.pipeline.jobcontainer import (
 from careops.pipeline.junit import write_junit
 from careops.pipeline.results import JobResult, StepResult
 from careops.pipeline.workflow import Job, Step, Workflow, load_workflow
-from careops.progress import Progress
+from careops.progress import Progress, write_line
 from careops.report import theme
 
 LogCallback = Callable[[str, str, str], None]  # (job id, step name, line)
@@ -77,7 +75,7 @@ def _actor() -> str:
 
 
 def _print_log(job: str, step: str, line: str) -> None:
-    tqdm.write(f"[{job}] {line}", file=sys.stdout)
+    write_line(f"[{job}] {line}")
 
 
 class PipelineRun:

@@ -276,7 +276,7 @@ def block(body: Any) -> Html:
 
 
 def progress_line(desc: str, n: float, total: float | None, text: str = "", elapsed: float = 0.0,
-                  ok: bool | None = None) -> Html:
+                  ok: bool | None = None, unit: str = "") -> Html:
     """One line of a long task's progress in a notebook: what, a bar, how far, the latest news, the time.
 
     ``ok`` None: still running; True/False: finished, marked as a result is."""
@@ -287,7 +287,7 @@ def progress_line(desc: str, n: float, total: float | None, text: str = "", elap
         bar = (f"<span style='display:inline-block;width:10em;height:0.7em;border:1px solid {PALETTE['border']};"
                f"vertical-align:middle;margin:0 0.5em'><span style='display:block;height:100%;"
                f"width:{share * 100:.0f}%;background:{fill}'></span></span>")
-    count = f"{n:g}/{total:g}" if total else f"{n:g}"
+    count = (f"{n:g}/{total:g}" if total else f"{n:g}") + (f" {unit}" if unit else "")
     lead = f"{mark(ok)} " if ok is not None else ""
     news = f" {muted(text)}" if text else ""
     return Html(f"<div class='careops-progress' style='font-family:monospace;margin:0.2em 0'>{lead}"

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm import tqdm
 
 from careops import legacy_adt
 from careops.errors import LabError
@@ -25,6 +24,7 @@ from careops.hl7 import build_adt
 from careops.images.catalog import LAB_IMAGE
 from careops.lab import Lab
 from careops.lab.container import LabContainer
+from careops.progress import Progress
 from careops.report import theme
 
 DRIVER_DIR = "/tmp/careops-traffic"
@@ -164,12 +164,13 @@ class TrafficRun:
         """Block until the driver finished (showing progress), then read its record."""
         total = self.plan.duration
         limit = self.plan.duration + self.plan.grace + 30
-        with tqdm(total=round(total), desc=f"traffic {self.plan.prefix}", unit="s", disable=not progress,
-                  leave=False) as bar:
+        with Progress(f"traffic {self.plan.prefix}", total=round(total), unit="s", enabled=progress, every=5.0,
+                      leave=False) as shown:
             while True:
                 status = self.container.status
-                bar.n = min(round(total), round(time.time() - self.started))
-                bar.refresh()
+                done = min(round(total), round(time.time() - self.started))
+                if done > shown.n:
+                    shown.advance(done - shown.n)
                 if status in ("exited", "dead"):
                     break
                 if time.time() - self.started > limit:
