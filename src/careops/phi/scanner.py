@@ -29,6 +29,9 @@ if TYPE_CHECKING:  # pandas is only needed by the dataframe helpers
     import pandas as pd
 
 ALLOW_MARKER = "phi-scan: allow"
+#: What to do when the scan finds PHI: fix the data, never the gate (the allow marker is for documentation).
+PHI_FIX = ("keep the test case and replace each value with a synthetic marker (SSN 999-xx-xxxx, phone 555-01xx, "
+           "@example.org, SYN- MRNs); do not weaken the gate")
 MAX_FILE_BYTES = 5 * 1024 * 1024
 KINDS: tuple[str, ...] = (
     "ssn", "phone", "fax", "email", "mrn", "date", "zip", "ip", "url", "name", "account",
@@ -118,10 +121,7 @@ class ScanReport:
         lines += [f"  {f}" for f in self.phi]
         lines += [f"  skipped {path}: {reason}" for path, reason in self.skipped]
         if self.phi:
-            lines.append(
-                "  fix: replace with synthetic markers (SSN 999-xx-xxxx, phone 555-01xx, "
-                f"@example.org, SYN- MRNs) or add '# {ALLOW_MARKER}' with a reason"
-            )
+            lines.append(f"  fix: {PHI_FIX}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -131,7 +131,8 @@ class ScanReport:
                 for f in self.findings)
         table = theme.table(rows, header=["kind", "value (masked)", "where", "status"]) if self.findings else ""
         counts = theme.muted(f"{self.scanned} scanned, {len(self.skipped)} skipped")
-        return theme.card("PHI scan", theme.para(counts) + table, status=verdict, ok=self.ok)
+        fix = "" if self.ok else theme.hint(PHI_FIX)
+        return theme.card("PHI scan", theme.para(counts) + table + fix, status=verdict, ok=self.ok)
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per finding, values masked (safe to display or save)."""
