@@ -93,3 +93,11 @@ def test_a_notebook_gets_one_line_updated_in_place_and_no_stderr() -> None:
     assert final["text/plain"].startswith("pipeline 7: 3/3 steps done (") and "careops-progress" in final["text/html"]
     logged = "".join(o.text for o in outputs if o.output_type == "stream")
     assert logged == "[lint] ok\n[test] ok\n[build] ok\n"
+
+
+def test_a_task_that_stopped_without_a_verdict_says_so() -> None:
+    log = io.StringIO()
+    shown = Progress("pipeline 2", total=3, file=log)
+    shown.step("deploy-staging: waiting", 3)
+    shown.close(ok=None)
+    assert log.getvalue().splitlines()[-1].startswith("pipeline 2: stopped after ")

@@ -144,3 +144,19 @@ def test_a_stub_reads_not_written_yet_and_other_errors_keep_their_name():
 
     assert learner_error(CrossedTheSandbox("NotImplementedError", "")) == NOT_WRITTEN
     assert learner_error(CrossedTheSandbox("ZeroDivisionError", "division by zero")) == "ZeroDivisionError: division by zero"
+
+
+def test_a_stub_is_reported_once_not_once_per_criterion():
+    from careops.report import NOT_WRITTEN, call_learner
+
+    def stub(x):  # noqa: ANN001, ANN202
+        raise NotImplementedError()
+
+    report = CheckReport("Exercise 1")
+    for value in (1, 2, 3):
+        got, err = call_learner(stub, value)
+        report.check(err is None and got == value, f"it keeps {value}", got=err or got)
+    assert report.not_written and not report.passed
+    assert str(report).count(NOT_WRITTEN) == 1 and report._repr_html_().count(NOT_WRITTEN.split(":")[0]) == 2
+    report.check(False, "a real failure")
+    assert not report.not_written and str(report).count(NOT_WRITTEN) == 3

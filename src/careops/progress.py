@@ -134,7 +134,7 @@ class Progress:
             return
         of = f"/{self.total}" if self.total else ""
         unit = f" {self.unit}{'s' if self.unit and not self.unit.endswith('s') else ''}" if self.unit else ""
-        said = (self.text if ok is None else (self.text or ("done" if ok else "failed")))[:PLAIN_WIDTH]
+        said = self.text[:PLAIN_WIDTH]
         text = f"{self.desc}: {self.n}{of}{unit} {said} ({self.seconds:.1f} s)".replace("  ", " ")
         self.line.show(text, theme.progress_line(self.desc, self.n, self.total, said, self.seconds, ok=ok,
                                                  unit=unit.strip()), now=now)
@@ -183,26 +183,24 @@ class Progress:
             where = f"{self.n}/{self.total}" if self.total else f"{self.seconds:.0f} s"
             self._print(f"{where} {text[:PLAIN_WIDTH]}".rstrip())
 
-    def close(self, ok: bool = True, text: str = "") -> None:
-        """The task ended (``ok``: it succeeded, so the step last announced is done too); a plain stream gets
-        the time it took (``text`` instead of "done"/"failed", e.g. "paused for approval"). Safe to call twice."""
+    def close(self, ok: bool | None = True, text: str = "") -> None:
+        """The task ended (``ok``: it succeeded, so the step last announced is done too; None: it stopped
+        without a verdict, e.g. paused); a plain stream gets the time it took (``text`` instead of
+        "done"/"failed", e.g. "paused for approval"). Safe to call twice."""
         if self.closed:
             return
         self.closed = True
         if ok and self._announced:
             self.n += 1
         if self.line is not None:
-            if text:
-                self.text = text
-            elif ok:
-                self.text = ""
-            self._show(now=True, ok=ok if not text else None)
+            self.text = text or ("done" if ok else "failed" if ok is False else self.text)
+            self._show(now=True, ok=ok)
         elif self.bar is not None:
             if ok and self._announced:
                 self.bar.update(1)
             self.bar.close()
         elif self.plain:
-            said = text or ("done" if ok else "failed")
+            said = text or ("done" if ok else "failed" if ok is False else "stopped")
             self._print(f"{said} {'in' if said == 'done' else 'after'} {self.seconds:.1f} s")
 
     def __enter__(self) -> Progress:

@@ -201,7 +201,12 @@ class PipelineRun:
                 self._finish(cancelled=True)
             raise
         finally:
-            bar.close(ok=ok, text="paused for approval" if self.status == "waiting-approval" else "")
+            # the bar's verdict is the run's: a run whose jobs failed ends red, a paused one without a verdict
+            failed = [j for j, r in self.jobs.items() if r.status in ("failure", "timed-out", "cancelled")]
+            if self.status == "waiting-approval":
+                bar.close(ok=None if ok else False, text="paused for approval")
+            else:
+                bar.close(ok=ok and not failed, text=f"{', '.join(failed)} failed" if failed else "")
             self._active_seconds += time.monotonic() - t0
         self._finish()
         return self

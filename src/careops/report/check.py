@@ -105,6 +105,12 @@ class CheckReport:
     def failures(self) -> list[Criterion]:
         return [c for c in self.criteria if not c.passed]
 
+    @property
+    def not_written(self) -> bool:
+        """Every failed criterion failed only because the learner's code is still the stub."""
+        failed = self.failures
+        return bool(failed) and all(NOT_WRITTEN in f"{c.message} {c.hint} {c.got}" for c in failed)
+
     def summary(self) -> str:
         n_ok = sum(c.passed for c in self.criteria)
         if not self.criteria:
@@ -112,11 +118,19 @@ class CheckReport:
         return f"{self.title}: {n_ok}/{len(self.criteria)} criteria passed"
 
     def __str__(self) -> str:
+        if self.not_written:  # one line, not the stub's error once per criterion
+            return f"{self.summary()}\n  [FAIL] {NOT_WRITTEN}"
         lines = [self.summary()] + ["  " + c.line() for c in self.criteria]
         return "\n".join(lines + [str(d) for d in self.details])
 
     def _repr_html_(self) -> str:
         n_ok = sum(c.passed for c in self.criteria)
+        if self.not_written:  # one line, not the stub's error once per criterion
+            status = theme.verdict(False, "", "not written yet")
+            body = theme.items([(False, theme.esc(NOT_WRITTEN))])
+            n = len(self.criteria)
+            body += theme.note(theme.muted(f"{n} {'criterion is' if n == 1 else 'criteria are'} checked once it runs"))
+            return theme.card(self.title, body, status=status, ok=False)
         status = theme.verdict(self.passed, "all passed", f"{n_ok}/{len(self.criteria)} passed")
         body = theme.items((c.passed, c._html()) for c in self.criteria)
         body += "".join(_evidence_html(d) for d in self.details)

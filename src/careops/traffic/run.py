@@ -164,7 +164,7 @@ class TrafficRun:
         """Block until the driver finished (showing progress), then read its record."""
         total = self.plan.duration
         limit = self.plan.duration + self.plan.grace + 30
-        with Progress(f"traffic {self.plan.prefix}", total=round(total), unit="s", enabled=progress, every=5.0,
+        with Progress(f"traffic {self.plan.prefix}", total=round(total), unit="second", enabled=progress, every=5.0,
                       leave=False) as shown:
             while True:
                 status = self.container.status
