@@ -348,6 +348,21 @@ class Learner:
         self.shots += 1
         self.page.screenshot(path=str(SCREENSHOTS / f"{self.module}-{self.shots}-{name}.png"))
 
+    def wrong_then_right(self, answer: str, check: str, right: str, *, wrong: str | None = None,
+                         label: str) -> list[str]:
+        """The exercise ``answer`` as released (or ``wrong``): its check fails; then ``right``: it passes.
+        Returns the criteria that failed (a screenshot of them is taken)."""
+        if wrong is not None:
+            self.write(answer, wrong)
+        self.run(answer)
+        report = self.check_shown(self.run(check), f"{label}, wrong", passed=False)
+        failed = [li.inner_text() for li in report.locator("li").all() if "\u2718" in li.inner_text()]
+        self.shot(f"{label}-wrong")
+        self.write(answer, right)
+        self.run(answer)
+        self.check_shown(self.run(check), f"{label}, right", passed=True)
+        return failed
+
     # -- what the page must show --------------------------------------------------------------
     def outputs_text(self, cell: Locator) -> str:
         return "\n".join(cell.locator(".jp-OutputArea-output").all_inner_texts())
@@ -358,6 +373,8 @@ class Learner:
         text = self.outputs_text(cell)
         assert reports.count() == 1, f"{label}: expected the report once, got {reports.count()}:\n{text[:1500]}"
         assert "Traceback" not in text and "careops/checks" not in text, f"{label}: a traceback:\n{text[:1500]}"
+        assert "expected None" not in text, f"{label}: a criterion without an expected value says 'expected None'"
+        assert not re.search("[\U0001F000-\U0001FAFF]", text), f"{label}: an emoji (an empty box without an emoji font)"
         failed_line = "criteria not met yet" in text
         assert failed_line != passed, f"{label}: expected it to {'pass' if passed else 'fail'}:\n{text[:1500]}"
         return reports.first
@@ -414,23 +431,13 @@ def test_module_0_orientation(learner: Any) -> None:
     me, solution = learner("00-orientation")
     me.run("setup")
     me.no_stderr(me.run("preflight"), "the preflight")
-    me.run("is_synthetic")  # the stub, unchanged
-    me.check_shown(me.run("test_is_synthetic"), "exercise 1 unanswered", passed=False)
-    me.shot("exercise-1-unanswered")
-    me.write("is_synthetic", solution["is_synthetic"])
-    me.run("is_synthetic")
-    me.check_shown(me.run("test_is_synthetic"), "exercise 1 answered", passed=True)
+    me.wrong_then_right("is_synthetic", "test_is_synthetic", solution["is_synthetic"], label="exercise-1")
     # A lenient answer (every lab, unsorted) fails exactly the criteria it breaks, nothing else.
-    me.write("leaked_names", 'def leaked_names(table, lab):\n    return table[table["leaked"]]["name"].tolist()\n')
-    me.run("leaked_names")
-    report = me.check_shown(me.run("test_leaked_names"), "exercise 3 lenient", passed=False)
-    me.shot("exercise-3-lenient")
-    failed = [li.inner_text() for li in report.locator("li").all() if "\u2718" in li.inner_text()]
+    lenient = 'def leaked_names(table, lab):\n    return table[table["leaked"]]["name"].tolist()\n'
+    failed = me.wrong_then_right("leaked_names", "test_leaked_names", solution["leaked_names"], wrong=lenient,
+                                 label="exercise-3-lenient")
     assert any("other labs are left alone" in f for f in failed) and any("sorted" in f for f in failed), failed
     assert not any("every leaked resource" in f or "still in use" in f for f in failed), failed
-    me.write("leaked_names", solution["leaked_names"])
-    me.run("leaked_names")
-    me.check_shown(me.run("test_leaked_names"), "exercise 3 answered", passed=True)
 
 
 FAILING_TEST = '''%%artifact unit_tests
@@ -464,11 +471,7 @@ def test_module_1_ci_pipeline(learner: Any) -> None:
     text = me.outputs_text(cell)
     assert "phi-scan: allow" not in text and text.count("do not weaken the gate") == 1, text[-1500:]
     me.shot("pipeline-stopped-at-the-phi-gate")
-    me.run("to_synthetic")
-    me.check_shown(me.run("test_to_synthetic"), "exercise 3 unanswered", passed=False)
-    me.write("to_synthetic", solution["to_synthetic"])
-    me.run("to_synthetic")
-    me.check_shown(me.run("test_to_synthetic"), "exercise 3 answered", passed=True)
+    me.wrong_then_right("to_synthetic", "test_to_synthetic", solution["to_synthetic"], label="exercise-3")
     me.no_stderr(me.run("run2"), "the second pipeline run")
     me.write("approve", solution["approve"])
     me.no_stderr(me.run("approve"), "the approval")
@@ -481,12 +484,8 @@ def test_module_1_ci_pipeline(learner: Any) -> None:
 def test_module_2_containerize(learner: Any) -> None:
     me, solution = learner("02-containerize-legacy")
     me.run("setup")
-    me.run("faults")  # the dict to fill in, unchanged: every answer empty
-    me.check_shown(me.run("test_faults"), "exercise 1 unanswered", passed=False)
-    me.shot("exercise-1-unanswered")
-    me.write("faults", solution["faults"])
-    me.run("faults")
-    me.check_shown(me.run("test_faults"), "exercise 1 answered", passed=True)
+    # the dict to fill in, unchanged: every answer empty
+    me.wrong_then_right("faults", "test_faults", solution["faults"], label="exercise-1")
     for gid in ("adt_dockerfile", "adt_dockerignore"):
         me.write(gid, solution[gid])
         me.run(gid)
@@ -508,12 +507,7 @@ def test_module_3_safe_deployments(learner: Any) -> None:
     me.no_stderr(cell, "the stop-and-replace deployment")
     me.plot_shown(cell, "the deployment's plot")
     me.shot("naive-deployment")
-    me.run("canary_analysis")  # the stub, unchanged
-    me.check_shown(me.run("test_canary_analysis"), "exercise 3 unanswered", passed=False)
-    me.shot("exercise-3-unanswered")
-    me.write("canary_analysis", solution["canary_analysis"])
-    me.run("canary_analysis")
-    me.check_shown(me.run("test_canary_analysis"), "exercise 3 answered", passed=True)
+    me.wrong_then_right("canary_analysis", "test_canary_analysis", solution["canary_analysis"], label="exercise-3")
     me.run("close")
 
 
@@ -522,12 +516,7 @@ def test_module_4_synthetic_data(learner: Any) -> None:
     me.run("setup")
     me.write("cohort", solution["cohort"])
     me.run("cohort")
-    me.run("fidelity")  # the stub, unchanged
-    me.check_shown(me.run("test_fidelity"), "exercise 2 unanswered", passed=False)
-    me.shot("exercise-2-unanswered")
-    me.write("fidelity", solution["fidelity"])
-    me.run("fidelity")
-    me.check_shown(me.run("test_fidelity"), "exercise 2 answered", passed=True)
+    me.wrong_then_right("fidelity", "test_fidelity", solution["fidelity"], label="exercise-2")
     me.run("ex2b-run")
     cell = me.run("plots")
     me.plot_shown(cell, "the comparison figure")
