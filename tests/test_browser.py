@@ -189,8 +189,8 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="careops-chromium-") as profile, sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-                                                    viewport={"width": 1400, "height": 1000})
+        ctx = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True,
+                                                    args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000})
         try:
             yield ctx
         finally:
@@ -245,7 +245,8 @@ def test_orientation_first_cells_run_in_the_browser(lab: LabServer, browser: Any
                 expect(prompt).to_have_text(re.compile(r"^\[\d+\]:$"), timeout=CELL_TIMEOUT_MS)
                 cells.nth(i).evaluate("c => c.scrollIntoView({block: 'start'})")
                 page.wait_for_timeout(300)
-                page.screenshot(path=str(OUT / f"{2 + code.index(i):02d}-code-cell-{code.index(i) + 1}.png"), full_page=True)
+                shot = OUT / f"{2 + code.index(i):02d}-code-cell-{code.index(i) + 1}.png"
+                page.screenshot(path=str(shot), full_page=True)
 
         problems, texts = [], []
         for n, i in enumerate(code, start=1):
@@ -386,7 +387,8 @@ class Learner:
 
     def no_stderr(self, cell: Locator, label: str) -> None:
         boxes = cell.locator(STDERR)
-        assert boxes.count() == 0, f"{label}: writes to stderr (red boxes):\n{chr(10).join(boxes.all_inner_texts())[:800]}"
+        said = "\n".join(boxes.all_inner_texts())
+        assert boxes.count() == 0, f"{label}: writes to stderr (red boxes):\n{said[:800]}"
 
 
 def _sources(notebook: Path) -> tuple[list[str], dict[str, str]]:

@@ -297,4 +297,5 @@ def test_table_cells_are_escaped_unless_they_are_markup() -> None:
     assert "&lt;b&gt;x&lt;/b&gt;" in page and "<code>y</code>" in page
     assert [a for a, _ in _cells(page)] == ["left", "left", "right", "right", "right"]
     assert ">2.5</td>" in page and (theme.esc("<a>") + theme.esc("b")) == "&lt;a&gt;b"
-    assert isinstance(theme.bold("a") + theme.code("b"), theme.Html) and not isinstance(theme.bold("a") + "<i>", theme.Html)
+    assert isinstance(theme.bold("a") + theme.code("b"), theme.Html)
+    assert not isinstance(theme.bold("a") + "<i>", theme.Html)

@@ -61,8 +61,8 @@ class PreflightReport:
         rows = ([theme.mark(r.ok), r.what, r.expected, r.observed] for r in self.rows)
         status = theme.join([theme.verdict(self.ok, "all limits hold", "some limits do not hold"), " ",
                              theme.muted(f"({self.seconds:.1f} s)")])
-        return theme.card(f"Preflight on {self.engine}", theme.table(rows, header=["", "check", "expected", "observed"]),
-                          status=status, ok=self.ok)
+        table = theme.table(rows, header=["", "check", "expected", "observed"])
+        return theme.card(f"Preflight on {self.engine}", table, status=status, ok=self.ok)
 
 
 def preflight(image: str = LAB_IMAGE, *, learner: str | None = None) -> PreflightReport:

@@ -482,13 +482,14 @@ class PipelineRun:
         rows: list[list[Any]] = []
         for r in self.jobs.values():
             rows.append([theme.bold(r.id), theme.state(r.status), theme.seconds(r.seconds), r.message])
-            rows += [[theme.indent(s.name), theme.state(s.status), theme.seconds(s.seconds), s.message] for s in r.steps]
+            rows += [[theme.indent(s.name), theme.state(s.status), theme.seconds(s.seconds), s.message]
+                     for s in r.steps]
         body = theme.table(rows, header=["job / step", "status", "time", "note"])
         body += "".join(a._repr_html_() for a in self.approvals)
         if self.status == "waiting-approval":
-            body += theme.para(theme.join([theme.bold("Waiting for approval"), " of ", theme.code(self.waiting_for or ""),
-                                           ": run ", theme.code("approve(run, who='Your Name')"), " or ",
-                                           theme.code("deny(run, who=..., reason=...)"), "."]))
+            body += theme.para(theme.join([
+                theme.bold("Waiting for approval"), " of ", theme.code(self.waiting_for or ""), ": run ",
+                theme.code("approve(run, who='Your Name')"), " or ", theme.code("deny(run, who=..., reason=...)"), "."]))
         title = theme.join(["Pipeline ", self.workflow.name, " run ", theme.code(self.run_id)])
         status = theme.join([theme.state(self.status), " ", theme.muted(f"({self.seconds:.1f} s)")])
         ok = True if self.status in PASSED else None if self.status in ("running", "waiting-approval") else False

@@ -42,8 +42,8 @@ FIGURE: dict[str, str] = {
     "secondary": "#bf3989",        # the second series when neither is good or bad (women)
     "band-ok": "#dafbe1",          # the area of what is acceptable (a tolerance, a normal range)
     "band": PALETTE["code-bg"],    # a neutral area
-    "event": "#8250df",
-    "background": "#ffffff",       # behind a figure's picture (also in a dark notebook theme)            # a moment marked across the plots (the router switch, a rollback)
+    "event": "#8250df",            # a moment marked across the plots (the router switch, a rollback)
+    "background": "#ffffff",       # behind a figure's picture (also in a dark notebook theme)
 }
 
 #: Colour per state word used across the toolkit (pipeline steps, deployments, containers).
@@ -239,7 +239,8 @@ def table(rows: Iterable[Sequence[Any]], header: Sequence[Any] | None = None, *,
         out.append(f"<thead><tr>{ths}</tr></thead>")
     out.append("<tbody>")
     for row in body:
-        tds = "".join(f"<td style='{_CELL};text-align:{'right' if right else 'left'}'>{text}</td>" for right, text in row)
+        tds = "".join(f"<td style='{_CELL};text-align:{'right' if right else 'left'}'>{text}</td>"
+                      for right, text in row)
         out.append(f"<tr>{tds}</tr>")
     out.append("</tbody></table>")
     return Html("".join(out))
