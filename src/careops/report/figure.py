@@ -18,7 +18,7 @@ import io
 
 import matplotlib.figure
 
-from careops.report.theme import FIGURE
+from careops.report.theme import FIGURE, SERIES
 
 #: Dots per inch of the picture: a 10-inch figure is 1000 pixels wide.
 DPI = 100
@@ -26,6 +26,12 @@ DPI = 100
 
 class Figure(matplotlib.figure.Figure):
     """A matplotlib figure (same arguments and methods) that renders as a PNG in notebooks and their HTML."""
+
+    def add_subplot(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201 - matplotlib's own signature
+        """An Axes whose series take the theme's colours (``subplots()`` comes here too)."""
+        ax = super().add_subplot(*args, **kwargs)
+        ax.set_prop_cycle(color=SERIES)
+        return ax
 
     def _repr_png_(self) -> bytes:
         return self.png()

@@ -46,6 +46,9 @@ FIGURE: dict[str, str] = {
     "background": "#ffffff",       # behind a figure's picture (also in a dark notebook theme)
 }
 
+#: Colours of a figure's series, in order, where no series means good or bad (e.g. one line per pipeline job).
+SERIES: list[str] = [PALETTE["info"], FIGURE["secondary"], FIGURE["warn"], FIGURE["event"], "#1b7c83", PALETTE["muted"]]
+
 #: Colour per state word used across the toolkit (pipeline steps, deployments, containers).
 STATE_COLOURS: dict[str, str] = {
     "success": PALETTE["ok"], "ok": PALETTE["ok"], "passed": PALETTE["ok"], "approved": PALETTE["ok"],
@@ -295,7 +298,7 @@ def progress_line(desc: str, n: float, total: float | None, text: str = "", elap
                 f"<b>{esc(desc)}</b>{bar}{esc(count)} {muted(f'{elapsed:.1f} s')}{news}</div>")
 
 
-__all__ = ["PALETTE", "FIGURE", "STATE_COLOURS", "PASS_MARK", "FAIL_MARK", "Html", "Num", "esc", "join", "colour",
+__all__ = ["PALETTE", "FIGURE", "SERIES", "STATE_COLOURS", "PASS_MARK", "FAIL_MARK", "Html", "Num", "esc", "join", "colour",
            "mark", "state", "verdict", "bold", "code", "link", "muted", "note", "hint", "para", "indent", "num",
            "seconds", "card", "section", "items", "table", "fields", "pre", "details", "image", "block",
            "progress_line"]
