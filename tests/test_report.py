@@ -157,6 +157,7 @@ def test_a_stub_is_reported_once_not_once_per_criterion():
         got, err = call_learner(stub, value)
         report.check(err is None and got == value, f"it keeps {value}", got=err or got)
     assert report.not_written and not report.passed
+    assert CheckFailed(report)._render_traceback_() == ["\x1b[1;31mExercise 1: not written yet (see the report above)\x1b[0m"]
     assert str(report).count(NOT_WRITTEN) == 1 and report._repr_html_().count(NOT_WRITTEN.split(":")[0]) == 2
     report.check(False, "a real failure")
     assert not report.not_written and str(report).count(NOT_WRITTEN) == 3

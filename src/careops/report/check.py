@@ -182,6 +182,8 @@ class CheckFailed(AssertionError):
         failed = len(self.report.failures)
         if not self.report.criteria:
             return [f"\x1b[31m{self.report.title}: nothing was checked\x1b[0m"]
+        if self.report.not_written:
+            return [f"\x1b[1;31m{self.report.title}: not written yet (see the report above)\x1b[0m"]
         return [f"\x1b[1;31m{FAIL_LINE.format(title=self.report.title, failed=failed, n=len(self.report.criteria))}"
                 "\x1b[0m"]
 
