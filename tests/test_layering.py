@@ -13,11 +13,12 @@ The floors, bottom up, and why each sits where it does:
 1. plain tools with no lab: paths, the engine connection, the Docker build
    stream and tracked containers, polling, progress
    output, the case-study service's names, the audit log, PHI scanning, HL7,
-   artifacts, secret scanning, local ports.
+   artifacts, secret scanning, local ports, a notebook's outline (exercises, stated times).
 2. images, synthetic data, notebook helpers, the learner's workspace.
 3. ``lab`` (sandboxed containers) and ``dockerfile`` (a learner's Dockerfile
    read against the course's rules and images), both built on images.
-4. what runs in labs: router, traffic, mutation testing, pipelines, preflight.
+4. what runs in labs: router, traffic, mutation testing, pipelines, preflight;
+   ``solve``: a stuck learner's solution from a trusted place, recorded.
 5. ``rollout``: deployments, driving router and traffic.
 6. ``containerize``: module 2's builds and live checks.
 7. ``checks``: the learner checks of every module.
@@ -39,10 +40,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "careops"
 FLOORS: list[set[str]] = [
     {"errors", "report"},
     {"paths", "engine", "dockerops", "polling", "progress", "legacy_adt", "audit", "phi", "hl7", "artifacts",
-     "secretscan", "ports"},
+     "secretscan", "ports", "outline"},
     {"images", "synth", "notebook", "workspace"},
     {"lab", "dockerfile"},
-    {"router", "traffic", "mutation", "pipeline", "preflight"},
+    {"router", "traffic", "mutation", "pipeline", "preflight", "solve"},
     {"rollout"},
     {"containerize"},
     {"checks"},

@@ -54,7 +54,9 @@ from careops.grading.trusted import (
     sandbox_fetcher,
     trusted_prelude,
 )
+from careops.outline import outline
 from careops.progress import Progress
+from careops.solve.marks import zeroed_tests
 from careops.report import theme
 
 GRADER_FILES = ("agent.py", "trusted.py", "restore.py", "live.py", "autograder.py", "sandbox.py", "score.py")
@@ -154,11 +156,16 @@ def _sandbox_outputs(answer: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def execute(notebook: dict[str, Any], sandbox: Sandbox, prelude: dict[str, Any], *, learner: str,
-            artifacts_from: dict[str, Any]) -> tuple[dict[str, TestOutcome], list[str]]:
-    """Run a restored notebook: learner cells in the sandbox, tests on the host. Fills in outputs."""
+            artifacts_from: dict[str, Any], zeroed: dict[str, str] | None = None
+            ) -> tuple[dict[str, TestOutcome], list[str]]:
+    """Run a restored notebook: learner cells in the sandbox, tests on the host. Fills in outputs.
+
+    ``zeroed`` tests (test -> reason: the learner used ``careops solve`` on their exercise) score 0 without running.
+    """
     tests: dict[str, TestOutcome] = {}
     incidents: list[str] = []
     defined: dict[str, Any] = {}
+    zeroed = zeroed or {}
     try:
         sandbox.wait_ready()
     except SandboxError as exc:
@@ -170,7 +177,9 @@ def execute(notebook: dict[str, Any], sandbox: Sandbox, prelude: dict[str, Any],
         gid = grade_id(cell)
         label = f"cell {gid or index}"
         if is_test(cell):
-            if live_meta(cell):
+            if str(gid) in zeroed:
+                outcome = failed(str(gid), f"scored 0: {zeroed[str(gid)]}", "Solved")
+            elif live_meta(cell):
                 outcome = run_live_check(cell, artifacts_from, prelude, learner=learner,
                                          fetch=sandbox_fetcher(sandbox) if sandbox.dead is None else None)
             elif sandbox.dead is not None:
@@ -275,10 +284,12 @@ def grade_submission(sub: intake.Submission, ctx: AssignmentContext, factory: Sa
             continue
         restored = restore(source_nb, submitted)
         out.notes.extend(restored.notes)
+        zeroed = zeroed_tests(restored.notebook, layout=outline(source_nb))
+        out.notes.extend(f"{gid} scored 0: {why}" for gid, why in zeroed.items())
         sandbox = factory.take()
         try:
             tests, incidents = execute(restored.notebook, sandbox, ctx.preludes[name], learner=sub.learner,
-                                       artifacts_from=restored.notebook)
+                                       artifacts_from=restored.notebook, zeroed=zeroed)
         finally:
             sandbox.remove()
         out.reasons.extend(incidents)
