@@ -12,6 +12,9 @@ SOLUTION = (Path(__file__).resolve().parents[1] / "labs" / "ci-pipeline" / "solu
 STARTER = Path(__file__).resolve().parents[1] / "labs" / "ci-pipeline" / "starter-ci.yml"
 
 
+PHI_SCAN = "careops/phi-scan@847b9e86d63125160bd94ce7ed75a35359b341e0 # v1"
+
+
 def broken(old: str, new: str) -> str:
     assert SOLUTION.count(old) == 1, old
     return SOLUTION.replace(old, new)
@@ -35,8 +38,8 @@ BREAKS = {
                              "      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2\n",
                              "  lint:\n    runs-on: ubuntu-latest\n    timeout-minutes: 5\n    steps:\n"
                              "      - uses: actions/checkout@v4\n"),
-    "phi-gate": broken("        uses: careops/phi-scan@847b9e86d63125160bd94ce7ed75a35359b341e0 # v1\n        with:\n          paths: tests/fixtures logs\n",
-                       "        uses: careops/phi-scan@847b9e86d63125160bd94ce7ed75a35359b341e0 # v1\n        continue-on-error: true\n        with:\n"
+    "phi-gate": broken(f"        uses: {PHI_SCAN}\n        with:\n          paths: tests/fixtures logs\n",
+                       f"        uses: {PHI_SCAN}\n        continue-on-error: true\n        with:\n"
                        "          paths: tests/fixtures logs\n"),
     "dockerfile-lint": broken("      - name: Dockerfile rules (hadolint)\n        run: hadolint Dockerfile\n", ""),
     "image-scan": broken("      - name: Scan the image (non-root, no secrets, no PHI)\n"

@@ -144,8 +144,10 @@ defaults = solve_app.main.__kwdefaults__
 @click.option("--module", default=defaults["module"], help="The module (default: this folder's name).")
 @click.option("--notebook", type=click.Path(dir_okay=False, exists=True), default=defaults["notebook"],
               help="The learner's notebook of the module.")
-@click.option("--apply", is_flag=True, default=defaults["apply"], help="Write the solution into the notebook's answer cell.")
-@click.option("--learner", default=defaults["learner"], help="Record it for this learner (an instructor handing it over).")
+@click.option("--apply", is_flag=True, default=defaults["apply"],
+              help="Write the solution into the notebook's answer cell.")
+@click.option("--learner", default=defaults["learner"],
+              help="Record it for this learner (an instructor handing it over).")
 @click.option("--yes", "assume_yes", is_flag=True, default=defaults["assume_yes"], help="Do not ask for confirmation.")
 @click.option("--list", "list_only", is_flag=True, default=defaults["list_only"],
               help="List the exercises and what solving each costs.")

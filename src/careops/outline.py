@@ -271,7 +271,8 @@ def _track_problems(o: Outline, name: str, total: int) -> list[str]:
     if tracks is None and line is None:
         return []
     short = (tracks or {}).get("short") if isinstance(tracks, dict) else None
-    if not isinstance(short, dict) or not isinstance(short.get("minutes"), int) or not isinstance(short.get("skip"), list):
+    if not isinstance(short, dict) or not isinstance(short.get("minutes"), int) \
+            or not isinstance(short.get("skip"), list):
         return [f"{name}: careops.tracks.short must be {{minutes: N, skip: [exercise labels]}}"]
     problems = []
     skipped = [str(s) for s in short["skip"]]

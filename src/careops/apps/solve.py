@@ -86,7 +86,8 @@ def main(*, name: str = "", module: str | None = None, notebook: str | None = No
                          "careops solve --list names them")
     nb_path = Path(notebook) if notebook else None
     if apply and nb_path is None:
-        raise SolveError("--apply needs the notebook to write into", fix="add --notebook workspace/<module>/<file>.ipynb")
+        raise SolveError("--apply needs the notebook to write into",
+                         fix="add --notebook workspace/<module>/<file>.ipynb")
     mod = _module(module, nb_path)
     source = trusted_source()
     if source is None:

@@ -185,7 +185,8 @@ def rego_rule(rule: str, cases: list[tuple[str, str, list[int]]] | None = None, 
                  hint=f'f := {{"id": "{RULE_ID}", "line": i.line, "message": ..., "hint": ...}}')
     for (label, _text, want), result in zip(cases, results):
         got = sorted(f.line for f in result.findings if f.id == RULE_ID)
-        report.check(got == sorted(want), f"{label}: {'denied at line ' + ', '.join(map(str, want)) if want else 'allowed'}",
+        verdict = f"denied at line {', '.join(map(str, want))}" if want else "allowed"
+        report.check(got == sorted(want), f"{label}: {verdict}",
                      expected=sorted(want), got=got,
                      hint="deny every USER of the final stage whose user (before ':') is not a number, or is a number "
                           "below 10000; one finding per such USER, at its line")

@@ -1,8 +1,9 @@
 """Evaluate one Rego module in a child process (``careops.dockerfile.policy.evaluate_learner_rule``).
 
 Reads ``{"policy", "package", "inputs", "cpu"}`` as JSON on stdin and prints one JSON line:
-``{"findings": [[...] per input]}`` or ``{"error", "fix"}``. CPU time is limited before the policy is compiled (an address-space
-limit is not: rego-cpp's allocator reserves large ranges up front); the parent also stops the child after a timeout.
+``{"findings": [[...] per input]}`` or ``{"error", "fix"}``. CPU time is limited before the policy is compiled
+(an address-space limit is not: rego-cpp's allocator reserves large ranges up front); the parent also stops the
+child after a timeout.
 """
 from __future__ import annotations
 

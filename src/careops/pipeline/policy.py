@@ -217,7 +217,8 @@ def _pinned_actions(wf: Workflow) -> list[Finding]:
                 action = find_action(step.uses)
                 example = f"uses: {action.pinned}" if action else "uses: owner/name@<40-hex commit> # v1.2.3"
                 kind = ("a tag, which can be moved to other code" if re.match(r"^v\d", ref) else
-                        "a short commit SHA, which another commit can come to share" if re.fullmatch(r"[0-9a-f]{7,39}", ref)
+                        "a short commit SHA, which another commit can come to share"
+                        if re.fullmatch(r"[0-9a-f]{7,39}", ref)
                         else "a branch, which moves with every push" if ref else "no ref at all")
                 out.append(Finding(f"job '{job.id}' step {step.index + 1} uses {step.uses!r}: {kind}; pin the "
                                    f"full commit SHA, e.g. {example}",

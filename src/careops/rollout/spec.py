@@ -436,7 +436,8 @@ def _canary(doc: Located, value: dict[str, Any], path: tuple[Any, ...], health: 
     routing = m.get("trafficRouting")
     if not isinstance(routing, dict) or not isinstance((routing.get("nginx") or {}).get("stableIngress"), str):
         raise doc.fail(path + ("trafficRouting",), "a canary with steps shifts its weights through the router: "
-                       "trafficRouting.nginx.stableIngress names it", fix="trafficRouting: {nginx: {stableIngress: router}}")
+                       "trafficRouting.nginx.stableIngress names it",
+                       fix="trafficRouting: {nginx: {stableIngress: router}}")
     _only(doc, routing, path + ("trafficRouting",), {"nginx": "{stableIngress: router}"})
     _only(doc, routing["nginx"], path + ("trafficRouting", "nginx"), {"stableIngress": "the router's name"})
     for key in ("stableService", "canaryService"):

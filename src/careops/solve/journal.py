@@ -64,7 +64,7 @@ class SolveJournal:
 
 
 def workspace_journal(notebook_folder: Path | None = None) -> SolveJournal:
-    """The learner's journal: ``<workspace>/.careops/solved.jsonl``, the workspace being the notebook folder's parent."""
+    """The learner's journal, ``<workspace>/.careops/solved.jsonl`` (the workspace: the notebook folder's parent)."""
     folder = (notebook_folder or Path.cwd()).resolve()
     return SolveJournal(folder.parent / ".careops" / "solved.jsonl")
 
