@@ -115,8 +115,8 @@ def solve(name: str, *, confirm: bool = False, module: str | None = None) -> Sol
                                  replace=True)
         return SolveCard(name, "confirm", (
             f"This puts the solution of {cost} into this cell, replacing what is in it, and records that you used "
-            f"it: {cost} then scores 0 when your notebook is graded. Every other exercise is graded as usual, and "
-            "the next ones work with this solution."),
+            "it: that exercise then scores 0 when your notebook is graded. Every other exercise is graded as usual, "
+            "and the next ones work with this solution."),
             notes=["To go on, run this cell again: it now says confirm=True. To keep trying instead, undo "
                    "(Ctrl+Z) and write your own answer."])
     source = trusted_source()
@@ -146,9 +146,9 @@ def solve(name: str, *, confirm: bool = False, module: str | None = None) -> Sol
     else:
         notes.append("no notebook here: paste the text below over the answer cell")
     return SolveCard(name, "solved", (
-        f"This cell now holds the solution of {solution.exercise}; its first line records that you used it, so "
-        f"{solution.exercise} scores 0 when graded and every other exercise counts as usual. Read it, then go on "
-        "with the next exercise."), solution=solution, notes=notes)
+        f"This cell now holds the solution of {solution.exercise}; its first line records that you used it, so that "
+        "exercise scores 0 when graded and every other exercise counts as usual. Read it, then go on with the next "
+        "exercise."), solution=solution, notes=notes)
 
 
 __all__ = ["SolveCard", "solve"]
