@@ -247,20 +247,22 @@ def time_problems(nb: dict[str, Any], module: str = "") -> list[str]:
         if (h.points or 0.0) != graded:
             problems.append(f"{name}: exercise {h.label} says {h.points or 0:g} points, its autograded cells give "
                             f"{graded:g}")
-    if o.table:
+    if o.table:  # a row per exercise, or per part of one (2a, 2b instead of 2)
         rows = {label: (points, mins) for label, points, mins in o.table}
+        by_label = {h.label: h for h in o.headings}
         for h in tops:
-            if h.label not in rows:
+            parts = [x.label for x in o.headings if x.level == 3 and x.label[:-1] == h.label]
+            if h.label not in rows and not (parts and all(p in rows for p in parts)):
                 problems.append(f"{name}: the header's table has no row for exercise {h.label}")
+        for label, (points, mins) in rows.items():
+            h = by_label.get(label)
+            if h is None:
+                problems.append(f"{name}: the table lists an exercise with no heading: {label}")
                 continue
-            points, mins = rows[h.label]
             want_points = "–" if h.points is None else f"{h.points:g}"
             if points != want_points or mins != h.minutes:
                 problems.append(f"{name}: the table says exercise {h.label} is {points} points, {mins} minutes; "
                                 f"its heading says {want_points} points, {h.minutes} minutes")
-        extra = sorted(set(rows) - {h.label for h in tops})
-        if extra:
-            problems.append(f"{name}: the table lists exercises with no heading: {', '.join(extra)}")
     problems += _track_problems(o, name, reading + exercises)
     return problems
 
