@@ -171,10 +171,12 @@ def bench_synth(patients: int = 1000) -> list[BenchRow]:
 
 def bench_learner_dockerfile() -> list[BenchRow]:
     """Module 2: a learner's Dockerfile built with a warm cache vs a cold one; the live check per submission."""
-    from careops.containerize.grade import build_seconds_warm_vs_cold, live_check_seconds, solution_artifacts
+    from careops.containerize.grade import build_seconds_warm_vs_cold, live_check_seconds
+    from careops.grading.references import load
 
-    builds = build_seconds_warm_vs_cold(*solution_artifacts())
-    live = live_check_seconds(*solution_artifacts())
+    solution = load("containerize").solution_artifacts()  # the instructor's reference (a full checkout)
+    builds = build_seconds_warm_vs_cold(*solution)
+    live = live_check_seconds(*solution)
     return [BenchRow("learner image build, warm cache", builds["warm"], builds["cold"], "s", "the same build, no cache",
                      note=f"{builds['warm_cached_steps']} steps came from the cache"),
             BenchRow("live Dockerfile check per submission", live, builds["cold"], "s", "its cold build alone",
@@ -206,17 +208,18 @@ def bench_router_switch(switches: int = 10) -> BenchRow:
 
 # -- module 3: safe deployments under traffic ---------------------------------------------------
 
-#: the notebook's rollback solution (labs/safe-deployments/solution/rollback.yaml) with a tight budget (3, not 40):
+#: the notebook's rollback solution (grading/references/safe-deployments/rollback.yaml) with a tight budget (3, not 40):
 #: v2-faulty fails ~3 requests/s at 25 %, so the budget check, not the analysis after the 4 s pause, is what stops
 #: it (the mechanism this bench times)
 _ROLLBACK_BUDGET = 3
 
 
 def _solution(name: str) -> str:
-    """The notebook's solution artifact, so the bench deploys what a learner is expected to write."""
-    from careops.checks.safe_deployments.solutions import solution_artifact
+    """The notebook's solution artifact, so the bench deploys what a learner is expected to write (a reference:
+    the bench runs from the instructor's checkout)."""
+    from careops.grading.references import load
 
-    return solution_artifact(name)
+    return load("safe_deployments").solution_artifact(name)
 
 
 def _rollback_spec() -> str:
