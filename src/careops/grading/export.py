@@ -35,6 +35,7 @@ from traitlets import Dict, Unicode
 
 from careops.grading.course import COURSE_ID, Course
 from careops.grading.journal import Journal, grading_dir
+from careops.grading.lms import CANVAS
 from careops.grading.restore import grade_id, is_test
 
 STATUSES = ("graded", "incomplete", "rejected", "error", "missing")

@@ -157,6 +157,8 @@ class LearnerFeedback(ClearHiddenTests):
         for cell in nb.cells:
             if not is_test(cell):
                 continue  # learners' cells are theirs (a marker in them is their text, not a test)
+            if isinstance(cell.source, list):
+                cell.source = "".join(cell.source)
             self._remove_hidden_test_region(cell)
             if grade_id(cell) in hidden:
                 kept = [o for o in cell.get("outputs", []) if o.get("output_type") != "error"]
@@ -314,6 +316,12 @@ def return_feedback(course: Any, assignment: str, *, dest: Path | None = None, l
 def release_to_exchange(course: Any, assignment: str, exchange: Path, learners: list[str]) -> list[str]:
     """nbgrader's own release_feedback (its exchange, its hashes) for ``learners``."""
     from nbgrader.apps import NbGraderAPI
+
+    from careops.grading.course import GradingError
+
+    if not Path(exchange).is_dir():
+        raise GradingError(f"no nbgrader exchange at {exchange}: expected the folder learners submit to",
+                           fix="pass the exchange's root (the hub's, or nbgrader's default /srv/nbgrader/exchange)")
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config.loader import PyFileConfigLoader
 
@@ -325,8 +333,11 @@ def release_to_exchange(course: Any, assignment: str, exchange: Path, learners: 
     released = []
     for learner in learners:
         result = api.release_feedback(assignment, learner)
-        if result.get("success"):
-            released.append(learner)
+        if not result.get("success"):
+            raise GradingError(f"nbgrader could not release {learner}'s feedback into {exchange}: "
+                               f"{(result.get('error') or result.get('log') or '').strip()[-600:]}",
+                               fix="read nbgrader's message (is the exchange writable?)")
+        released.append(learner)
     return released
 
 
