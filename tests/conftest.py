@@ -51,6 +51,36 @@ def orientation_release(orientation_course: Any) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+@pytest.fixture(scope="session")
+def released_course(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A throwaway course with every module, released by `careops release` (real nbgrader)."""
+    import io
+    from contextlib import redirect_stdout
+
+    from careops.apps.release import main
+    from careops.grading.course import make_temp_course
+
+    root = tmp_path_factory.mktemp("release-all") / "course"
+    for assignment in sorted(p.name for p in (REPO_ROOT / "notebooks").iterdir() if p.is_dir()
+                             and not p.name.startswith((".", "_"))):
+        course = make_temp_course(root, assignment)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(course_dir=course.root) == 0
+    from types import SimpleNamespace
+
+    return SimpleNamespace(course=course, root=course.root, release=course.release, build=course.build,
+                           output=out.getvalue())
+
+
+@pytest.fixture(scope="session")
+def learner_tree(released_course: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The learner's copy of this checkout, with the released modules (careops.grading.learner_copy)."""
+    from careops.grading import learner_copy
+
+    return learner_copy.write(REPO_ROOT, released_course.release, tmp_path_factory.mktemp("learner-copy"))
+
+
 class GradingSandboxes:
     """Grading sandboxes (careops/grader image) of one test, all under one session id."""
 
