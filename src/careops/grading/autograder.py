@@ -41,7 +41,14 @@ from careops.grading import intake
 from careops.grading.agent import IMAGE_CAP, IMAGES_PER_CELL
 from careops.grading.course import COURSE_ID, Course, GradingError, generate_assignment
 from careops.grading.export import ClassRow, export_class, test_columns
-from careops.grading.feedback import GradingNotes, grading_notes, not_answered_output, unanswered_tests
+from careops.grading.feedback import (
+    GradingNotes,
+    exercise_labels,
+    grading_notes,
+    not_answered_output,
+    unanswered,
+    unanswered_tests,
+)
 from careops.grading.journal import Journal, grading_dir
 from careops.grading.live import live_meta, run_live_check
 from careops.grading.references import exercises_using_references
@@ -137,7 +144,8 @@ def execute(notebook: dict[str, Any], sandbox: Sandbox, prelude: dict[str, Any],
     """Run a restored notebook: learner cells in the sandbox, tests on the host. Fills in outputs.
 
     ``zeroed`` tests (test -> reason: they rely on the reference answers) score 0 without running;
-    a failed test in ``not_answered`` (test -> "not answered: exercise ...") says so instead of its error.
+    a failed test or an answer cell in ``not_answered`` (grade id -> "not answered: exercise ...") says so
+    instead of its error.
     """
     tests: dict[str, TestOutcome] = {}
     incidents: list[str] = []
@@ -189,6 +197,8 @@ def execute(notebook: dict[str, Any], sandbox: Sandbox, prelude: dict[str, Any],
                                 "traceback": [f"SandboxError: {exc.message}"]}]
             continue
         cell["outputs"] = _sandbox_outputs(answer)
+        if str(gid) in not_answered and any(o.get("output_type") == "error" for o in cell["outputs"]):
+            cell["outputs"] = [not_answered_output(not_answered[str(gid)])]  # the stub's NotImplementedError
     for incident in sandbox.incidents:
         if incident not in incidents:
             incidents.append(incident)
@@ -261,7 +271,10 @@ def grade_submission(sub: intake.Submission, ctx: AssignmentContext, factory: Sa
         out.notes.extend(restored.notes)
         zeroed = exercises_using_references(restored.notebook)
         out.notes.extend(f"{gid} scored 0: {why}" for gid, why in zeroed.items())
-        not_answered = unanswered_tests(source_nb, restored.notebook)
+        labels = exercise_labels(source_nb)
+        not_answered = {**{gid: f"not answered: {labels.get(gid, gid)}"
+                           for gid in unanswered(source_nb, restored.notebook)},
+                        **unanswered_tests(source_nb, restored.notebook)}
         sandbox = factory.take()
         try:
             tests, incidents = execute(restored.notebook, sandbox, ctx.preludes[name], learner=sub.learner,
@@ -272,6 +285,7 @@ def grade_submission(sub: intake.Submission, ctx: AssignmentContext, factory: Sa
         grading_notes(restored.notebook, GradingNotes(
             undone=[n for n in restored.notes if not n.startswith("missing answer")],
             not_answered={g: t for g, t in not_answered.items() if g in tests and not tests[g].passed},
+            # (answer cells' own "not answered" show in their place; the summary lists the tests')
             reference_use=zeroed, hidden_failed=[g for g, t in tests.items() if t.hidden and not t.passed],
             incidents=incidents))
         out.notebooks[name] = restored.notebook
