@@ -40,7 +40,7 @@ def test_the_copy_holds_the_released_modules_and_the_toolkit_and_no_answers(lear
     with tarfile.open(learner_tree.archive) as tar:
         names = tar.getnames()
     assert f"{learner_copy.NAME}/release/00-orientation/orientation.ipynb" in names
-    assert not [n for n in names if "/notebooks/" in n or "references" in n]
+    assert not [n for n in names if "/notebooks/" in n or "grading/references/" in n]
     again = learner_copy.write(REPO, learner_tree.folder / "release", learner_tree.folder.parent)
     assert not again.written or again.folder == learner_tree.folder  # unchanged inputs: nothing copied again
 

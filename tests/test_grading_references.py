@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import io
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +89,178 @@ def test_a_reference_module_loads_on_the_instructors_host_and_nowhere_else(tmp_p
         R.reference_file("safe-deployments/blue-green.yaml")
     with pytest.raises(CareOpsError, match="no reference module"):
         R.load("../ci_pipeline")
+
+
+# -- no answer where a learner or the sandbox can reach it ------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+#: lines of the answers that are also somewhere a learner may see, on purpose, each with its reason
+PUBLIC_ON_PURPOSE = {
+    '"p95_ms": 10.0, "side_by_side_seconds": 0.05},': "the same numbers are a practice row's answer (blue/green)",
+    '"p95_ms": 10.0, "side_by_side_seconds": 0.0},': "the same numbers are a practice row's answer (stop-and-replace)",
+    "apiVersion: argoproj.io/v1alpha1": "the rollout spec's format, documented by careops.rollout.spec",
+    "image: careops/legacy-adt:v2": "the release the notebook tells learners to deploy",
+    "autoPromotionEnabled: true": "the rollout spec's format, documented by careops.rollout.spec",
+    "prePromotionAnalysis:": "the rollout spec's format, documented by careops.rollout.spec",
+    "activeService: router": "the rollout spec's format, documented by careops.rollout.spec",
+    '"resourceType": "Patient",': "FHIR's own field (careops.synth's FHIR writer, fhir.resources)",
+    "before_birthday = (b.dt.month > as_of.month) | ((b.dt.month == as_of.month) & (b.dt.day > as_of.day))":
+        "careops.synth's own age rule (completed years), which exercise 2b's task states in words",
+    "age = as_of.year - b.dt.year - before_birthday.astype(int)":
+        "careops.synth's own age rule (completed years), which exercise 2b's task states in words",
+    'ENTRYPOINT ["tini", "--"]': "every course image starts this way",
+    "PYTHONUNBUFFERED=1 \\": "every course image sets it",
+}
+#: the v2 release module 3 deploys is built from labs/legacy-adt/v2/Dockerfile, a working Dockerfile of the service
+#: module 2 containerizes; the image's own history shows it too. Its lines are public on purpose (README: known).
+V2_DOCKERFILE = REPO / "labs" / "legacy-adt" / "v2" / "Dockerfile"
+#: the starter workflow of module 1 is the learner's starting point: what it shares with the reference is given
+STARTER_WORKFLOW = REPO / "labs" / "ci-pipeline" / "starter-ci.yml"
+#: the template repo of module 1 ships a Dockerfile the pipeline builds (not module 2's exercise)
+TEMPLATE_DOCKERFILE = REPO / "labs" / "ci-pipeline" / "repo-template" / "Dockerfile"
+
+
+def _solution_lines(nb: dict[str, Any]) -> list[str]:
+    out, inside = [], False
+    for cell in nb["cells"]:
+        for line in "".join(cell["source"]).splitlines():
+            if "### BEGIN SOLUTION" in line:
+                inside = True
+            elif "### END SOLUTION" in line:
+                inside = False
+            elif inside:
+                out.append(line.strip())
+    return out
+
+
+def answer_lines(release: Path, min_length: int = 24) -> dict[str, str]:
+    """line -> where it comes from: the source notebooks' hidden tests and solutions and every file of
+    grading/references, stripped, at least ``min_length`` long; import lines (they name no answer) and lines the
+    learner versions in ``release`` show anyway (the given part of an artifact cell) left out."""
+    import json
+
+    found: dict[str, str] = {}
+
+    def add(line: str, where: str) -> None:
+        if len(line) >= min_length and not line.startswith(("import ", "from ")):
+            found.setdefault(line, where)
+
+    for path in sorted(REPO.glob("notebooks/*/*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        for line in B.hidden_test_lines(nb, min_length):
+            add(line, f"a hidden test of {path.parent.name}")
+        for line in _solution_lines(nb):
+            add(line, f"the solution of {path.parent.name}")
+    for path in sorted((REPO / R.REFERENCES_DIR).rglob("*")):
+        if path.is_file() and path.name != "README.md":
+            for line in path.read_text(encoding="utf-8").splitlines():
+                add(line.strip(), f"{path.relative_to(REPO)}")
+    public = set(PUBLIC_ON_PURPOSE)
+    for path in (V2_DOCKERFILE, STARTER_WORKFLOW, TEMPLATE_DOCKERFILE):
+        public |= {ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()}
+    for path in sorted(release.glob("*/*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        public |= {ln.strip() for c in nb["cells"] for ln in "".join(c["source"]).splitlines()}
+    return {line: where for line, where in found.items() if line not in public}
+
+
+def _leaks(files: Any, needles: dict[str, str]) -> list[str]:
+    """``files`` yields (name, bytes); the answer lines found in them, each with the file and where it is from."""
+    import json
+
+    leaks = []
+    for name, data in files:
+        if b"\0" in data[:1024]:
+            continue  # binary
+        text = data.decode("utf-8", "replace")
+        lines = text.splitlines()
+        if name.endswith(".ipynb"):
+            try:
+                nb = json.loads(text)
+                lines = [ln for c in nb.get("cells", []) for ln in "".join(c.get("source", "")).splitlines()]
+            except ValueError:
+                pass
+        for line in lines:
+            if line.strip() in needles:
+                leaks.append(f"{name}: {line.strip()[:90]!r} ({needles[line.strip()]})")
+    return leaks
+
+
+def test_the_answer_lines_are_many_and_reach_every_module(released_course: Any) -> None:
+    needles = answer_lines(released_course.release)
+    assert len(needles) > 300
+    assert {w.split(" of ")[-1] for w in needles.values() if " of 0" in w} == {
+        "00-orientation", "01-ci-pipeline", "02-containerize-legacy", "03-safe-deployments", "04-synthetic-data-testing"}
+
+
+def test_the_installed_toolkit_wheel_holds_no_answer(released_course: Any) -> None:
+    """The wheel the grader image and a learner's environment install (built as the images build it)."""
+    import zipfile
+
+    from careops.images.wheelhouse import build_local_wheel
+
+    wheel, _sha = build_local_wheel(REPO, progress=False)
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        assert not [n for n in names if "solution" in n or n.startswith("grading/") or "/references/" in n]
+        leaks = _leaks(((n, zf.read(n)) for n in names if not n.endswith("/")), answer_lines(released_course.release))
+    assert leaks == [], "\n".join(leaks)
+
+
+@pytest.mark.slow
+def test_the_learner_copy_holds_no_answer(learner_tree: Any, released_course: Any) -> None:
+    root = learner_tree.folder
+    files = ((p.relative_to(root).as_posix(), p.read_bytes()) for p in sorted(root.rglob("*")) if p.is_file())
+    leaks = _leaks(files, answer_lines(released_course.release))
+    assert leaks == [], "\n".join(leaks)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_the_grader_sandbox_image_holds_no_answer(released_course: Any) -> None:
+    """Every file of careops/grader (built from this checkout): no answer line, no reference or solution file."""
+    import tarfile
+
+    from careops import engine
+    from careops.images import GRADER_IMAGE, ensure_images
+
+    ensure_images(["grader"], progress=False)
+    client = engine.client()
+    container = client.containers.create(GRADER_IMAGE, command=["true"])
+    try:
+        stream = io.BufferedReader(_Chunks(container.export()), buffer_size=1 << 20)
+        files, paths_seen = [], []
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            for member in tar:
+                paths_seen.append(member.name)
+                if member.isfile() and member.size < 2 * 2**20 and (
+                        member.name.startswith(("opt/", "home/")) or "careops" in member.name):
+                    fh = tar.extractfile(member)
+                    if fh is not None:
+                        files.append((member.name, fh.read()))
+    finally:
+        container.remove(force=True)
+    assert not [p for p in paths_seen if "grading/references/" in p or ("/solution" in p and "careops" in p)]
+    assert not [p for p in paths_seen if p.startswith("opt/careops-assets/") and "solution" in p]
+    leaks = _leaks(files, answer_lines(released_course.release))
+    assert leaks == [], "\n".join(leaks)
+
+
+class _Chunks(io.RawIOBase):
+    """A file over the engine's export stream (an iterator of byte chunks)."""
+
+    def __init__(self, chunks: Any) -> None:
+        self._it, self._buf = iter(chunks), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._buf:
+            try:
+                self._buf = next(self._it)
+            except StopIteration:
+                return 0
+        n = min(len(b), len(self._buf))
+        b[:n], self._buf = self._buf[:n], self._buf[n:]
+        return n
