@@ -81,7 +81,9 @@ def secret_blocks() -> list[tuple[str, str, list[str]]]:
 
 
 def solution_files() -> list[Path]:
-    found = []
+    """Every answer file: the grader's references (grading/references/, where labs/*/solution* moved) and any
+    labs/*/solution* that comes back."""
+    found = [f for f in sorted((REPO / "grading" / "references").rglob("*")) if f.is_file() and f.name != "README.md"]
     for p in sorted((REPO / "labs").glob("*/solution*")):
         found += [p] if p.is_file() else [f for f in sorted(p.rglob("*")) if f.is_file()]
     return found
