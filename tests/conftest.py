@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import pickle
 import sys
@@ -79,6 +80,51 @@ def learner_tree(released_course: Any, tmp_path_factory: pytest.TempPathFactory)
     from careops.grading import learner_copy
 
     return learner_copy.write(REPO_ROOT, released_course.release, tmp_path_factory.mktemp("learner-copy"))
+
+
+class _ExportStream(io.RawIOBase):
+    """The chunks of ``docker export`` as a file for tarfile's streaming mode."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks, self.buf = chunks, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self.buf:
+            try:
+                self.buf = next(self.chunks)
+            except StopIteration:
+                return 0
+        n = min(len(b), len(self.buf))
+        b[:n], self.buf = self.buf[:n], self.buf[n:]
+        return n
+
+
+@pytest.fixture(scope="session")
+def image_filesystem() -> Any:
+    """``files_of(image, max_size)``: every regular file of an image up to ``max_size`` bytes, by path (no leading
+    slash), read from ``docker export`` of a container that never starts."""
+    import tarfile
+
+    from careops import engine
+
+    def files_of(image: str, max_size: int = 2 * 2**20) -> dict[str, bytes]:
+        container = engine.client().containers.create(image, ["true"], network_mode="none")
+        files: dict[str, bytes] = {}
+        try:
+            with tarfile.open(fileobj=io.BufferedReader(_ExportStream(iter(container.export())), 1 << 20),
+                              mode="r|") as tar:
+                for member in tar:
+                    if member.isfile() and member.size <= max_size:
+                        data = tar.extractfile(member)
+                        files[member.name] = data.read() if data else b""
+        finally:
+            container.remove(force=True)
+        return files
+
+    return files_of
 
 
 class GradingSandboxes:
