@@ -32,6 +32,7 @@ from careops.containerize.context import (
 from careops.dockerfile.parse import Dockerfile, DockerfileSyntaxError, as_dockerfile
 from careops.dockerops import BuildStream, Step, Stopped, stream_build
 from careops.images.build import write_context_tar
+from careops.images.catalog import LEARNER_BUILD_REPO
 from careops.lab import labels as L
 from careops.lab.policy import format_bytes, parse_bytes
 from careops.progress import Progress
@@ -40,8 +41,8 @@ BUILD_TIMEOUT = 120.0
 DISK_BUDGET = 256 * 1024**2       # bytes a single RUN step may write
 BUILD_MEMORY = 512 * 1024**2
 SIZE_BUDGET_ABOVE_BASE = 25 * 1024**2
-LEARNER_REPO = "careops-learner/adt"
-LABEL_BUILD = "org.careops.learner-build"
+LEARNER_REPO = LEARNER_BUILD_REPO
+LABEL_BUILD = L.LEARNER_BUILD
 
 _NETWORK_WORDS = ("Temporary failure in name resolution", "Network is unreachable", "Could not resolve",
                   "Name or service not known", "urlopen error", "No address associated", "nodename nor servname",

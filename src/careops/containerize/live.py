@@ -40,9 +40,15 @@ START_TIMEOUT = 60.0
 VOLUME = legacy_adt.VOLUME
 
 
-def _image_env(cl: docker.DockerClient, image: str) -> dict[str, str]:
-    env = (cl.api.inspect_image(image).get("Config") or {}).get("Env") or []
-    return dict(e.split("=", 1) for e in env if "=" in e)
+def _folder_of(config: dict[str, Any]) -> str | None:
+    env = dict(e.split("=", 1) for e in config.get("Env") or [] if "=" in e)
+    volumes = sorted(config.get("Volumes") or {})
+    db = env.get("ADT_DB", "")
+    folder = posixpath.dirname(db) if db.startswith("/") else ""
+    for vol in volumes:
+        if folder == vol.rstrip("/") or folder.startswith(vol.rstrip("/") + "/"):
+            return vol
+    return volumes[0] if volumes else None
 
 
 def data_folder(image: str, *, client: docker.DockerClient | None = None) -> str | None:
@@ -52,19 +58,12 @@ def data_folder(image: str, *, client: docker.DockerClient | None = None) -> str
     database outside every VOLUME loses it with the container, and the durability check must see that.
     """
     cl = client or engine.client()
-    cfg = cl.api.inspect_image(image).get("Config") or {}
-    volumes = sorted(cfg.get("Volumes") or {})
-    db = _image_env(cl, image).get("ADT_DB", "")
-    folder = posixpath.dirname(db) if db.startswith("/") else ""
-    for vol in volumes:
-        if folder == vol.rstrip("/") or folder.startswith(vol.rstrip("/") + "/"):
-            return vol
-    return volumes[0] if volumes else None
+    return _folder_of(cl.api.inspect_image(image).get("Config") or {})
 
 
 def run_service(lab: Lab, image: str, *, name: str = legacy_adt.CONTAINER, volume: str = VOLUME) -> LabContainer:
     """Start the image in the lab with a named lab volume on its declared VOLUME and both ports published."""
-    folder = data_folder(image, client=lab.client)
+    folder = _folder_of(lab.image_config(image))
     return lab.run(image, name=name, ports=[MLLP_PORT, HTTP_PORT], volumes={volume: folder} if folder else None,
                    memory="256m", cpus=1.0, pids=128)
 

@@ -27,6 +27,11 @@ ROUTER_BASE_IMAGE = "careops/router-base:bookworm"
 ROUTER_IMAGE = f"{ROUTER_REPOSITORY}:latest"
 HUB_IMAGE = "careops/hub:latest"
 LEARNER_IMAGE = "careops/learner:latest"
+#: The images a lab container may run on a shared host (through the lab broker): what the modules start.
+#: Not the hub, the learner's own server image or the grader (which holds the hidden tests).
+LAB_IMAGES = (BASE_IMAGE, LAB_IMAGE, ADT_V1, ADT_V2, ADT_V2_FAULTY, CI_RUNNER_IMAGE, FHIR_FACADE_IMAGE, ROUTER_IMAGE)
+#: Where a learner's own Dockerfile builds are tagged: <repository>:<learner id>-<build id> (careops.containerize)
+LEARNER_BUILD_REPO = "careops-learner/adt"
 
 LABEL_IMAGE = "org.careops.image"
 LABEL_INPUTS = "org.careops.inputs"
