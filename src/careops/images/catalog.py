@@ -223,9 +223,13 @@ CATALOG: list[ImageSpec] = [
         node_packages="workshop/hub/proxy",
         source_builds=("onetimepass",),  # NativeAuthenticator's 2FA helper: published without a wheel
         depends_on=("workshop-base",),
+        # the lab broker builds learners' Dockerfiles next to the ADT service they containerize
+        extra_context=(("labs/legacy-adt/v2/adt_service.py", "assets/legacy-adt/v2/adt_service.py"),),
         smoke=(("jupyterhub", "--version"), ("configurable-http-proxy", "--version"),
                ("python", "-c", ("import dockerspawner, nativeauthenticator, jupyterhub_idle_culler, "
-                                 "careops.workshop.auth, careops.workshop.spawner"))),
+                                 "careops.workshop.auth, careops.workshop.spawner, careops.workshop.broker, "
+                                 "careops.containerize.build, careops.containerize.layers; "
+                                 "from careops.paths import lab_asset; lab_asset('legacy-adt/v2/adt_service.py')"))),
         optional=WORKSHOP,
     ),
 ]

@@ -210,6 +210,7 @@ class BrokerBackend(LabBackend):
                               fix="start your server from the workshop hub (it hands the token over), or unset "
                                   f"{BROKER_URL_ENV} to use this machine's engine")
         self.url = self.base_url(url)
+        self.key = (self.url, token)
         self._session = requests.Session()
         self._session.headers.update({"Authorization": f"token {token}", "Accept": "application/json"})
         self._me: dict[str, Any] | None = None
@@ -220,10 +221,15 @@ class BrokerBackend(LabBackend):
     def base_url(url: str) -> str:
         return url.rstrip("/") + "/"
 
+    @staticmethod
+    def from_env_key() -> tuple[str, str]:
+        """(URL, token) as the environment says now."""
+        token = os.environ.get(BROKER_TOKEN_ENV) or os.environ.get(HUB_TOKEN_ENV) or ""
+        return BrokerBackend.base_url(os.environ[BROKER_URL_ENV]), token
+
     @classmethod
     def from_env(cls) -> BrokerBackend:
-        token = os.environ.get(BROKER_TOKEN_ENV) or os.environ.get(HUB_TOKEN_ENV) or ""
-        return cls(os.environ[BROKER_URL_ENV], token)
+        return cls(*cls.from_env_key())
 
     # -- HTTP ------------------------------------------------------------------------------
     def call(self, method: str, path: str, *, what: str, json: Any = None, params: dict[str, str] | None = None,

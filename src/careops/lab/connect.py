@@ -5,7 +5,6 @@ workshop hub: the hub's spawner sets CAREOPS_BROKER_URL in each learner's server
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from careops import engine
@@ -13,7 +12,7 @@ from careops.lab.backend import BROKER_URL_ENV, LabBackend, via_broker
 from careops.lab.broker import BrokerBackend
 from careops.lab.direct import DirectBackend
 
-_broker: LabBackend | None = None
+_broker: BrokerBackend | None = None
 
 
 def lab_backend(client: Any = None) -> LabBackend:
@@ -22,8 +21,16 @@ def lab_backend(client: Any = None) -> LabBackend:
     if client is not None:
         return DirectBackend(client)
     if via_broker():
-        url = os.environ[BROKER_URL_ENV]
-        if _broker is None or getattr(_broker, "url", None) != BrokerBackend.base_url(url):
+        wanted = BrokerBackend.from_env_key()
+        if _broker is None or _broker.key != wanted:
             _broker = BrokerBackend.from_env()
         return _broker
     return DirectBackend(engine.client())
+
+
+def broker_backend() -> BrokerBackend:
+    """The lab broker's backend (for the operations only the broker offers: builds, image scans)."""
+    found = lab_backend()
+    if not isinstance(found, BrokerBackend):
+        raise TypeError(f"{BROKER_URL_ENV} is not set: this process uses the engine directly")
+    return found

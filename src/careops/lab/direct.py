@@ -370,7 +370,7 @@ class DirectBackend(LabBackend):
         with _learner_lock(ref.learner):
             full = kwargs["name"]
             if c is not None:
-                c.quota.check(self._memory_in_use(c.learner), full, request.limits.memory)
+                c.quota.check(self.memory_in_use(c.learner), full, request.limits.memory)
             for volume in request.volumes:
                 self.volume(ref, volume)
             try:
@@ -391,7 +391,7 @@ class DirectBackend(LabBackend):
                                fix="read the engine's explanation above; 'careops doctor' checks the engine") from None
         return DirectContainer(container)
 
-    def _memory_in_use(self, learner: str) -> dict[str, int]:
+    def memory_in_use(self, learner: str) -> dict[str, int]:
         """The learner's containers (every lab, any state): name -> memory limit, from the labels set at start."""
         found: dict[str, int] = {}
         for row in self.client.api.containers(all=True, filters=_filters(None, learner)):
