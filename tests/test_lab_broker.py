@@ -226,7 +226,8 @@ def test_a_learner_cannot_list_stop_exec_into_or_read_another_learners_lab(as_le
     ({"image": "careops/grader:latest"}, 403, "policy", "not one of the course's images"),
     ({"cap_add": ["SYS_ADMIN"]}, 403, "policy", "SYS_ADMIN are not allowed"),
     ({"limits": {"memory": 1024 * 2**20}}, 429, "quota", "would bring your lab containers to 1 GiB"),
-    ({"image": "careops/does-not-exist:1"}, 409, "lab", "is not on this engine"),
+    ({"image": "careops/does-not-exist:1"}, 403, "policy", "is not one of the course's images"),
+    ({"image": f"careops-learner/adt:{ANA}-0000000000"}, 409, "lab", "is not on this engine"),
 ])
 def test_requests_outside_the_lab_api_are_refused_with_a_clear_message(broker_url, request_body, status, kind,
                                                                        message) -> None:

@@ -355,6 +355,7 @@ class DirectBackend(LabBackend):
 
     def run(self, ref: LabRef, request: RunRequest, *, workdir: str | None = None) -> DirectContainer:
         kwargs = engine_request(ref, request, workdir=workdir, confinement=self.confinement)
+        self._check_image_name(request.image)
         try:
             image = self.client.images.get(request.image)
         except docker.errors.ImageNotFound:
@@ -479,7 +480,15 @@ class DirectBackend(LabBackend):
                 failed.append((res, exc.message))
         return removed, failed
 
+    def _check_image_name(self, image: str) -> None:
+        """Confined: refuse an image that is neither the course's nor named as the learner's own build, unseen."""
+        c = self.confinement
+        if c is not None and image not in c.course_images and not image.startswith(f"{c.build_repo}:{c.learner}-"):
+            check_lab_image(image, learner=c.learner, course_images=c.course_images, build_repo=c.build_repo,
+                            image_labels=None)
+
     def image_inspect(self, ref: str) -> dict[str, Any] | None:
+        self._check_image_name(ref)
         try:
             info = self.client.api.inspect_image(ref)
         except docker.errors.NotFound:
