@@ -317,3 +317,17 @@ def test_files_copied_in_are_a_tar_the_engine_unpacks(as_learner) -> None:
         c.put_archive("/tmp", buf.getvalue())
         assert c.exec("cat /tmp/hello.txt").output == "hello"
         assert json.loads(json.dumps(c.limits()))["memory"] == 16 * 2**20
+
+
+def test_a_work_folder_reaches_the_lab_as_a_read_only_copy(as_learner, tmp_path) -> None:
+    """Module 4 mounts a work folder; through the broker no folder of the server can be mounted: a copy is."""
+    as_learner("ana")
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "msg.hl7").write_text("MSH|^~\\&|\r")
+    with Lab("copies", workdir=tmp_path) as lab:
+        c = lab.run(name="reader", command=["sleep", "60"], memory="16m", binds={tmp_path / "inbox": "/inbox"})
+        assert c.exec("cat /inbox/msg.hl7").output.startswith("MSH")
+        assert not c.exec("touch /inbox/new", check=False).ok, "the copy is mounted read-only"
+        assert [r.kind for r in lab.resources()].count("container") == 1, "the container that filled it is gone"
+        with pytest.raises(PolicyViolation, match="outside the lab's work folder"):
+            lab.run(name="escape", command=["true"], binds={tmp_path.parent: "/up"})

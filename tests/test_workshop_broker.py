@@ -94,7 +94,7 @@ def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
     folder = tmp_path_factory.mktemp("roster")
     (folder / "class.csv").write_text(ROSTER)
     settings = WorkshopSettings(name=NAME, port=_free_port(), hub_image=_own_tag(HUB_IMAGE),
-                                learner_image=_own_tag(LEARNER_IMAGE), lab_containers=6, lab_memory="1g")
+                                learner_image=_own_tag(LEARNER_IMAGE))
     settings.save()
     try:
         assert app.up_main(name=NAME, roster_file=str(folder / "class.csv"), build=False) == 0
@@ -237,9 +237,9 @@ def raw(method, path, body=None, token=token):
                                  headers={"Authorization": "token " + token, "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
-            return [r.status, r.read().decode()[:400]]
+            return [r.status, r.read().decode()[:3000]]
     except urllib.error.HTTPError as e:
-        return [e.code, e.read().decode()[:400]]
+        return [e.code, e.read().decode()[:3000]]
 ref = LabRef("orientation", "ben", "0123456789ab", "x", "1").to_wire()
 own = LabRef("refused", "ana", "0123456789ab", socket.gethostname(), str(os.getpid())).to_wire()
 results["raw"] = {
@@ -257,6 +257,8 @@ results["raw"] = {
     "no token": raw("GET", "whoami", token=""),
 }
 raw("POST", "labs/open", {"ref": own, "reclaim": True})
+keeper = raw("POST", "labs/run", {"ref": own, "request": RunRequest("keeper", "careops/lab-runtime:latest",
+                                                                   command=["sleep", "60"]).to_wire()})
 def run(**changes):
     return raw("POST", "labs/run", {"ref": own, "request": {**RunRequest("bad", "careops/lab-runtime:latest").to_wire(), **changes}})
 results["refused"] = {
@@ -266,9 +268,10 @@ results["refused"] = {
     "host network": run(network_mode="host"),
     "unknown image": run(image="alpine:latest"),
     "hub image": run(image=sys.argv[3]),
-    "quota": run(limits={"memory": 1536 * 2**20}),
+    "quota": run(limits={"memory": 2048 * 2**20}),
 }
-raw("POST", "resources/remove", {"resources": [{"kind": "network", "name": "careops-ana-refused"}]})
+raw("POST", "resources/remove", {"resources": [{"kind": "container", "name": "careops-ana-refused-keeper"},
+                                               {"kind": "network", "name": "careops-ana-refused"}]})
 print(json.dumps(results))
 """
 
@@ -310,7 +313,7 @@ def test_a_learner_cannot_list_stop_exec_into_or_read_another_learners_lab(works
     assert refused["host network"][0] == 403 and "'network_mode' is refused" in refused["host network"][1]["message"]
     for what in ("unknown image", "hub image"):
         assert refused[what][0] == 403 and "is not one of the course's images" in refused[what][1]["message"], refused[what]
-    assert refused["quota"][0] == 429 and "your share of this workshop host is 1 GiB" in refused["quota"][1]["message"]
+    assert refused["quota"][0] == 429 and "your share of this workshop host is 2 GiB" in refused["quota"][1]["message"]
     assert all(v[1]["fix"] for v in refused.values())
     # ben's lab is untouched
     cl = engine.client()
@@ -367,6 +370,15 @@ def test_module_2_builds_runs_and_checks_the_learners_image_through_the_broker(w
     print(f"module 2 build, run and live check in ana's server: {time.monotonic() - started:.1f} s")
 
 
+@pytest.mark.parametrize("module", ["04-synthetic-data-testing", "03-safe-deployments"])
+def test_modules_3_and_4_run_their_labs_through_the_broker(workshop: Workshop, module: str) -> None:
+    """Module 4's lab (a work folder copied in, MLLP over the relay) and module 3's rollouts under traffic."""
+    started = time.monotonic()
+    result = _run_notebook(workshop, "ben", _source_notebook(module), timeout=900)
+    assert result["failed"] is None, result["failed"]
+    print(f"{module} in ben's server through the broker: {time.monotonic() - started:.1f} s")
+
+
 def test_a_learner_runs_a_lab_cell_in_the_browser(workshop: Workshop) -> None:
     """In JupyterLab, as a learner would: a new notebook, one cell that opens a lab and runs a container in it."""
     from playwright.sync_api import expect, sync_playwright
@@ -380,7 +392,16 @@ def test_a_learner_runs_a_lab_cell_in_the_browser(workshop: Workshop) -> None:
             page.fill("#password_input", workshop.passwords["ben"])
             page.click("#login_submit")
             page.wait_for_url("**/user/ben/lab**", timeout=READY_MS)
-            page.locator("#jp-main-dock-panel").wait_for(timeout=READY_MS)
+            for _attempt in range(3):
+                # Chromium drops requests in flight when this host's interfaces change (ERR_NETWORK_CHANGED), and
+                # the engine adds one for every container anyone starts: a learner elsewhere never sees it; the
+                # test reloads, as a learner would (see test_workshop_hub.py).
+                page.locator("#jp-main-dock-panel").wait_for(timeout=READY_MS)
+                page.locator(".jp-LauncherCard[data-category='Notebook']").first.wait_for(timeout=READY_MS)
+                page.wait_for_timeout(1000)
+                if not page.locator("dialog.jp-Dialog").count():
+                    break
+                page.reload()
             page.locator(".jp-LauncherCard[data-category='Notebook']").first.click(timeout=READY_MS)
             cell = page.locator(".jp-NotebookPanel:visible .jp-Cell .cm-content").first
             cell.click()

@@ -178,6 +178,8 @@ class RunRequest:
     limits: Limits = field(default_factory=Limits)
     labels: dict[str, str] = field(default_factory=dict)
     volumes: dict[str, str] = field(default_factory=dict)
+    #: the names in ``volumes`` mounted read-only
+    read_only_volumes: list[str] = field(default_factory=list)
     #: host folder -> container path (read-only); the host is the engine's, so only a local lab has them
     binds: dict[str, str] = field(default_factory=dict)
     cap_add: list[str] = field(default_factory=list)
@@ -229,6 +231,7 @@ class RunRequest:
             labels=_str_map(data.get("labels"), "labels"),
             volumes={k: _container_path(v, f"volume {k}'s target")
                      for k, v in _str_map(data.get("volumes"), "volumes").items()},
+            read_only_volumes=_str_list(data.get("read_only_volumes"), "read_only_volumes"),
             binds={k: _container_path(v, f"folder {k}'s target") for k, v in _str_map(data.get("binds"), "binds").items()},
             cap_add=_str_list(data.get("cap_add"), "cap_add"), healthcheck=health,
             wait=bool(data.get("wait", True)),

@@ -109,14 +109,16 @@ def engine_request(ref: LabRef, req: RunRequest, *, workdir: str | None = None,
         raise PolicyViolation(f"labels {own} are careops' own and set by the lab", fix="choose other label names")
     mounts: dict[str, dict[str, str]] = {}
     for vol, target in req.volumes.items():
-        mounts[ref.resource_name(L.slug(vol, what="volume name"))] = {"bind": target, "mode": "rw"}
+        mode = "ro" if vol in req.read_only_volumes else "rw"
+        mounts[ref.resource_name(L.slug(vol, what="volume name"))] = {"bind": target, "mode": mode}
     if req.binds and confinement is not None:
         for host in req.binds:  # the socket, /proc ...: the refusal a laptop gives too
             check_forbidden_mount(host)
         raise PolicyViolation(
             f"host folders {sorted(req.binds)} cannot be mounted: on the workshop host, labs get no folder of any "
             "machine, only lab volumes",
-            fix="put files into a lab volume or the container with container.put_files(...), or use volumes=")
+            fix="open the lab with Lab(..., workdir=folder): careops.lab copies a work folder's folders into lab "
+                "volumes for you; or put files in with container.put_files(...)")
     for host, target in req.binds.items():
         mounts[str(check_bind_mount(host, None if workdir is None else Path(workdir)))] = {"bind": target, "mode": "ro"}
     tmpfs = {path: TMPFS_OPTIONS for path in req.tmpfs}

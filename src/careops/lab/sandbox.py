@@ -14,6 +14,7 @@ engine, or the workshop's lab broker, which applies the same policy server-side.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import html
 import uuid
 import weakref
@@ -29,10 +30,12 @@ from careops.lab import resources
 from careops.lab.backend import LabRef, RunRequest
 from careops.lab.connect import lab_backend
 from careops.lab.container import LabContainer
-from careops.lab.policy import Limits, format_bytes
+from careops.lab.policy import Limits, check_bind_mount, format_bytes
 from careops.lab.spec import ContainerSpec, parse_spec
 
 DEFAULT_IMAGE = LAB_IMAGE
+#: Bytes of a work folder a lab copies into a volume (through the broker, where no folder can be mounted)
+COPY_LIMIT = 32 * 1024**2
 _open_labs: "weakref.WeakSet[Lab]" = weakref.WeakSet()
 
 
@@ -97,16 +100,24 @@ class Lab:
         """Start a container in this lab under the sandbox rules.
 
         ``volumes`` maps lab volume names to container paths; ``binds`` maps host
-        folders (inside the lab's work folder only) to container paths, read-only.
+        folders (inside the lab's work folder only) to container paths, read-only
+        (through the workshop's lab broker: a read-only copy of the folder in a lab volume).
         A container of the same name in this lab is replaced, so re-running a
         notebook cell works.
         """
         self._require_open()
         lim = limits or Limits.from_values(memory, cpus, pids)
+        mounted, copies = dict(volumes or {}), []
+        if binds and self.backend.via_broker:  # no folder of this machine reaches the workshop host: copies do
+            for host, target in binds.items():
+                volume = self._copy_into_volume(check_bind_mount(host, self.workdir))
+                mounted[volume] = target
+                copies.append(volume)
+            binds = {}
         request = RunRequest(
             name=name, image=image, command=command, env=dict(env or {}), ports=[int(p) for p in ports],
             user=user, read_only=read_only, tmpfs=list(tmpfs), limits=lim, labels=dict(labels or {}),
-            volumes=dict(volumes or {}), binds={str(k): v for k, v in (binds or {}).items()},
+            volumes=mounted, read_only_volumes=copies, binds={str(k): v for k, v in (binds or {}).items()},
             cap_add=list(cap_add), healthcheck=healthcheck, wait=wait)
         lc = LabContainer(self.backend.run(self.ref, request, workdir=str(self.workdir) if self.workdir else None))
         if wait:
@@ -117,6 +128,23 @@ class Lab:
         """Run a declarative container spec (YAML text, a dict, or a parsed spec)."""
         parsed = spec if isinstance(spec, ContainerSpec) else parse_spec(spec)
         return self.run(**parsed.run_kwargs())
+
+    def _copy_into_volume(self, folder: Path) -> str:
+        """A lab volume holding a copy of ``folder`` (through the broker, in place of mounting it); its short name."""
+        short = f"copy-{hashlib.sha256(str(folder).encode()).hexdigest()[:10]}"
+        self.volume(short)
+        files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+        if sum(len(data) for data in files.values()) > COPY_LIMIT:
+            raise LabError(f"{folder} holds more than {format_bytes(COPY_LIMIT)}: too much to copy into the lab",
+                           fix="keep only what the container needs in that folder")
+        filler = LabContainer(self.backend.run(self.ref, RunRequest(
+            name=f"{short}-filler", image=DEFAULT_IMAGE, command=["sleep", "60"], volumes={short: "/copy"},
+            limits=Limits.from_values("16m", 0.2, 16))))
+        try:
+            filler.put_files("/copy", files)
+        finally:
+            filler.remove()
+        return short
 
     def container(self, name: str) -> LabContainer:
         """A container of this lab by its short name."""

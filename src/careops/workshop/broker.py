@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -53,6 +54,7 @@ from careops.workshop.labels import (
     BROKER_CONTAINERS_ENV,
     BROKER_MEMORY_ENV,
     BROKER_PORT,
+    BROKER_SCRATCH_ENV,
     BROKER_WORKSHOP_ENV,
     LABEL_HUB_USER,
     LABEL_ROLE,
@@ -94,7 +96,8 @@ def api_error(exc: BaseException) -> ApiError:
     if isinstance(exc, CareOpsError):
         return ApiError(409, "lab", exc.message, exc.fix)
     if isinstance(exc, docker.errors.NotFound):
-        return ApiError(404, "not_found", str(exc.explanation or exc))
+        return ApiError(404, "not_found", str(exc.explanation or exc),
+                        "only your own labs are reachable: careops.lab.find() lists them")
     if isinstance(exc, docker.errors.APIError):
         return ApiError(502, "engine", str(exc.explanation or exc))
     if isinstance(exc, (ValueError, TypeError, KeyError)):
@@ -602,6 +605,10 @@ def main() -> None:
     from careops import engine
 
     settings = BrokerSettings.from_env()
+    scratch = os.environ.get(BROKER_SCRATCH_ENV)
+    if scratch:  # image scans save an image first: more than the hub container's small /tmp holds
+        os.makedirs(scratch, mode=0o700, exist_ok=True)
+        tempfile.tempdir = scratch
     identify, may_use = hub_identify()
     broker = Broker(settings, engine.client(), identify, may_use,
                     pool=ThreadPoolExecutor(settings.threads, thread_name_prefix="broker"))

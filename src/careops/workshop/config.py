@@ -36,6 +36,7 @@ from careops.workshop.labels import (
     BROKER_CONTAINERS_ENV,
     BROKER_MEMORY_ENV,
     BROKER_PORT,
+    BROKER_SCRATCH_ENV,
     BROKER_SERVICE,
     BROKER_WORKSHOP_ENV,
     HUB_ASSETS_DIR,
@@ -109,7 +110,8 @@ def services(settings: WorkshopSettings) -> list[dict[str, Any]]:
         {"name": BROKER_SERVICE, "url": f"http://127.0.0.1:{BROKER_PORT}", "display": False,
          "command": ["python3", "-m", "careops.workshop.broker"],
          "environment": {BROKER_WORKSHOP_ENV: s.name, BROKER_CONTAINERS_ENV: str(s.lab_containers),
-                         BROKER_MEMORY_ENV: s.lab_memory, "CAREOPS_ASSETS": HUB_ASSETS_DIR}},
+                         BROKER_MEMORY_ENV: s.lab_memory, "CAREOPS_ASSETS": HUB_ASSETS_DIR,
+                         BROKER_SCRATCH_ENV: f"{HUB_STATE_DIR}/broker-scratch"}},
     ]
 
 

@@ -44,5 +44,7 @@ BROKER_URL_ENV = "CAREOPS_BROKER_URL"
 BROKER_WORKSHOP_ENV = "CAREOPS_WORKSHOP"
 BROKER_CONTAINERS_ENV = "CAREOPS_LAB_CONTAINERS"
 BROKER_MEMORY_ENV = "CAREOPS_LAB_MEMORY"
+#: Where the broker's temporary files go (an image saved for its layer scan is larger than the hub's /tmp).
+BROKER_SCRATCH_ENV = "CAREOPS_BROKER_SCRATCH"
 #: Lab files inside careops/hub (what the broker's builds put next to a learner's Dockerfile).
 HUB_ASSETS_DIR = "/opt/careops-assets"
