@@ -149,3 +149,13 @@ def test_the_quota_counts_containers_and_memory_and_not_the_one_replaced():
 def test_a_resource_record_names_its_kind():
     with pytest.raises(PolicyViolation, match=r"kind: container\|network\|volume"):
         ResourceRecord.from_wire({"kind": "image", "name": "careops/hub:latest"})
+
+
+def test_the_quota_caps_labs_and_volumes_at_once():
+    quota = LabQuota(labs=2, volumes=2)
+    quota.check_count("labs", ["careops-ana-a"], "careops-ana-b")
+    quota.check_count("labs", ["careops-ana-a", "careops-ana-b"], "careops-ana-b")  # reopening: fits
+    with pytest.raises(QuotaExceeded, match="careops-ana-c would make 3 labs of yours; your share .* is 2"):
+        quota.check_count("labs", ["careops-ana-a", "careops-ana-b"], "careops-ana-c")
+    with pytest.raises(QuotaExceeded, match="3 volumes of yours"):
+        quota.check_count("volumes", ["v1", "v2"], "v3")

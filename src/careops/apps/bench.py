@@ -422,7 +422,7 @@ def bench_broker_overhead(repeat: int = 5) -> BenchRow:
     from careops.images import ensure_images
     from careops.workshop import hub
     from careops.workshop.api import HubAPI
-    from careops.workshop.probe import broker_overhead
+    from careops.workshop.probe import broker_overhead, start_server
     from careops.workshop.settings import WorkshopSettings
 
     release.main(assignments=None)
@@ -436,13 +436,7 @@ def bench_broker_overhead(repeat: int = 5) -> BenchRow:
         roster.write_text("username,role,name\nbench,learner,Bench Learner\n")
         try:
             workshop_app.up_main(name=settings.name, roster_file=str(roster), port=port, build=False)
-            api = HubAPI.for_workshop(settings)
-            api.post("/users/bench/server")
-            deadline = time.monotonic() + 180
-            while not ((api.get("/users/bench").get("servers") or {}).get("") or {}).get("ready"):
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the bench learner's server was not ready within 180 s")
-                time.sleep(0.5)
+            start_server(HubAPI.for_workshop(settings), "bench")
             figures = broker_overhead(settings, "bench", repeat)
         finally:
             hub.down(settings, remove_volumes=True)

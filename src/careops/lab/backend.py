@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from careops.errors import PolicyViolation
 from careops.lab import labels as L
 from careops.lab.policy import Limits
+from careops.lab.spec import ContainerSpec
 
 #: Set by the workshop's spawner in every learner's server: the lab broker's base URL.
 BROKER_URL_ENV = "CAREOPS_BROKER_URL"
@@ -164,26 +165,14 @@ RUN_REFUSED = {
 
 
 @dataclass
-class RunRequest:
-    """One ``Lab.run``: what the learner asked for, before the sandbox policy turns it into an engine call."""
+class RunRequest(ContainerSpec):
+    """One ``Lab.run``: a container spec plus what only Lab.run says (host folders, read-only volumes, waiting),
+    before the sandbox policy turns it into an engine call. Its ``image`` is always given."""
 
-    name: str
-    image: str
-    command: list[str] | str | None = None
-    env: dict[str, str] = field(default_factory=dict)
-    ports: list[int] = field(default_factory=list)
-    user: str | None = None
-    read_only: bool = False
-    tmpfs: list[str] = field(default_factory=list)
-    limits: Limits = field(default_factory=Limits)
-    labels: dict[str, str] = field(default_factory=dict)
-    volumes: dict[str, str] = field(default_factory=dict)
     #: the names in ``volumes`` mounted read-only
     read_only_volumes: list[str] = field(default_factory=list)
     #: host folder -> container path (read-only); the host is the engine's, so only a local lab has them
     binds: dict[str, str] = field(default_factory=dict)
-    cap_add: list[str] = field(default_factory=list)
-    healthcheck: dict[str, Any] | None = None
     wait: bool = True
 
     def to_wire(self) -> dict[str, Any]:

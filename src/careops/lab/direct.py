@@ -53,6 +53,8 @@ class Confinement:
     build_repo: str = LEARNER_BUILD_REPO
     #: the learner's server container: it joins each of their lab networks to reach the lab's containers
     attach: str | None = None
+    #: labels every resource gets besides the lab's own (the workshop's name, so its `down` finds them)
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 def _duration_ns(value: str | int | float | None, default: float) -> int:
@@ -125,7 +127,7 @@ def engine_request(ref: LabRef, req: RunRequest, *, workdir: str | None = None,
     if req.read_only and not tmpfs:
         tmpfs = {"/tmp": TMPFS_OPTIONS}
     network = ref.network_name
-    labels = {**req.labels, **ref.labels(), L.ROLE: short}
+    labels = {**req.labels, **ref.labels(), **dict(confinement.labels if confinement else ()), L.ROLE: short}
     if confinement is None:
         ports: dict[str, Any] = {f"{p}/tcp": ("127.0.0.1", None) for p in req.ports}
     else:  # nothing is published on the host: the learner's server reaches the ports on the lab network
@@ -306,6 +308,9 @@ class DirectBackend(LabBackend):
     def _check_ref(self, ref: LabRef) -> None:
         self.learner(ref.learner)
 
+    def _labels(self, ref: LabRef) -> dict[str, str]:
+        return {**ref.labels(), **dict(self.confinement.labels if self.confinement else ())}
+
     def owns(self, labels: dict[str, str] | None, ref: LabRef | None = None) -> bool:
         """Whether a resource with ``labels`` is a lab resource this backend may touch (of ``ref``'s lab if given)."""
         labels = labels or {}
@@ -324,9 +329,12 @@ class DirectBackend(LabBackend):
             if reclaimed:
                 self.remove(reclaimed)
         confined = self.confinement is not None
+        if confined:
+            mine = [n.name for n in self.client.networks.list(filters=_filters(None, ref.learner))]
+            self.confinement.quota.check_count("labs", mine, ref.network_name)
         try:
             network = self.client.networks.create(
-                ref.network_name, driver="bridge", labels=ref.labels(),
+                ref.network_name, driver="bridge", labels=self._labels(ref),
                 # No NAT to the outside: lab containers talk to each other and to 127.0.0.1-published ports, not
                 # to the hospital network or internet. Confined: no route to this host at all.
                 internal=confined, options=NO_HOST_ROUTE if confined else NO_NAT, check_duplicate=True)
@@ -348,7 +356,10 @@ class DirectBackend(LabBackend):
         try:
             found = self.client.volumes.get(full)
         except docker.errors.NotFound:
-            self.client.volumes.create(full, labels=ref.labels())
+            if self.confinement is not None:
+                mine = [v.name for v in self.client.volumes.list(filters=_filters(None, ref.learner))]
+                self.confinement.quota.check_count("volumes", mine, full)
+            self.client.volumes.create(full, labels=self._labels(ref))
             return full
         if not self.owns(found.attrs.get("Labels"), ref):
             raise PolicyViolation(f"volume {full} exists and is not of your lab {ref.name}",

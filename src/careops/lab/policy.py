@@ -148,6 +148,9 @@ class LabQuota:
 
     containers: int = 8
     memory: int = 2 * 1024**3
+    #: labs open at once (each is a network: the engine has a limited pool of their address ranges)
+    labs: int = 6
+    volumes: int = 16
 
     def check(self, existing: dict[str, int], new_name: str, new_memory: int) -> None:
         """``existing``: the learner's containers (name -> memory limit). Raise QuotaExceeded if ``new`` does not fit."""
@@ -167,8 +170,19 @@ class LabQuota:
                 fix="give the container a smaller memory limit, or remove containers you no longer need "
                     "(lab.close() or careops labs reset LAB --yes)")
 
+    def check_count(self, kind: str, existing: list[str], new_name: str) -> None:
+        """``kind`` is 'labs' or 'volumes'; ``existing``: the learner's names. Raise QuotaExceeded if one more is too many."""
+        limit = getattr(self, kind)
+        others = [n for n in existing if n != new_name]
+        if len(others) + 1 > limit:
+            raise QuotaExceeded(
+                f"{new_name} would make {len(others) + 1} {kind} of yours; your share of this workshop host is "
+                f"{limit} at once (you have: {', '.join(sorted(others))})",
+                fix="close labs you no longer need (lab.close(), or careops labs reset LAB --yes), then try again")
+
     def as_row(self) -> dict[str, str]:
-        return {"containers": str(self.containers), "memory": format_bytes(self.memory)}
+        return {"containers": str(self.containers), "memory": format_bytes(self.memory), "labs": str(self.labs),
+                "volumes": str(self.volumes)}
 
 
 def check_lab_image(image: str, *, learner: str, course_images: tuple[str, ...], build_repo: str,

@@ -121,7 +121,7 @@ class Lab:
             cap_add=list(cap_add), healthcheck=healthcheck, wait=wait)
         lc = LabContainer(self.backend.run(self.ref, request, workdir=str(self.workdir) if self.workdir else None))
         if wait:
-            lc.wait_until("running", timeout=30)
+            lc.wait_until("running", timeout=30, done_ok=True)
         return lc
 
     def run_spec(self, spec: str | dict[str, Any] | ContainerSpec) -> LabContainer:

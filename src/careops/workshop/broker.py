@@ -158,7 +158,8 @@ class Broker:
     def learner(self, user: str, *, attach: bool = False) -> Learner:
         learner = L.slug(user, what="learner id")
         confinement = Confinement(learner=learner, quota=self.settings.quota,
-                                  attach=self.server_of(user) if attach else None)
+                                  attach=self.server_of(user) if attach else None,
+                                  labels=((LABEL_WORKSHOP, self.settings.workshop),))
         return Learner(user, learner, DirectBackend(self.client, confinement))
 
     def begin_stream(self, learner: str) -> None:
@@ -602,6 +603,7 @@ def hub_identify() -> tuple[Callable[[str], Any], Callable[[dict[str, Any]], boo
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="[%(levelname).1s %(asctime)s careops.broker] %(message)s")
+    logging.getLogger("tornado.access").setLevel(logging.WARNING)  # a kernel's status polls are not news
     from careops import engine
 
     settings = BrokerSettings.from_env()

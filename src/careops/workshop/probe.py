@@ -18,12 +18,24 @@ import time
 import docker
 
 from careops import engine
+from careops.workshop.api import HubAPI
 from careops.workshop.hub import server_containers
 from careops.workshop.labels import LABEL_HUB_USER
 from careops.workshop.settings import WorkshopError, WorkshopSettings
 
 #: uid:gid of the learner inside careops/learner
 AS_LEARNER = "1000:1000"
+
+
+def start_server(api: HubAPI, user: str, *, timeout: float = 180.0) -> None:
+    """Ask the hub to start ``user``'s server (as an instructor's Start does) and wait until it is ready."""
+    api.post(f"/users/{user}/server")
+    deadline = time.monotonic() + timeout
+    while not ((api.get(f"/users/{user}").get("servers") or {}).get("") or {}).get("ready"):
+        if time.monotonic() > deadline:
+            raise WorkshopError(f"{user}'s server was not ready within {timeout:.0f} s",
+                                fix="read the hub's log (docker logs <workshop>-hub); spawns can be slow on a busy host")
+        time.sleep(0.5)
 
 
 def server_of(settings: WorkshopSettings, user: str, cl: docker.DockerClient | None = None):
