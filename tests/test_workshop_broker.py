@@ -34,7 +34,6 @@ import pytest
 from careops import engine
 from careops.apps import workshop as app
 from careops.images import ensure_images
-from careops.images.catalog import HUB_IMAGE, LEARNER_IMAGE
 from careops.lab import find, reset
 from careops.workshop import hub
 from careops.workshop.api import HubAPI
@@ -67,10 +66,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _own_tag(tag: str) -> str:
-    """This run's own name for a freshly ensured image, so another checkout's rebuild cannot swap it mid-test."""
-    mine = f"{tag.rsplit(':', 1)[0]}:{NAME}"
-    engine.client().images.get(tag).tag(mine)
+def _own_tags(results) -> dict[str, str]:
+    """This run's own names for the images just ensured (by id: what this checkout built), so another checkout
+    rebuilding careops/hub:latest at the same time cannot swap them."""
+    mine = {}
+    for r in results:
+        mine[r.name] = f"{r.tag.rsplit(':', 1)[0]}:{NAME}"
+        engine.client().images.get(r.image_id).tag(mine[r.name])
     return mine
 
 
@@ -80,11 +82,10 @@ def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
     from careops.apps import release
 
     release.main(assignments=None)
-    ensure_images(["learner", "hub"], progress=False)
+    tags = _own_tags(ensure_images(["learner", "hub"], progress=False))
     folder = tmp_path_factory.mktemp("roster")
     (folder / "class.csv").write_text(ROSTER)
-    settings = WorkshopSettings(name=NAME, port=_free_port(), hub_image=_own_tag(HUB_IMAGE),
-                                learner_image=_own_tag(LEARNER_IMAGE))
+    settings = WorkshopSettings(name=NAME, port=_free_port(), hub_image=tags["hub"], learner_image=tags["learner"])
     settings.save()
     try:
         assert app.up_main(name=NAME, roster_file=str(folder / "class.csv"), build=False) == 0
