@@ -8,7 +8,13 @@ from __future__ import annotations
 import pytest
 
 from careops.errors import LabError, PolicyViolation, QuotaExceeded
-from careops.images.catalog import HUB_IMAGE, LAB_IMAGE, LAB_IMAGES, LEARNER_BUILD_REPO, GRADER_IMAGE
+from careops.images.catalog import (
+    GRADER_IMAGE,
+    HUB_IMAGE,
+    LAB_IMAGE,
+    LAB_IMAGES,
+    LEARNER_BUILD_REPO,
+)
 from careops.lab import labels as L
 from careops.lab.backend import LabRef, ResourceRecord, RunRequest
 from careops.lab.direct import Confinement, engine_request

@@ -311,7 +311,7 @@ def test_a_learner_cannot_list_stop_exec_into_or_read_another_learners_lab(works
     probe = cl.containers.get(ben["probe"])
     assert probe.status == "running" and probe.exec_run(["cat", "/data/mrn.txt"]).output == b"SYN-BEN-7\n"
     # ... and his notebooks are refused at the hub as before (phase 1), with ana's own server token
-    code, out = in_server(workshop.settings, "ana", (
+    _, out = in_server(workshop.settings, "ana", (
         "import os, urllib.request, urllib.error\n"
         f"url = 'http://{workshop.settings.server_prefix}-ben:8888/user/ben/api/contents'\n"
         "req = urllib.request.Request(url, headers={'Authorization': 'token ' + os.environ['JUPYTERHUB_API_TOKEN']})\n"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ class Confinement:
     """What a lab may do on a shared host, for one learner (the lab broker's view)."""
 
     learner: str
-    quota: LabQuota = LabQuota()
+    quota: LabQuota = field(default_factory=LabQuota)
     course_images: tuple[str, ...] = LAB_IMAGES
     build_repo: str = LEARNER_BUILD_REPO
     #: the learner's server container: it joins each of their lab networks to reach the lab's containers

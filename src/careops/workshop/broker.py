@@ -42,10 +42,10 @@ import docker
 import docker.errors
 from tornado import web
 from tornado.httpserver import HTTPServer
-from tornado.iostream import StreamClosedError
 from tornado.ioloop import IOLoop
+from tornado.iostream import StreamClosedError
 
-from careops.errors import CareOpsError, LabError, PolicyViolation, QuotaExceeded
+from careops.errors import CareOpsError, PolicyViolation, QuotaExceeded
 from careops.lab import labels as L
 from careops.lab.backend import LabRef, ResourceRecord, RunRequest
 from careops.lab.direct import Confinement, DirectBackend, DirectContainer
@@ -110,7 +110,7 @@ class BrokerSettings:
     """What the hub's configuration hands the broker (environment variables, see careops.workshop.config)."""
 
     workshop: str = "careops"
-    quota: LabQuota = LabQuota()
+    quota: LabQuota = field(default_factory=LabQuota)
     port: int = BROKER_PORT
     prefix: str = "/services/lab-broker/"
     threads: int = 32
@@ -310,7 +310,7 @@ class BrokerHandler(web.RequestHandler):
                 try:
                     err = api_error(exc)
                     emit({"error": err.kind, "message": err.message, "fix": err.fix})
-                except Exception as unknown:  # noqa: BLE001
+                except Exception as unknown:  # noqa: BLE001 - not a lab error: logged, and reported too
                     log.exception("a stream failed")
                     emit({"error": "broker", "message": f"{type(unknown).__name__}: {unknown}", "fix": None})
             finally:
