@@ -388,23 +388,25 @@ def test_a_learner_runs_a_lab_cell_in_the_browser(workshop: Workshop) -> None:
                 # the engine adds one for every container anyone starts: a learner elsewhere never sees it; the
                 # test reloads, as a learner would (see test_workshop_hub.py).
                 page.locator("#jp-main-dock-panel").wait_for(timeout=READY_MS)
-                page.locator(".jp-LauncherCard[data-category='Notebook']").first.wait_for(timeout=READY_MS)
+                page.locator(".jp-DirListing-content .jp-DirListing-item").first.wait_for(timeout=READY_MS)
                 page.wait_for_timeout(1000)
                 if not page.locator("dialog.jp-Dialog").count():
                     break
                 page.reload()
-            page.locator(".jp-LauncherCard[data-category='Notebook']").first.click(timeout=READY_MS)
-            cell = page.locator(".jp-NotebookPanel:visible .jp-Cell .cm-content").first
-            cell.click()
+            page.locator("[data-command='launcher:create']").first.click(timeout=READY_MS)  # the file browser's +
+            page.locator(".jp-Launcher:visible .jp-LauncherCard[data-category='Notebook']").first.click(timeout=READY_MS)
+            page.locator(".jp-NotebookPanel:visible .jp-Cell .cm-content").last.click(timeout=READY_MS)
             page.keyboard.insert_text("from careops.lab import Lab\nlab = Lab('browser')\n"
                                       "c = lab.run(name='probe', command=['sleep', '60'], memory='32m')\n"
                                       "print('RESULT', c.name, c.status, c.exec(['id', '-u']).output.strip())\n"
                                       "lab.close()")
             page.keyboard.press("Shift+Enter")
             output = page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output").first
-            expect(output).to_contain_text("RESULT careops-ben-browser-probe running", timeout=120_000)
             OUT.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(OUT / "broker-lab-cell.png"))
+            try:
+                expect(output).to_contain_text("RESULT careops-ben-browser-probe running 1000", timeout=READY_MS)
+            finally:
+                page.screenshot(path=str(OUT / "broker-lab-cell.png"))
         finally:
             browser.close()
     assert find("browser", "ben", client=engine.client()) == []

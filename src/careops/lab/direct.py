@@ -400,6 +400,7 @@ class DirectBackend(LabBackend):
             kwargs["networking_config"] = {network: self.client.api.create_endpoint_config(aliases=[kwargs["hostname"]])}
             try:
                 container = self.client.containers.run(**kwargs)
+                container.reload()  # its state after the start (the SDK's copy is from before it)
             except docker.errors.APIError as exc:
                 raise LabError(f"could not start {kwargs['hostname']} from {request.image}: {exc.explanation or exc}",
                                fix="read the engine's explanation above; 'careops doctor' checks the engine") from None

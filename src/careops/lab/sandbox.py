@@ -120,7 +120,7 @@ class Lab:
             volumes=mounted, read_only_volumes=copies, binds={str(k): v for k, v in (binds or {}).items()},
             cap_add=list(cap_add), healthcheck=healthcheck, wait=wait)
         lc = LabContainer(self.backend.run(self.ref, request, workdir=str(self.workdir) if self.workdir else None))
-        if wait:
+        if wait and lc.state(reload=False).status != "running":  # as the engine answered the start
             lc.wait_until("running", timeout=30, done_ok=True)
         return lc
 
