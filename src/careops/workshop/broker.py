@@ -221,6 +221,7 @@ class BrokerHandler(web.RequestHandler):
         return None
 
     async def prepare(self) -> None:
+        self._started = time.monotonic()
         header = self.request.headers.get("Authorization", "")
         m = re.match(r"(?:token|bearer)\s+(\S+)$", header, re.IGNORECASE)
         if not m:
@@ -237,6 +238,7 @@ class BrokerHandler(web.RequestHandler):
             raise ApiError(403, "auth", f"user {model.get('name')}'s token may not use the lab broker",
                            "ask the instructor: learners and instructors get it with the workshop's lab-user role")
         self.who = self.broker.learner(str(model["name"]))
+        self._authenticated = time.monotonic()
 
     def body(self) -> dict[str, Any]:
         try:
@@ -258,6 +260,9 @@ class BrokerHandler(web.RequestHandler):
             raise api_error(exc) from None
 
     def answer(self, data: Any) -> None:
+        now = time.monotonic()  # where a request's time went (the bench reads it): asking the hub, then the work
+        self.set_header("Server-Timing", f"auth;dur={(self._authenticated - self._started) * 1000:.1f}, "
+                                         f"work;dur={(now - self._authenticated) * 1000:.1f}")
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data))
 

@@ -72,16 +72,38 @@ def lab_run_seconds(repeat: int = 5, *, lab: str = "broker-bench", learner: str 
     return seconds
 
 
-_IN_SERVER = ("import json, sys\nfrom careops.workshop.probe import lab_run_seconds\n"
-              "print(json.dumps(lab_run_seconds(int(sys.argv[1]))))\n")
+_IN_SERVER = """
+import json, re, sys
+from careops.lab.connect import lab_backend
+from careops.workshop.probe import lab_run_seconds
+
+backend, work = lab_backend(), []
+plain_call = backend.call
+
+def call(method, path, **kwargs):  # the broker's own time for each start (its Server-Timing header)
+    response = plain_call(method, path, **kwargs)
+    if path.endswith("labs/run"):
+        work.append(float(re.search(r"work;dur=([0-9.]+)", response.headers.get("Server-Timing", "")).group(1)) / 1000)
+    return response
+
+backend.call = call
+print(json.dumps({"runs": lab_run_seconds(int(sys.argv[1])), "work": work[1:]}))
+"""
 
 
 def broker_overhead(settings: WorkshopSettings, user: str, repeat: int = 5) -> dict[str, object]:
-    """``Lab.run`` ``repeat`` times through the broker (in ``user``'s server) and direct (here): medians and ratio."""
+    """``Lab.run`` ``repeat`` times through the broker (in ``user``'s server) and direct (here): medians and ratio.
+
+    ``added_ms``: what the broker itself adds to one start (the time in the server minus the broker's own work on
+    the engine, which its Server-Timing header reports): HTTP, the hub's word on the token, the policy's checks.
+    """
     engine.client()  # this host's engine answers before anything is timed
     _, out = in_server(settings, user, _IN_SERVER, str(repeat))
-    broker = json.loads(out.strip().splitlines()[-1])
+    measured = json.loads(out.strip().splitlines()[-1])
+    broker, work = measured["runs"], measured["work"]
     direct = lab_run_seconds(repeat, learner=f"{user}-direct")
     b, d = statistics.median(broker), statistics.median(direct)
+    added = statistics.median(run - w for run, w in zip(broker, work)) * 1000
     return {"broker_median_s": round(b, 3), "direct_median_s": round(d, 3), "ratio": round(b / d, 2),
-            "broker_runs": [round(x, 3) for x in broker], "direct_runs": [round(x, 3) for x in direct]}
+            "added_ms": round(added, 1), "broker_runs": [round(x, 3) for x in broker],
+            "direct_runs": [round(x, 3) for x in direct]}
