@@ -292,6 +292,11 @@ def test_module_2_builds_and_runs_the_learners_image_through_the_broker(as_learn
     image.remove()
     with pytest.raises(docker.errors.ImageNotFound):
         engine.client().images.get(image.tag)
+    # the grader's image holds the solutions: a Dockerfile may not start from it (nor from the hub's)
+    for base in ("careops/grader:latest", "careops/hub:latest"):
+        refused = check.build(f"FROM {base}\nRUN ls /\n", None, progress=False)
+        assert not refused.ok and f"image {base} is not one of the course's images" in refused.reason, refused.reason
+        assert refused.log == [] and refused.tag is None
 
 
 def test_direct_labs_are_unchanged_without_the_broker_variable(monkeypatch) -> None:

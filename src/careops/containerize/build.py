@@ -33,6 +33,7 @@ from careops.containerize.context import (
 )
 from careops.dockerfile.parse import Dockerfile, DockerfileSyntaxError, as_dockerfile
 from careops.dockerops import BuildStream, Step, Stopped, stream_build
+from careops.errors import PolicyViolation
 from careops.images.build import write_context_tar
 from careops.images.catalog import LEARNER_BUILD_REPO
 from careops.lab import labels as L
@@ -191,13 +192,15 @@ def build_learner_image(dockerfile: str | Dockerfile, dockerignore: str | None =
                         disk_budget: int | str = DISK_BUDGET, memory: int | str = BUILD_MEMORY,
                         nocache: bool = False, progress: bool = True, learner: str | None = None,
                         lab: str = "containerize", client: docker.DockerClient | None = None,
-                        on_step: Callable[[Step], None] | None = None) -> LearnerBuild:
+                        on_step: Callable[[Step], None] | None = None,
+                        check_image: Callable[[str], None] | None = None) -> LearnerBuild:
     """Build a learner's Dockerfile in the ADT service context; never raises for the learner's faults.
 
     The build has no network and no pull, ``memory`` for its steps, ``timeout``
     seconds in all, and ``disk_budget`` bytes per RUN step; the step container
     that exceeds a limit is killed. A failed build leaves no image behind.
-    ``on_step`` hears of each step as it starts. Through the workshop's lab broker
+    ``on_step`` hears of each step as it starts; ``check_image`` may refuse (PolicyViolation) an image the
+    Dockerfile starts FROM or copies from (the broker allows only the course's). Through the workshop's lab broker
     (no ``client``, CAREOPS_BROKER_URL set) the broker builds with its own limits.
     """
     if client is None and via_broker():
@@ -216,6 +219,11 @@ def build_learner_image(dockerfile: str | Dockerfile, dockerignore: str | None =
         if "$" in image:
             return LearnerBuild(False, f"FROM {image} uses a build argument without a default",
                                 "name the base image directly: FROM careops/base:bookworm", base_image=image)
+        if check_image is not None:
+            try:
+                check_image(image)
+            except PolicyViolation as exc:
+                return LearnerBuild(False, exc.message, exc.fix or "", base_image=image)
         try:
             info = cl.api.inspect_image(image)
         except (docker.errors.ImageNotFound, docker.errors.NotFound):

@@ -544,12 +544,19 @@ class BuildHandler(BrokerHandler):
         dockerfile = _text(body, "dockerfile", limit=MAX_DOCKERFILE)
         dockerignore = _text(body, "dockerignore", limit=MAX_DOCKERFILE, optional=True)
         self.who.backend.learner(_text(body, "learner", limit=64, optional=True))  # another learner's: refused
-        learner, broker = self.who.learner, self.broker
+        learner, broker, confinement = self.who.learner, self.broker, self.who.backend.confinement
+
+        def course_image(image: str) -> None:  # never FROM the grader's image (it holds the solutions), the hub's ...
+            labels = None
+            if image.startswith(f"{confinement.build_repo}:{learner}-"):
+                labels = (broker.client.api.inspect_image(image).get("Config") or {}).get("Labels")
+            check_lab_image(image, learner=learner, course_images=confinement.course_images,
+                            build_repo=confinement.build_repo, image_labels=labels)
 
         def produce(emit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
             started = time.monotonic()
             build = build_learner_image(dockerfile, dockerignore, learner=learner, progress=False,
-                                        nocache=bool(body.get("nocache")), client=broker.client,
+                                        nocache=bool(body.get("nocache")), client=broker.client, check_image=course_image,
                                         on_step=lambda s: emit({"step": s.number, "total": s.total,
                                                                 "instruction": s.instruction[:200]}))
             if build.ok and build.tag:
