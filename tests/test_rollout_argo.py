@@ -11,11 +11,11 @@ import pytest
 import yaml
 
 from careops.errors import RolloutError
-from careops.paths import lab_asset
+from careops.grading.references import reference_file
 from careops.rollout import BlueGreen, Canary, RollingUpdate, parse_rollout
 from careops.rollout.argo import ARGO_ROLLOUTS_VERSION, schema, schema_problems
 
-SPECS = {name: lab_asset(f"safe-deployments/solution/{name}.yaml").read_text()
+SPECS = {name: reference_file(f"safe-deployments/{name}.yaml").read_text()
          for name in ("blue-green", "canary", "rollback", "rolling")}
 
 

@@ -41,19 +41,19 @@ template with the thresholds as arguments (Argo passes ``args`` to an
 
       strategy:
         canary:
-          stableService: adt-blue
-          canaryService: adt-green
+          stableService: <the serving release's container>
+          canaryService: <the new release's container>
           trafficRouting: {nginx: {stableIngress: router}}
           steps:
-            - setWeight: 5
-            - pause: {duration: 10s}
+            - setWeight: <percent>
+            - pause: {duration: <seconds>s}
             - analysis:
                 templates: [{templateName: careops-canary}]
                 args:
-                  - {name: window-seconds, value: "10"}
-                  - {name: min-sample, value: "100"}
-                  - {name: max-error-rate, value: "0.01"}
-                  - {name: max-p95-latency-ratio, value: "1.5"}
+                  - {name: window-seconds, value: "<seconds>"}
+                  - {name: min-sample, value: "<requests>"}
+                  - {name: max-error-rate, value: "<fraction>"}
+                  - {name: max-p95-latency-ratio, value: "<ratio>"}
             - setWeight: 100
 
 A canary **without steps** is Argo's rolling update (a Deployment's): ``spec.replicas``
