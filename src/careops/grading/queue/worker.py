@@ -1,0 +1,124 @@
+"""A grading worker (``careops worker``): Celery's prefork worker on one Docker engine.
+
+Before it takes a task the worker makes sure its engine can grade: the grader image is there (loaded from
+another engine with ``docker save | docker load`` when ``images_from`` names one and the ids differ, built
+offline like ``careops images build grader`` when it is missing), and the sandboxes of graders that died on this
+engine are removed. Then it runs ``concurrency`` grading processes; each task grades one submission in fresh
+sandboxes on this engine (``DOCKER_HOST`` is set to it, so live checks' labs run here too).
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from careops import engine
+from careops.grading.course import repo_root
+from careops.grading.queue.app import (
+    DEFAULT_REDELIVER_AFTER,
+    QUEUE_NAME,
+    QueueError,
+    make_app,
+    ping,
+)
+from careops.grading.queue.tasks import COURSE_SETTING
+from careops.grading.sandbox import GRADER_LEARNER
+from careops.images.catalog import GRADER_IMAGE
+from careops.lab import resources
+
+LOAD_CHUNK = 4 * 1024**2
+
+
+def image_id(client: docker.DockerClient, tag: str) -> str:
+    """The id of ``tag`` on the engine, "" when it is not there."""
+    try:
+        return str(client.api.inspect_image(tag)["Id"])
+    except docker.errors.ImageNotFound:
+        return ""
+
+
+def load_image(source: docker.DockerClient, target: docker.DockerClient, tag: str) -> float:
+    """Copy ``tag`` from one engine to another (docker save | docker load, streamed); returns the seconds."""
+    start = time.monotonic()
+    for _ in target.api.load_image(source.api.get_image(tag, chunk_size=LOAD_CHUNK)):
+        pass
+    return time.monotonic() - start
+
+
+def ensure_grader_image(client: docker.DockerClient, *, images_from: str | None = None, tag: str = GRADER_IMAGE,
+                        progress: bool = True) -> str:
+    """Make the grader image usable on ``client``'s engine (see the module doc); returns its id."""
+    if images_from:
+        source = docker.DockerClient(base_url=images_from, timeout=600)
+        try:
+            want = image_id(source, tag)
+            if not want:
+                raise QueueError(f"the engine {images_from} has no {tag} to load from",
+                                 fix="build it there first: make images (or careops images build grader)")
+            if image_id(client, tag) != want:
+                seconds = load_image(source, client, tag)
+                if progress:
+                    print(f"careops worker: loaded {tag} ({want[7:19]}) from {images_from} in {seconds:.0f} s",
+                          file=sys.stderr, flush=True)
+            if image_id(client, tag) != want:
+                raise QueueError(f"loading {tag} from {images_from} did not give image {want[7:19]}",
+                                 fix="docker save it there and docker load it on the worker's engine by hand")
+            return want
+        finally:
+            source.close()
+    have = image_id(client, tag)
+    if have:
+        return have
+    from careops.images import ensure_images
+
+    built = ensure_images(["grader"], client=client, progress=progress)
+    return next(r.image_id for r in built if r.tag == tag)
+
+
+def reclaim_leftovers(client: docker.DockerClient) -> int:
+    """Remove the grading sandboxes on this engine whose grader process is gone (a worker killed mid-task)."""
+    doomed = [r for r in resources.find(learner=GRADER_LEARNER, client=client) if r.leaked]
+    doomed += [r for r in resources.find(client=client)
+               if r.leaked and r.lab.startswith("grade-") and r.learner.startswith("g-")]
+    if doomed:
+        resources.remove(doomed, client=client)
+    return len(doomed)
+
+
+def prepare_engine(engine_url: str | None, *, images_from: str | None = None, progress: bool = True) -> str:
+    """Point this process at ``engine_url`` (DOCKER_HOST), check it answers, ensure the grader image; its id."""
+    if engine_url:
+        os.environ["DOCKER_HOST"] = engine_url
+    client = engine.connect()
+    try:
+        found = ensure_grader_image(client, images_from=images_from, progress=progress)
+        reclaim_leftovers(client)
+        return found
+    finally:
+        client.close()
+
+
+def run_worker(*, queue: str, engine_url: str | None = None, concurrency: int = 1, course_dir: Path | None = None,
+               images_from: str | None = None, name: str | None = None,
+               redeliver_after: float = DEFAULT_REDELIVER_AFTER, loglevel: str = "INFO") -> int:
+    """Prepare the engine and run a Celery worker until it is stopped (Ctrl-C, SIGTERM); its exit code."""
+    if concurrency < 1:
+        raise QueueError(f"a worker needs at least one grading process: got --concurrency {concurrency}",
+                         fix="pass --concurrency 1 or more (one per core the engine's host can spare)")
+    ping(queue)
+    grader = prepare_engine(engine_url, images_from=images_from)
+    app = make_app(queue, redeliver_after=redeliver_after)
+    app.conf.update({COURSE_SETTING: str(Path(course_dir or repo_root()).resolve())})
+    hostname = name or f"careops-{os.getpid()}@{socket.gethostname()}"
+    print(f"careops worker {hostname}: engine {os.environ.get('DOCKER_HOST') or 'default'}, grader image "
+          f"{grader[7:19]}, {concurrency} at once, queue {queue}", file=sys.stderr, flush=True)
+    worker: Any = app.Worker(hostname=hostname, concurrency=concurrency, pool="prefork", loglevel=loglevel,
+                             queues=[QUEUE_NAME], optimization="fair", without_mingle=True, without_gossip=True)
+    worker.start()
+    return int(worker.exitcode or 0)
