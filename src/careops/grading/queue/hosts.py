@@ -13,6 +13,7 @@ Missing programs are errors with the fix, never a reason to skip.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -27,6 +28,26 @@ from careops.errors import CareOpsError
 from careops.grading.queue.app import QueueError, ping
 
 REDIS_FIX = "install Debian's redis-server: make test-tools (or scripts/ensure-tools.sh redis-server:redis-server)"
+
+
+def default_engine_url() -> str:
+    """The URL of the engine careops uses here (DOCKER_HOST, the Docker socket, Podman's), for --images-from."""
+    import docker
+    import docker.errors
+
+    from careops import engine
+
+    for cand in engine.candidates():
+        client = docker.DockerClient(base_url=cand.url, timeout=5)
+        try:
+            if client.ping():
+                return cand.url
+        except docker.errors.DockerException:
+            pass
+        finally:
+            client.close()
+    engine.connect()  # raises with every place tried and the fix
+    raise AssertionError("unreachable")
 
 
 def free_port() -> int:
@@ -73,7 +94,11 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return self.database(0)
+
+    def database(self, number: int) -> str:
+        """The URL of one of the server's databases (tests keep apart that way)."""
+        return f"redis://127.0.0.1:{self.port}/{number}"
 
     def start(self) -> RedisServer:
         binary = shutil.which("redis-server")
@@ -114,15 +139,18 @@ class DockerEngine:
     root and the socket live under /run (a socket path must be short).
     """
 
-    def __init__(self, folder: Path, *, name: str = "careops-engine2") -> None:
-        self.folder = Path(folder)
-        self.name = name
-        self.exec_root = Path("/run") / name
+    def __init__(self, folder: Path, *, name: str | None = None) -> None:
+        self.folder = Path(folder).resolve()
+        # one name per data root: two checkouts' engines never share an exec root, socket or cgroup
+        self.name = name or f"careops-engine-{hashlib.sha256(str(self.folder).encode()).hexdigest()[:8]}"
+        self.exec_root = Path("/run") / self.name
         self.socket = self.exec_root / "docker.sock"
         self.pidfile = self.exec_root / "dockerd.pid"
         self.log = self.folder / "dockerd.log"
         self.proc: subprocess.Popen | None = None
         self._log: IO[bytes] | None = None
+        self.images_from = ""  # the engine the course images were loaded from (load_images)
+        self.grader_id = ""
 
     @property
     def url(self) -> str:
@@ -151,14 +179,17 @@ class DockerEngine:
 
     def _answers(self) -> bool:
         import docker
+        import docker.errors
 
         if not self.socket.exists():
             return False
+        client = docker.DockerClient(base_url=self.url, timeout=2)
         try:
-            with docker.DockerClient(base_url=self.url, timeout=2) as client:
-                return bool(client.ping())
-        except Exception:  # noqa: BLE001 - not up yet
+            return bool(client.ping())
+        except docker.errors.DockerException:
             return False
+        finally:
+            client.close()
 
     def _stale_daemon(self) -> None:
         """A dockerd a killed run left on this socket: stop it (its pid file names it) before starting ours."""
@@ -178,6 +209,19 @@ class DockerEngine:
                 return
             time.sleep(0.1)
         os.kill(pid, signal.SIGKILL)
+
+    def load_images(self, images_from: str) -> str:
+        """Make this engine's course images those of the engine at ``images_from`` (loaded where they differ);
+        returns the grader image's id."""
+        from careops.grading.queue.worker import ensure_course_images
+
+        client = self.client()
+        try:
+            self.grader_id = ensure_course_images(client, images_from=images_from)
+        finally:
+            client.close()
+        self.images_from = images_from
+        return self.grader_id
 
     def client(self) -> Any:
         import docker

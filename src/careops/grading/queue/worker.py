@@ -1,9 +1,9 @@
 """A grading worker (``careops worker``): Celery's prefork worker on one Docker engine.
 
-Before it takes a task the worker makes sure its engine can grade: the grader image is there (loaded from
-another engine with ``docker save | docker load`` when ``images_from`` names one and the ids differ, built
-offline like ``careops images build grader`` when it is missing), and the sandboxes of graders that died on this
-engine are removed. Then it runs ``concurrency`` grading processes; each task grades one submission in fresh
+Before it takes a task the worker makes sure its engine can grade: the grader image and the images live checks
+start labs from are there (loaded from another engine with ``docker save | docker load`` when ``images_from``
+names one and the ids differ, built offline like ``careops images build`` when missing), and the sandboxes of
+graders that died on this engine are removed. Then it runs ``concurrency`` grading processes; each task grades one submission in fresh
 sandboxes on this engine (``DOCKER_HOST`` is set to it, so live checks' labs run here too).
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from careops.grading.queue.app import (
 )
 from careops.grading.queue.tasks import COURSE_SETTING
 from careops.grading.sandbox import GRADER_LEARNER
-from careops.images.catalog import GRADER_IMAGE
+from careops.images.catalog import CATALOG, GRADER_IMAGE
 from careops.lab import resources
 
 LOAD_CHUNK = 4 * 1024**2
@@ -51,34 +51,45 @@ def load_image(source: docker.DockerClient, target: docker.DockerClient, tag: st
     return time.monotonic() - start
 
 
-def ensure_grader_image(client: docker.DockerClient, *, images_from: str | None = None, tag: str = GRADER_IMAGE,
-                        progress: bool = True) -> str:
-    """Make the grader image usable on ``client``'s engine (see the module doc); returns its id."""
+def course_images(client: docker.DockerClient) -> dict[str, str]:
+    """Tag -> id of the course's images on an engine ("" for those it lacks)."""
+    return {spec.tag: image_id(client, spec.tag) for spec in CATALOG}
+
+
+def ensure_course_images(client: docker.DockerClient, *, images_from: str | None = None,
+                         progress: bool = True) -> str:
+    """Make the images grading needs usable on ``client``'s engine; returns the grader image's id.
+
+    The grader runs the sandboxes; live checks start labs from the lab and service images. With ``images_from``
+    every course image that engine has is copied where the ids differ, so both engines grade with the same
+    images. Without it, the images this engine has are used as they are (as local grading does) and the missing
+    ones are built offline, as ``careops images build`` would.
+    """
     if images_from:
         source = docker.DockerClient(base_url=images_from, timeout=600)
         try:
-            want = image_id(source, tag)
-            if not want:
-                raise QueueError(f"the engine {images_from} has no {tag} to load from",
+            want = {tag: found for tag, found in course_images(source).items() if found}
+            if GRADER_IMAGE not in want:
+                raise QueueError(f"the engine {images_from} has no {GRADER_IMAGE} to load from",
                                  fix="build it there first: make images (or careops images build grader)")
-            if image_id(client, tag) != want:
-                seconds = load_image(source, client, tag)
-                if progress:
-                    print(f"careops worker: loaded {tag} ({want[7:19]}) from {images_from} in {seconds:.0f} s",
-                          file=sys.stderr, flush=True)
-            if image_id(client, tag) != want:
-                raise QueueError(f"loading {tag} from {images_from} did not give image {want[7:19]}",
-                                 fix="docker save it there and docker load it on the worker's engine by hand")
-            return want
+            for tag, found in want.items():
+                if image_id(client, tag) != found:
+                    seconds = load_image(source, client, tag)
+                    if progress:
+                        print(f"careops worker: loaded {tag} ({found[7:19]}) from {images_from} in {seconds:.0f} s",
+                              file=sys.stderr, flush=True)
+                if image_id(client, tag) != found:
+                    raise QueueError(f"loading {tag} from {images_from} did not give image {found[7:19]}",
+                                     fix="docker save it there and docker load it on the worker's engine by hand")
+            return want[GRADER_IMAGE]
         finally:
             source.close()
-    have = image_id(client, tag)
-    if have:
-        return have
-    from careops.images import ensure_images
+    missing = [spec.name for spec in CATALOG if not image_id(client, spec.tag)]
+    if missing:
+        from careops.images import ensure_images
 
-    built = ensure_images(["grader"], client=client, progress=progress)
-    return next(r.image_id for r in built if r.tag == tag)
+        ensure_images(missing, client=client, progress=progress)
+    return image_id(client, GRADER_IMAGE)
 
 
 def reclaim_leftovers(client: docker.DockerClient) -> int:
@@ -97,7 +108,7 @@ def prepare_engine(engine_url: str | None, *, images_from: str | None = None, pr
         os.environ["DOCKER_HOST"] = engine_url
     client = engine.connect()
     try:
-        found = ensure_grader_image(client, images_from=images_from, progress=progress)
+        found = ensure_course_images(client, images_from=images_from, progress=progress)
         reclaim_leftovers(client)
         return found
     finally:
