@@ -276,6 +276,8 @@ defaults = worker_app.main.__kwdefaults__
 @click.option("--name", default=defaults["name"], help="The worker's node name (default: careops-PID@HOST).")
 @click.option("--redeliver-after", type=float, default=defaults["redeliver_after"], show_default=True,
               help="Seconds before a vanished worker's task is handed out again.")
+@click.option("--kubernetes", metavar="NAMESPACE", default=defaults["kubernetes"],
+              help="Run the sandboxes as Kubernetes Jobs in NAMESPACE (the worker's kubeconfig) instead of on --engine.")
 @_calls(worker_app.main)
 def worker() -> None:
     """Grade submissions from the queue on one Docker engine (careops grade --queue sends them)."""

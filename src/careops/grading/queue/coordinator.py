@@ -111,10 +111,9 @@ class QueueGraders:
                 self.counts.resumed += state == "SUCCESS"
                 return  # answered already, or a worker has it: do not send it again
             stale = time.time() - float(sent or 0) > self.redeliver_after + limit
-            if sent is not None and state != "FAILURE" and not stale:
+            if sent is not None and state not in ("SUCCESS", "FAILURE") and not stale:
                 return  # queued by the previous coordinator, still waiting for a worker
-        else:
-            backend.forget(request.task_id)
+        backend.forget(request.task_id)  # a failed or stale answer must not answer the task sent now
         text = request.to_json()  # raises for an oversized submission before anything is sent
         backend.client.set(marker, str(time.time()), ex=int(max(self.redeliver_after + limit, 3600)) * 24)
         app.send_task(TASK_NAME, args=[text], task_id=request.task_id, queue=QUEUE_NAME,

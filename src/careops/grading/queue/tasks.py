@@ -2,7 +2,8 @@
 
 The worker checks the request, loads the assignment from its own checkout of the course (and refuses to grade
 when that differs from the coordinator's: same sources and grader, or the grades could differ), grades with
-:func:`careops.grading.autograder.grade_submission` exactly as local grading does, and answers JSON text. It
+:func:`careops.grading.autograder.grade_submission` exactly as local grading does (sandboxes on the worker's
+engine, or Kubernetes Jobs with ``careops worker --kubernetes``), and answers JSON text. It
 writes nothing of the course: the gradebook and the journal are the coordinator's.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from careops.errors import CareOpsError
 from careops.grading import intake
-from careops.grading.autograder import AssignmentContext, grade_submission
+from careops.grading.autograder import AssignmentContext, Outcome, grade_submission
 from careops.grading.course import Course, repo_root
 from careops.grading.queue.messages import (
     GradeRequest,
@@ -23,10 +24,12 @@ from careops.grading.queue.messages import (
     outcome_to_json,
     policy_from,
 )
-from careops.grading.sandbox import SandboxFactory, remove_leftovers
+from careops.grading.sandbox import SandboxFactory, SandboxPolicy, remove_leftovers
 
 #: the app setting that names the worker's checkout of the course (careops worker --course-dir)
 COURSE_SETTING = "careops_course_dir"
+#: the app setting that names the Kubernetes namespace whose Jobs run the sandboxes (careops worker --kubernetes)
+KUBERNETES_SETTING = "careops_kubernetes_namespace"
 
 _contexts: dict[tuple[str, str], AssignmentContext] = {}
 
@@ -46,9 +49,9 @@ def worker_name(task: Any = None) -> str:
     return f"{node} on {os.environ.get('DOCKER_HOST') or 'the default engine'}"
 
 
-def grade_request(text: object, *, course_dir: Path, worker: str = "") -> str:
-    """Grade the request ``text`` (JSON) on this process's engine; answer JSON text (an outcome or a failure)."""
-    from careops import engine
+def grade_request(text: object, *, course_dir: Path, worker: str = "", kubernetes: str | None = None) -> str:
+    """Grade the request ``text`` (JSON) on this process's engine, or in Kubernetes Jobs of the namespace
+    ``kubernetes``; answer JSON text (an outcome or a failure)."""
 
     try:
         request = GradeRequest.from_json(text)
@@ -63,24 +66,41 @@ def grade_request(text: object, *, course_dir: Path, worker: str = "") -> str:
                 "to the coordinator's commit and restart it)"), worker=worker)
         sub = intake.Submission(request.learner, {}, notebooks=request.notebooks)
         policy = policy_from(request.policy)
-        client = engine.client()
-        remove_leftovers(request.assignment, client=client)  # of graders that died here (their pid is gone)
-        session = uuid.uuid4().hex[:12]
-        factory = SandboxFactory(policy, assignment=request.assignment, session=session, client=client,
-                                 prestart=len(ctx.sources) > 1)
-        try:
-            outcome = grade_submission(sub, ctx, factory, request.key)
-        finally:
-            factory.close()
-            remove_leftovers(request.assignment, client=client, session=session)
-        return outcome_to_json(outcome, worker=worker)
+        grade = _grade_in_jobs if kubernetes else _grade_on_engine
+        return outcome_to_json(grade(sub, ctx, policy, request.key, kubernetes or ""), worker=worker)
     except CareOpsError as exc:
         return failure_to_json(request.learner, request.key, exc.message, worker=worker)
     except Exception as exc:  # noqa: BLE001 - any trouble becomes the answer: the coordinator records it as such
         return failure_to_json(request.learner, request.key, f"{type(exc).__name__}: {exc}", worker=worker)
 
 
+def _grade_on_engine(sub: intake.Submission, ctx: AssignmentContext, policy: SandboxPolicy, key: str,
+                     _: str) -> Outcome:
+    from careops import engine
+
+    client = engine.client()
+    remove_leftovers(ctx.assignment, client=client)  # of graders that died here (their pid is gone)
+    session = uuid.uuid4().hex[:12]
+    factory = SandboxFactory(policy, assignment=ctx.assignment, session=session, client=client,
+                             prestart=len(ctx.sources) > 1)
+    try:
+        return grade_submission(sub, ctx, factory, key)
+    finally:
+        factory.close()
+        remove_leftovers(ctx.assignment, client=client, session=session)
+
+
+def _grade_in_jobs(sub: intake.Submission, ctx: AssignmentContext, policy: SandboxPolicy, key: str,
+                   namespace: str) -> Outcome:
+    from careops.grading.queue.kubernetes_job import JobSandboxFactory, KubernetesJobs
+
+    factory = JobSandboxFactory(policy, assignment=ctx.assignment, session=uuid.uuid4().hex[:12],
+                                jobs=KubernetesJobs(namespace=namespace))
+    return grade_submission(sub, ctx, factory, key)  # type: ignore[arg-type]
+
+
 def grade_task(task: Any, request: str) -> str:
     """The Celery task (registered by careops.grading.queue.app.make_app): see :func:`grade_request`."""
     course_dir = Path(task.app.conf.get(COURSE_SETTING) or repo_root())
-    return grade_request(request, course_dir=course_dir, worker=worker_name(task))
+    return grade_request(request, course_dir=course_dir, worker=worker_name(task),
+                         kubernetes=task.app.conf.get(KUBERNETES_SETTING))

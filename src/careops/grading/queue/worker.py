@@ -27,7 +27,7 @@ from careops.grading.queue.app import (
     make_app,
     ping,
 )
-from careops.grading.queue.tasks import COURSE_SETTING
+from careops.grading.queue.tasks import COURSE_SETTING, KUBERNETES_SETTING
 from careops.grading.sandbox import GRADER_LEARNER
 from careops.images.catalog import CATALOG, GRADER_IMAGE
 from careops.lab import resources
@@ -117,18 +117,30 @@ def prepare_engine(engine_url: str | None, *, images_from: str | None = None, pr
 
 def run_worker(*, queue: str, engine_url: str | None = None, concurrency: int = 1, course_dir: Path | None = None,
                images_from: str | None = None, name: str | None = None,
-               redeliver_after: float = DEFAULT_REDELIVER_AFTER, loglevel: str = "INFO") -> int:
-    """Prepare the engine and run a Celery worker until it is stopped (Ctrl-C, SIGTERM); its exit code."""
+               redeliver_after: float = DEFAULT_REDELIVER_AFTER, kubernetes: str | None = None,
+               loglevel: str = "INFO") -> int:
+    """Prepare the engine and run a Celery worker until it is stopped (Ctrl-C, SIGTERM); its exit code.
+
+    ``kubernetes`` (a namespace): sandboxes are Jobs there (careops.grading.queue.kubernetes_job); the engine is
+    still prepared for live checks when one answers.
+    """
     if concurrency < 1:
         raise QueueError(f"a worker needs at least one grading process: got --concurrency {concurrency}",
                          fix="pass --concurrency 1 or more (one per core the engine's host can spare)")
     ping(queue)
-    grader = prepare_engine(engine_url, images_from=images_from)
+    if kubernetes:
+        from careops.grading.queue.kubernetes_job import KubernetesJobs
+
+        KubernetesJobs(namespace=kubernetes).ensure_no_network()
+        where = f"Kubernetes Jobs in namespace {kubernetes}"
+    else:
+        grader = prepare_engine(engine_url, images_from=images_from)
+        where = f"engine {os.environ.get('DOCKER_HOST', 'found by careops')} (grader image {grader[7:19]})"
     app = make_app(queue, redeliver_after=redeliver_after)
-    app.conf.update({COURSE_SETTING: str(Path(course_dir or repo_root()).resolve())})
+    app.conf.update({COURSE_SETTING: str(Path(course_dir or repo_root()).resolve()), KUBERNETES_SETTING: kubernetes})
     hostname = name or f"careops-{os.getpid()}@{socket.gethostname()}"
-    print(f"careops worker {hostname}: engine {os.environ.get('DOCKER_HOST') or 'default'}, grader image "
-          f"{grader[7:19]}, {concurrency} at once, queue {queue}", file=sys.stderr, flush=True)
+    print(f"careops worker {hostname}: grades on {where}, {concurrency} at once, queue {queue}",
+          file=sys.stderr, flush=True)
     worker: Any = app.Worker(hostname=hostname, concurrency=concurrency, pool="prefork", loglevel=loglevel,
                              queues=[QUEUE_NAME], optimization="fair", without_mingle=True, without_gossip=True)
     worker.start()

@@ -1,0 +1,47 @@
+"""careops.grading.queue.app: the delivery settings, Redis URLs and the clear error when no Redis answers."""
+from __future__ import annotations
+
+import pytest
+
+from careops.grading.queue.app import (
+    QUEUE_NAME,
+    TASK_NAME,
+    QueueError,
+    check_url,
+    make_app,
+    ping,
+    settings,
+)
+
+
+def test_a_task_is_acknowledged_late_put_back_when_its_worker_dies_and_travels_as_json_only() -> None:
+    conf = settings("redis://127.0.0.1:6379/0", redeliver_after=600)
+    assert conf["task_acks_late"] and conf["task_reject_on_worker_lost"]
+    assert conf["accept_content"] == conf["result_accept_content"] == ["json"]
+    assert conf["task_serializer"] == conf["result_serializer"] == "json"
+    assert conf["worker_prefetch_multiplier"] == 1
+    assert conf["broker_transport_options"]["visibility_timeout"] == 600
+    assert conf["broker_transport_options"]["unacked_restore_interval"] <= 10
+
+
+def test_the_app_refuses_pickles_and_registers_the_grading_task() -> None:
+    app = make_app("redis://127.0.0.1:6379/0")
+    try:
+        assert TASK_NAME in app.tasks and app.conf.task_default_queue == QUEUE_NAME
+        assert "pickle" not in app.conf.accept_content
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize("url", ["amqp://guest@localhost//", "127.0.0.1:6379", "", "memory://"])
+def test_only_redis_urls_are_queues(url: str) -> None:
+    with pytest.raises(QueueError, match="must be a Redis URL"):
+        check_url(url)
+
+
+def test_no_redis_at_the_url_fails_with_the_fix() -> None:
+    from careops.grading.queue.hosts import free_port
+
+    with pytest.raises(QueueError, match=r"no Redis answered at redis://127\.0\.0\.1:\d+/0") as err:
+        ping(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
+    assert "make queue" in (err.value.fix or "")
