@@ -410,6 +410,121 @@ def bench_rollback_detection(repeat: int = 3, seconds: float = 16.0) -> BenchRow
                     f"first failure -> budget ({_ROLLBACK_BUDGET}) exceeded", note=note)
 
 
+# -- grading on the queue: workers on two engines ------------------------------------------------
+
+def _orientation_batch(course: Any, dest: Path, n: int) -> Path:
+    """``n`` hand-ins of module 0, a mix of full, half-done and blank ones (one file per learner)."""
+    import copy
+    import json
+
+    from careops.grading.course import generate_assignment
+    from careops.grading.restore import grade_id
+
+    release = json.loads((generate_assignment("00-orientation", course.root) / "orientation.ipynb").read_text())
+    source = json.loads((paths.repo_root() / "notebooks" / "00-orientation" / "orientation.ipynb").read_text())
+    answers = {grade_id(c): c["source"] for c in source["cells"] if grade_id(c)}
+    kinds = [(), ("is_synthetic",), ("is_synthetic", "leaked_names"), tuple(answers)]
+    dest.mkdir(parents=True)
+    for i in range(n):
+        nb = copy.deepcopy(release)
+        for cell in nb["cells"]:
+            if grade_id(cell) in kinds[i % len(kinds)] and not (cell.get("metadata") or {}).get("nbgrader", {}).get(
+                    "locked"):
+                cell["source"] = answers[grade_id(cell)]
+        (dest / f"learner-{i:03d}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    return dest
+
+
+def bench_grading_queue(submissions: int = 40) -> list[BenchRow]:
+    """The grading queue on N hand-ins: grading throughput with 1 worker vs 2 workers (each on its own Docker
+    engine), the queue's overhead vs local grading, and whole runs of `careops grade` (grading and recording).
+
+    "Grading" is the sandboxes' part (what workers add capacity for): the batch's submissions handed to the graders
+    and every answer back, checked, not yet recorded. Recording into nbgrader's gradebook is the coordinator's,
+    serial by design (one writer), and is timed in the whole runs."""
+    from careops.grading import intake
+    from careops.grading.autograder import (
+        AssignmentContext,
+        LocalGraders,
+        check_submission,
+        grade_batch,
+        submission_key,
+    )
+    from careops.grading.course import make_temp_course
+    from careops.grading.queue import QueueGraders
+    from careops.grading.queue.hosts import DockerEngine, RedisServer, WorkerProcess, default_engine_url
+    from careops.grading.sandbox import SandboxPolicy
+
+    policy = SandboxPolicy(cell_timeout=20, wall_time=120)
+    with tempfile.TemporaryDirectory(prefix="careops-bench-queue-") as tmp:
+        root = Path(tmp)
+        course = make_temp_course(root / "course", "00-orientation")
+        subs = _orientation_batch(course, root / "subs", submissions)
+        ctx = AssignmentContext.load(course, "00-orientation")
+        work = [(s, submission_key(s, ctx)) for s in
+                (check_submission(s, ctx) for s in intake.collect(subs, "00-orientation", list(ctx.sources)))]
+        first = default_engine_url()
+
+        def grading(graders: Any) -> float:
+            t = time.perf_counter()
+            with graders.grading(ctx, policy, work) as results:
+                bad = [sub.learner for sub, got in results if isinstance(got, Exception) or got.status != "graded"]
+            if bad:
+                raise RuntimeError(f"the bench batch was not graded fully: {', '.join(bad)}")
+            return time.perf_counter() - t
+
+        def whole_run(graders: Any = None, jobs: int = 1) -> float:
+            t = time.perf_counter()
+            grade_batch(course.root, "00-orientation", subs, regrade=True, jobs=jobs, policy=policy, feedback=False,
+                        progress=False, graders=graders)
+            return time.perf_counter() - t
+
+        with RedisServer(root / "redis") as redis, DockerEngine(paths.repo_root() / "build" / "test-engines"
+                                                                / "engine2") as second:
+            second.load_images(first)
+            engines = [(first, None), (second.url, first)]
+
+            def on_queue(count: int, db: int, measure: Callable[[Any], float]) -> float:
+                url = redis.database(db)
+                workers = [WorkerProcess(url, engine_url=eng, images_from=src, name=f"bench{i}@engine{i}",
+                                         log=root / f"worker-{db}-{i}.log", course_dir=course.root).start()
+                           for i, (eng, src) in enumerate(engines[:count], start=1)]
+                try:
+                    for w in workers:
+                        w.wait_ready()
+                    return measure(QueueGraders(url, reuse_results=False, poll=0.05))
+                finally:
+                    for w in workers:
+                        w.stop()
+
+            print(f"  {submissions} hand-ins, each measured in this run: grading locally (1 sandbox at a time), on "
+                  "1 worker, on 2 workers on 2 engines; then whole runs (recording too) locally and on 2 workers",
+                  flush=True)
+            whole_run()  # warm-up: nbgrader's imports, the first sandboxes, the learners in the gradebook
+            local1 = grading(LocalGraders(1))
+            queue1 = on_queue(1, 1, grading)
+            queue2 = on_queue(2, 2, grading)
+            run_local2 = whole_run(jobs=2)
+            run_queue2 = on_queue(2, 3, whole_run)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    cores = os.cpu_count() or 1
+    n = submissions
+    return [
+        BenchRow(f"grading, 2 workers on 2 engines ({n} hand-ins)", n / queue2, n / queue1, " sub/s",
+                 "1 worker on 1 engine, same batch",
+                 note=f"goal >= 1.6x; one hand-in at a time per worker; {cores} cores here, load average {load} "
+                      "(both workers and both engines share these cores; workers on their own hosts add theirs)"),
+        BenchRow(f"grading on the queue, 1 worker ({n} hand-ins)", queue1, local1, "s",
+                 "local grading, 1 sandbox at a time",
+                 note="the queue's overhead: JSON through Redis both ways, checks on both sides, a worker process per "
+                      "task; local grading also starts the next sandbox while one grades"),
+        BenchRow(f"careops grade --queue, 2 workers ({n} hand-ins)", run_queue2, run_local2, "s",
+                 "careops grade --jobs 2 (local)",
+                 note="whole runs: recording into the gradebook is the coordinator's alone (one writer), after "
+                      "each answer; it and the graders share this machine's cores"),
+    ]
+
+
 BENCHES: dict[str, Callable[[], BenchRow | list[BenchRow]]] = {
     "lab-start": bench_lab_start,
     "mllp": bench_mllp,
@@ -420,6 +535,7 @@ BENCHES: dict[str, Callable[[], BenchRow | list[BenchRow]]] = {
     "make-lab": bench_make_lab_prepare,
     "cutover": bench_blue_green_cutover,
     "rollback": bench_rollback_detection,
+    "grading-queue": bench_grading_queue,
 }
 
 

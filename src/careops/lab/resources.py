@@ -67,7 +67,7 @@ def find(lab: str | None = None, learner: str | None = None, *,
         found.append(Resource(kind, name, lbl.get(L.LAB, "?"), lbl.get(L.LEARNER, "?"),
                               lbl.get(L.SESSION, "?"), status, alive))
 
-    for c in cl.containers.list(all=True, filters=flt):
+    for c in cl.containers.list(all=True, filters=flt, ignore_removed=True):  # one may go while we list
         add("container", c.name, c.labels, c.status)
     for n in cl.networks.list(filters=flt):
         add("network", n.name, n.attrs.get("Labels") or {}, "-")
