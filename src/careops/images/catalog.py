@@ -25,6 +25,8 @@ FHIR_FACADE_IMAGE = "careops/fhir-facade:latest"
 ROUTER_REPOSITORY = "careops/router"
 ROUTER_BASE_IMAGE = "careops/router-base:bookworm"
 ROUTER_IMAGE = f"{ROUTER_REPOSITORY}:latest"
+REDIS_BASE_IMAGE = "careops/redis-base:bookworm"
+REDIS_IMAGE = "careops/redis:latest"
 
 LABEL_IMAGE = "org.careops.image"
 LABEL_INPUTS = "org.careops.inputs"
@@ -167,6 +169,19 @@ CATALOG: list[ImageSpec] = [
         smoke=(("nginx", "-v"), ("test", "-r", "/usr/lib/nginx/modules/ngx_stream_module.so")),
         smoke_user="10010",
         optional="module 3 (safe deployments)",
+    ),
+    # The grading queue's Redis for a workshop host (careops.grading.queue): Debian's redis-server enters
+    # offline through a debootstrapped variant of the base, like the router's nginx.
+    ImageSpec(name="redis-base", tag=REDIS_BASE_IMAGE, debootstrap_include=("redis-server",),
+              optional="workshop mode (the grading queue's Redis)"),
+    ImageSpec(
+        name="redis",
+        tag=REDIS_IMAGE,
+        context="labs/images/redis",
+        depends_on=("redis-base",),
+        smoke=(("redis-server", "--version"), ("test", "-r", "/etc/careops-redis/redis.conf")),
+        smoke_user="redis",
+        optional="workshop mode (the grading queue's Redis)",
     ),
 ]
 

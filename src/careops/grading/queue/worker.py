@@ -19,6 +19,7 @@ import docker
 import docker.errors
 
 from careops import engine
+from careops.errors import CareOpsError
 from careops.grading.course import repo_root
 from careops.grading.queue.app import (
     DEFAULT_REDELIVER_AFTER,
@@ -29,7 +30,7 @@ from careops.grading.queue.app import (
 )
 from careops.grading.queue.tasks import COURSE_SETTING, KUBERNETES_SETTING
 from careops.grading.sandbox import GRADER_LEARNER
-from careops.images.catalog import CATALOG, GRADER_IMAGE
+from careops.images.catalog import CATALOG, GRADER_IMAGE, REDIS_BASE_IMAGE, REDIS_IMAGE
 from careops.lab import resources
 
 LOAD_CHUNK = 4 * 1024**2
@@ -51,9 +52,13 @@ def load_image(source: docker.DockerClient, target: docker.DockerClient, tag: st
     return time.monotonic() - start
 
 
+#: what grading needs: the grader and every image a live check starts labs from (not the queue's own Redis)
+GRADING_IMAGES = [spec for spec in CATALOG if spec.tag not in (REDIS_BASE_IMAGE, REDIS_IMAGE)]
+
+
 def course_images(client: docker.DockerClient) -> dict[str, str]:
-    """Tag -> id of the course's images on an engine ("" for those it lacks)."""
-    return {spec.tag: image_id(client, spec.tag) for spec in CATALOG}
+    """Tag -> id of the images grading needs on an engine ("" for those it lacks)."""
+    return {spec.tag: image_id(client, spec.tag) for spec in GRADING_IMAGES}
 
 
 def ensure_course_images(client: docker.DockerClient, *, images_from: str | None = None,
@@ -84,11 +89,17 @@ def ensure_course_images(client: docker.DockerClient, *, images_from: str | None
             return want[GRADER_IMAGE]
         finally:
             source.close()
-    missing = [spec.name for spec in CATALOG if not image_id(client, spec.tag)]
-    if missing:
-        from careops.images import ensure_images
+    from careops.images import ensure_images
 
-        ensure_images(missing, client=client, progress=progress)
+    missing = [spec for spec in GRADING_IMAGES if not image_id(client, spec.tag)]
+    if [s for s in missing if not s.optional]:
+        ensure_images([s.name for s in missing if not s.optional], client=client, progress=progress)
+    for spec in (s for s in missing if s.optional):
+        try:
+            ensure_images([spec.name], client=client, progress=progress)
+        except CareOpsError as exc:  # only the module that needs it is affected, as with careops images build
+            print(f"careops worker: {spec.tag} not built, needed only by {spec.optional}: {exc.message}",
+                  file=sys.stderr, flush=True)
     return image_id(client, GRADER_IMAGE)
 
 
