@@ -43,6 +43,17 @@ def check_url(url: str) -> str:
     return url
 
 
+def shown(url: str) -> str:
+    """``url`` with its password masked, for messages and logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")))
+
+
 def ping(url: str, *, timeout: float = 3.0) -> None:
     """Raise QueueError with the fix when no Redis answers at ``url``."""
     import redis
@@ -52,7 +63,7 @@ def ping(url: str, *, timeout: float = 3.0) -> None:
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise QueueError(f"no Redis answered at {url}: {exc}", fix=START_QUEUE_FIX) from None
+        raise QueueError(f"no Redis answered at {shown(url)}: {exc}", fix=START_QUEUE_FIX) from None
     finally:
         client.close()
 

@@ -11,6 +11,7 @@ gradebook and the journal, keyed by submission. A task's id is fixed by the lear
 """
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from careops.grading.queue.app import (
     TASK_NAME,
     make_app,
     ping,
+    shown,
 )
 from careops.grading.queue.messages import (
     GradeRequest,
@@ -90,6 +92,9 @@ class QueueGraders:
         ping(self.url)
         app = make_app(self.url, redeliver_after=self.redeliver_after)
         try:
+            if work and not app.control.ping(timeout=1.0):
+                print(f"careops: no worker answers on {shown(self.url)} yet; the submissions wait in the queue "
+                      f"until one starts: careops worker --queue {shown(self.url)}", file=sys.stderr, flush=True)
             pending: dict[str, tuple[intake.Submission, GradeRequest]] = {}
             for sub, key in work:
                 request = grade_request_for(sub, key, ctx, policy)

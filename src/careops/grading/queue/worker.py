@@ -27,6 +27,7 @@ from careops.grading.queue.app import (
     QueueError,
     make_app,
     ping,
+    shown,
 )
 from careops.grading.queue.tasks import COURSE_SETTING, KUBERNETES_SETTING
 from careops.grading.sandbox import GRADER_LEARNER
@@ -150,7 +151,7 @@ def run_worker(*, queue: str, engine_url: str | None = None, concurrency: int = 
     app = make_app(queue, redeliver_after=redeliver_after)
     app.conf.update({COURSE_SETTING: str(Path(course_dir or repo_root()).resolve()), KUBERNETES_SETTING: kubernetes})
     hostname = name or f"careops-{os.getpid()}@{socket.gethostname()}"
-    print(f"careops worker {hostname}: grades on {where}, {concurrency} at once, queue {queue}",
+    print(f"careops worker {hostname}: grades on {where}, {concurrency} at once, queue {shown(queue)}",
           file=sys.stderr, flush=True)
     worker: Any = app.Worker(hostname=hostname, concurrency=concurrency, pool="prefork", loglevel=loglevel,
                              queues=[QUEUE_NAME], optimization="fair", without_mingle=True, without_gossip=True)
