@@ -468,9 +468,10 @@ def bench_grading_queue(submissions: int = 40) -> list[BenchRow]:
         def grading(graders: Any) -> float:
             t = time.perf_counter()
             with graders.grading(ctx, policy, work) as results:
-                bad = [sub.learner for sub, got in results if isinstance(got, Exception) or got.status != "graded"]
+                bad = [f"{sub.learner}: {got}" if isinstance(got, Exception) else f"{sub.learner}: {got.reason}"
+                       for sub, got in results if isinstance(got, Exception) or got.status != "graded"]
             if bad:
-                raise RuntimeError(f"the bench batch was not graded fully: {', '.join(bad)}")
+                raise RuntimeError(f"the bench batch was not graded fully ({len(bad)}), e.g. {bad[0]}")
             return time.perf_counter() - t
 
         def whole_run(graders: Any = None, jobs: int = 1) -> float:

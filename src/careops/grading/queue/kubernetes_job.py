@@ -35,6 +35,9 @@ from careops.grading.sandbox import (
     SandboxPolicy,
     lab_name,
 )
+from careops.grading.sandbox import (
+    _Stream as _AttachStream,  # the line cutting and caps of a sandbox stream
+)
 from careops.lab import labels as L
 
 NAMESPACE = "careops-grading"
@@ -202,39 +205,26 @@ class KubernetesJobs:
                    propagation_policy="Background", grace_period_seconds=0, _request_timeout=30)
 
 
-class _PodStream:
-    """The pod's attach stream as the sandbox reads it: stdout lines on a queue, capped like Docker's."""
+class _PodStream(_AttachStream):
+    """The pod's attach stream as the sandbox reads it: stdout cut into lines on a queue, capped like Docker's."""
 
-    def __init__(self, ws: Any, policy: SandboxPolicy) -> None:
+    def __init__(self, ws: Any, policy: SandboxPolicy) -> None:  # no socket here: not _AttachStream's __init__
         self.ws = ws
         self.raw = self  # Sandbox._send writes through raw.sendall
         self.policy = policy
         self.lines: queue.Queue[bytes | None | SandboxError] = queue.Queue()
         self.total = 0
-        threading.Thread(target=self._read, daemon=True).start()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
 
     def sendall(self, data: bytes) -> None:
         self.ws.write_stdin(data.decode("ascii"))
 
     def _read(self) -> None:
-        buf = b""
         try:
             while self.ws.is_open():
                 self.ws.update(timeout=1)
-                chunk = self.ws.read_stdout(timeout=0).encode() if self.ws.peek_stdout() else b""
-                self.total += len(chunk)
-                if self.total > self.policy.total_cap:
-                    self.lines.put(SandboxError(f"the notebook wrote more than "
-                                                f"{self.policy.total_cap // 1024**2} MiB to the grader",
-                                                reason="output"))
-                    return
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    self.lines.put(line)
-                if len(buf) > self.policy.answer_cap:
-                    self.lines.put(SandboxError(f"the notebook sent an answer larger than "
-                                                f"{self.policy.answer_cap // 1024**2} MiB", reason="output"))
+                if self.ws.peek_stdout() and not self._take(self.ws.read_stdout(timeout=0).encode()):
                     return
         except Exception:  # noqa: BLE001, S110 - the stream ended: the sandbox reads None as "died"
             pass
