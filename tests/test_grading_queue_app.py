@@ -53,3 +53,26 @@ def test_a_password_in_the_url_is_never_shown() -> None:
     assert shown("redis://:s3cret@10.0.0.5:6379/0") == "redis://:***@10.0.0.5:6379/0"
     assert shown("redis://grader:s3cret@queue.example.org/1") == "redis://grader:***@queue.example.org/1"
     assert shown("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.docker
+def test_the_workshop_hosts_redis_image_serves_the_queue_with_a_password_only() -> None:
+    from careops.images import ensure_images
+    from careops.images.catalog import REDIS_IMAGE
+    from careops.lab import Lab
+    from careops.polling import eventually
+
+    ensure_images(["redis"], progress=False)  # optional in `make images`; built here when missing
+    with Lab("queue-redis", learner="h-queue-redis") as lab:
+        box = lab.run(REDIS_IMAGE, name="redis", ports=[6379], env={"CAREOPS_REDIS_PASSWORD": "synthetic-pass"},
+                      volumes={"queue-data": "/data"})
+        port = box.port(6379)
+        url = f"redis://:synthetic-pass@127.0.0.1:{port}/0"
+        eventually(lambda: ping(url, timeout=1) is None, timeout=30, what="the queue's Redis to answer")
+        app = make_app(url)
+        try:
+            assert app.backend.client.config_get("appendonly") == {"appendonly": "yes"}
+        finally:
+            app.close()
+        with pytest.raises(QueueError, match="no Redis answered"):
+            ping(f"redis://127.0.0.1:{port}/0", timeout=1)  # no password: refused
