@@ -31,7 +31,14 @@ from careops.grading.queue.app import (
 )
 from careops.grading.queue.tasks import COURSE_SETTING, KUBERNETES_SETTING
 from careops.grading.sandbox import GRADER_LEARNER
-from careops.images.catalog import CATALOG, GRADER_IMAGE, REDIS_BASE_IMAGE, REDIS_IMAGE
+from careops.images.catalog import (
+    CATALOG,
+    COURSE,
+    GRADER_IMAGE,
+    LABEL_COURSE,
+    REDIS_BASE_IMAGE,
+    REDIS_IMAGE,
+)
 from careops.lab import resources
 
 LOAD_CHUNK = 4 * 1024**2
@@ -78,8 +85,10 @@ def ensure_course_images(client: docker.DockerClient, *, images_from: str | None
             if GRADER_IMAGE not in want:
                 raise QueueError(f"the engine {images_from} has no {GRADER_IMAGE} to load from",
                                  fix="build it there first: make images (or careops images build grader)")
+            loaded = False
             for tag, found in want.items():
                 if image_id(client, tag) != found:
+                    loaded = True
                     seconds = load_image(source, client, tag)
                     if progress:
                         print(f"careops worker: loaded {tag} ({found[7:19]}) from {images_from} in {seconds:.0f} s",
@@ -87,6 +96,8 @@ def ensure_course_images(client: docker.DockerClient, *, images_from: str | None
                 if image_id(client, tag) != found:
                     raise QueueError(f"loading {tag} from {images_from} did not give image {found[7:19]}",
                                      fix="docker save it there and docker load it on the worker's engine by hand")
+            if loaded:  # the course images the loaded ones replaced (none a container still uses)
+                client.images.prune(filters={"dangling": True, "label": f"{LABEL_COURSE}={COURSE}"})
             return want[GRADER_IMAGE]
         finally:
             source.close()
