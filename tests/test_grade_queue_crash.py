@@ -1,4 +1,5 @@
-"""No grade lost, none doubled: kill -9 a worker mid-task, kill -9 the coordinator mid-batch, start again.
+"""No grade lost, none doubled: kill -9 a worker mid-task, kill -9 the coordinator mid-batch, start again; a task
+past its hard time limit is stopped and reported.
 
 Real Redis, two workers on two Docker engines (conftest ``queue_redis``, ``second_engine``), the coordinator as
 ``careops grade --queue`` in a process of its own. After the kills every submission has exactly one grade in
@@ -178,3 +179,28 @@ def test_a_coordinator_killed_mid_batch_picks_up_where_it_was(
     batch.check_exactly_one_grade_each()
     tasks = received(workers[0].log) + received(workers[1].log)
     assert len(tasks) == len(set(tasks)) == len(LEARNERS) - 1, "the restarted coordinator sent a task again"
+
+
+def test_a_task_past_its_hard_time_limit_is_stopped_and_recorded_as_a_grader_problem(
+        tmp_path: Path, queue_redis, second_engine, cleanup_engines) -> None:
+    from careops.grading.autograder import grade_batch
+    from careops.grading.queue import QueueGraders
+    from careops.grading.sandbox import SandboxPolicy
+
+    url = queue_redis.database(4)
+    batch = Batch(tmp_path, url)
+    for path in batch.subs.iterdir():
+        if path.name != "a-loop.ipynb":  # about 15 s of grading, past a hard limit of 5 s
+            path.unlink()
+    worker = WorkerProcess(url, engine_url=second_engine.images_from, name="limited@engine1",
+                           log=tmp_path / "limited.log", redeliver_after=6).start()
+    try:
+        worker.wait_ready()
+        summary = grade_batch(batch.course.root, ASSIGNMENT, batch.subs, policy=SandboxPolicy(cell_timeout=6,
+                              wall_time=60), progress=False, feedback=False,
+                              graders=QueueGraders(url, redeliver_after=6))
+    finally:
+        worker.stop()
+    (row,) = summary.rows
+    assert row.status == "error" and "TimeLimitExceeded" in row.reason, row.reason
+    assert batch.journal.entries() == {}  # not recorded: the next run grades it again
