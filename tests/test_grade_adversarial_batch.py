@@ -195,7 +195,7 @@ def test_feedback_html_in_headless_chromium_shows_each_failed_check(batch: Batch
                   "NameError: name 'leaked_names' is not defined"),
         "tamper": ("orientation (Score: 2.0 / 8.0)", "Exercise 3: leaked resources",
                    "\u2718 every leaked resource of night-shift is listed",
-                   "hint: table[(table.lab == lab) & table.leaked].name, sorted"),
+                   "hint: both the container and the volume of the lab leaked"),
     }
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,

@@ -31,10 +31,11 @@ from types import FrameType
 from typing import Any
 
 from careops import paths
+from careops.ports import LOOPBACK, port_free, suggest_port
 from careops.lab.labels import LEARNER_ENV, learner_name
 from careops.errors import CareOpsError, PortInUse
 
-HOST = "127.0.0.1"
+HOST = LOOPBACK
 #: How long JupyterLab may take to answer before we give up (cold disks are slow).
 START_TIMEOUT = 180.0
 #: The port JupyterLab listens on unless told otherwise (`make lab PORT=...`).
@@ -128,26 +129,6 @@ def find_running(workspace: Path) -> RunningServer | None:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return None
-
-
-def port_free(port: int, host: str = HOST) -> bool:
-    """True if we could listen on host:port now (as JupyterLab will, with SO_REUSEADDR)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        if os.name == "posix":
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def suggest_port(port: int) -> int:
-    """A free port near the requested one, for the fix in the PortInUse message."""
-    for candidate in range(port + 2, port + 200):
-        if candidate < 65536 and port_free(candidate):
-            return candidate
-    return 8890
 
 
 def _port_in_use(port: int) -> PortInUse:

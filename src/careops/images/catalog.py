@@ -25,6 +25,8 @@ FHIR_FACADE_IMAGE = "careops/fhir-facade:latest"
 ROUTER_REPOSITORY = "careops/router"
 ROUTER_BASE_IMAGE = "careops/router-base:bookworm"
 ROUTER_IMAGE = f"{ROUTER_REPOSITORY}:latest"
+HUB_IMAGE = "careops/hub:latest"
+LEARNER_IMAGE = "careops/learner:latest"
 REDIS_BASE_IMAGE = "careops/redis-base:bookworm"
 REDIS_IMAGE = "careops/redis:latest"
 
@@ -33,6 +35,16 @@ LABEL_INPUTS = "org.careops.inputs"
 LABEL_COURSE = "org.careops.course"
 LABEL_SOURCE = "org.careops.source"
 COURSE = "careops-labs"
+#: what the workshop images are for (optional: a failure to build them never stops single-learner use)
+WORKSHOP = "workshop mode (careops workshop)"
+#: lab files (under labs/) the released notebooks read through careops.paths.lab_asset; never labs/*/solution*
+LEARNER_ASSETS = (
+    "legacy-adt/adt_service.py", "legacy-adt/adt.ini",  # module 1's service under test
+    "legacy-adt/v2/adt_service.py",  # module 2 containerizes the fixed service
+    "ci-pipeline/repo-template",  # module 1's repository
+    "containerize/policy", "containerize/fhir-facade",  # module 2's Dockerfile policy, the façade's source
+    "synthetic-data",  # module 4's extract, targets and legacy PID helpers
+)
 
 
 @dataclass(frozen=True)
@@ -57,12 +69,18 @@ class ImageSpec:
     depends_on: tuple[str, ...] = ()
     smoke: tuple[tuple[str, ...], ...] = ()
     smoke_user: str = "1000"
-    #: extra folders of the repo copied into the build context: (repo path, path in the context)
+    #: extra files or folders of the repo copied into the build context: (repo path, path in the context)
     extra_context: tuple[tuple[str, str], ...] = ()
     #: when building everything, a failure here is a warning (only the module that needs it is affected)
     optional: str = ""
     #: for a base variant (``context`` None, not "base"): Debian packages debootstrap adds to the base's own
     debootstrap_include: tuple[str, ...] = ()
+    #: a folder inside the context with package.json + package-lock.json: careops adds its node_modules,
+    #: fetched on the host by ``npm ci`` (careops.images.npm), never in the build
+    node_packages: str | None = None
+    #: pure-Python projects the index has only as source archives: careops builds their wheels on the host
+    #: (careops.images.wheelhouse.build_source_wheel) at the host's version
+    source_builds: tuple[str, ...] = ()
 
     @property
     def repository(self) -> str:
@@ -169,6 +187,43 @@ CATALOG: list[ImageSpec] = [
         smoke=(("nginx", "-v"), ("test", "-r", "/usr/lib/nginx/modules/ngx_stream_module.so")),
         smoke_user="10010",
         optional="module 3 (safe deployments)",
+    ),
+    # Workshop mode (careops.workshop): Node for the hub's proxy and libatomic for regopy (the learner's
+    # Dockerfile policy check) enter offline through a debootstrapped variant of the base.
+    ImageSpec(name="workshop-base", tag="careops/workshop-base:bookworm",
+              debootstrap_include=("nodejs", "libatomic1"), optional=WORKSHOP),
+    # One learner's JupyterLab, spawned by the hub: the toolkit and only the released notebooks
+    # (build/release: no solutions, no hidden tests) and the lab files those notebooks read.
+    ImageSpec(
+        name="learner",
+        tag=LEARNER_IMAGE,
+        context="workshop/learner",
+        requirements="workshop/learner/requirements.in",
+        local_projects=(".",),
+        depends_on=("workshop-base",),
+        extra_context=(("build/release", "release"),) + tuple(
+            (f"labs/{rel}", f"assets/{rel}") for rel in LEARNER_ASSETS),
+        smoke=(("jupyterhub-singleuser", "--version"), ("jupyter", "lab", "--version"),
+               ("python", "-c", ("import careops.checks, careops.lab; from careops.dockerfile.policy import "
+                                 "evaluate_policy; evaluate_policy('FROM careops/base:bookworm\\nUSER 1000\\n')")),
+               ("test", "-f", "/opt/careops-course/release/00-orientation/orientation.ipynb")),
+        optional=WORKSHOP,
+    ),
+    # The hub: JupyterHub, DockerSpawner, NativeAuthenticator, the idle culler and configurable-http-proxy
+    # (its npm packages fetched on the host, careops.images.npm), plus the toolkit's careops.workshop.
+    ImageSpec(
+        name="hub",
+        tag=HUB_IMAGE,
+        context="workshop/hub",
+        requirements="workshop/hub/requirements.in",
+        local_projects=(".",),
+        node_packages="workshop/hub/proxy",
+        source_builds=("onetimepass",),  # NativeAuthenticator's 2FA helper: published without a wheel
+        depends_on=("workshop-base",),
+        smoke=(("jupyterhub", "--version"), ("configurable-http-proxy", "--version"),
+               ("python", "-c", ("import dockerspawner, nativeauthenticator, jupyterhub_idle_culler, "
+                                 "careops.workshop.auth, careops.workshop.spawner"))),
+        optional=WORKSHOP,
     ),
     # The grading queue's Redis for a workshop host (careops.grading.queue): Debian's redis-server enters
     # offline through a debootstrapped variant of the base, like the router's nginx.

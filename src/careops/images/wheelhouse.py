@@ -297,6 +297,50 @@ def build_local_wheel(project: Path, *, progress: bool = True) -> tuple[Path, st
     return wheel, sha
 
 
+# -- projects published without wheels ------------------------------------
+
+def build_source_wheel(name: str, versions: dict[str, HostDist], *, progress: bool = True) -> Path:
+    """A wheel of a pure-Python project the index has only as a source archive, at the host's version.
+
+    Kept in build/wheelhouse like a downloaded wheel (reused offline); built on
+    the host from the project's sdist, and refused unless the result is pure
+    Python (``py3-none-any``), since a compiled wheel would fit the host, not the image.
+    """
+    dist = versions.get(canonicalize_name(name))
+    if dist is None:
+        raise ImageBuildError(f"{name} must be built from source for an image, but it is not installed in this "
+                              f"environment ({sys.prefix})", fix="run 'make venv', or add it to environment.yml")
+    house = wheelhouse_dir()
+    for existing in house.glob("*.whl"):
+        wname, wversion, _, _tags = parse_wheel_filename(existing.name)
+        if canonicalize_name(wname) == canonicalize_name(name) and str(wversion) == dist.version:
+            return existing
+    with tempfile.TemporaryDirectory(prefix="sdist-", dir=state_dir()) as tmp:
+        src, out = Path(tmp) / "src", Path(tmp) / "out"
+        code, tail = run_streaming(_pip("download", "--disable-pip-version-check", "--progress-bar", "off", "--no-deps",
+                                        "--no-binary=:all:", "-d", str(src), f"{name}=={dist.version}"),
+                                   desc=f"wheelhouse: source of {name}", progress=progress)
+        archives = sorted(src.glob("*")) if src.is_dir() else []
+        if code == 0 and len(archives) == 1:
+            code, tail = run_streaming(_pip("wheel", "--disable-pip-version-check", "--progress-bar", "off",
+                                            "--no-deps", "-w", str(out), str(archives[0])),
+                                       desc=f"wheelhouse: wheel of {name}", progress=progress,
+                                       env=os.environ | {"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH})
+        built = sorted(out.glob("*.whl")) if out.is_dir() else []
+        if code != 0 or len(built) != 1:
+            raise _fail(f"could not build a wheel of {name}=={dist.version} from its source", tail,
+                        "check that pip's package index is reachable (pip config list); offline, copy build/wheelhouse "
+                        "from a machine where 'careops images build' worked")
+        tags = parse_wheel_filename(built[0].name)[3]
+        if not all(t.abi == "none" and t.platform == "any" for t in tags):
+            raise ImageBuildError(f"{name}=={dist.version} built into {built[0].name}, which is not pure Python: "
+                                  "a wheel built on the host would not fit the image",
+                                  fix=f"find a version of {name} with wheels for the image, or drop it")
+        wheel = house / built[0].name
+        shutil.move(str(built[0]), wheel)
+    return wheel
+
+
 # -- the wheelhouse of one image -----------------------------------------
 
 @dataclass
@@ -351,8 +395,10 @@ def ensure_wheelhouse(spec: ImageSpec, target: Target, *, root: Path | None = No
                                        versions, src, target)
     local_pins = [f"{parse_wheel_filename(w.name)[0]}=={parse_wheel_filename(w.name)[1]}" for w, _ in local_wheels]
     constraints, _free = host_constraints(versions, target, local_names)
+    from_source = [build_source_wheel(n, versions, progress=progress).name for n in spec.source_builds]
     key = hashlib.sha256(json.dumps({"pins": third_party + local_pins, "constraints": constraints,
-                                     "target": asdict(target), "local": [s for _, s in local_wheels]},
+                                     "target": asdict(target), "local": [s for _, s in local_wheels],
+                                     **({"from_source": from_source} if from_source else {})},
                                     sort_keys=True).encode()).hexdigest()
     manifests = house / "manifests"
     manifests.mkdir(exist_ok=True)
@@ -376,6 +422,7 @@ def ensure_wheelhouse(spec: ImageSpec, target: Target, *, root: Path | None = No
             # The host's pip configuration decides where from (index, mirror, proxy); only wheels for the target.
             code, tail = run_streaming(
                 _pip("download", "--disable-pip-version-check", "--progress-bar", "off", "-d", str(house),
+                     *(["--find-links", str(house)] if from_source else []),  # the wheels built from source
                      *download_args(target), "-r", str(Path(tmp) / "requirements.txt"),
                      "-c", str(Path(tmp) / "constraints.txt")),
                 desc=f"wheelhouse: downloading for {spec.name}", progress=progress)

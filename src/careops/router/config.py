@@ -83,7 +83,8 @@ class RouterConfig:
 
 
 #: The starting config of every module 3 lab: all traffic to the first colour, in the YAML learners write.
-EXAMPLE = RouterConfig.single(adt.COLOURS[0]).to_yaml()
+#: The shape learners are shown when theirs is wrong: a placeholder backend, not exercise 1a's answer.
+EXAMPLE = RouterConfig.single("my-backend").to_yaml()
 
 
 def _backend(doc: Located, value: Any, path: tuple[Any, ...]) -> Backend:
@@ -120,7 +121,7 @@ def parse_router_config(source: str | dict[str, Any] | RouterConfig) -> RouterCo
         backends = section.get("backends")
         if not isinstance(backends, list) or not backends:
             raise doc.fail((proto, "backends"), f"expected a non-empty list of backends, got {backends!r}",
-                           fix=f"list at least one: - {{host: {adt.COLOURS[0]}, port: {adt.HTTP_PORT}, weight: 100}}")
+                           fix=f"list at least one: - {{host: my-backend, port: {adt.HTTP_PORT}, weight: 100}}")
         items = tuple(_backend(doc, b, (proto, "backends", i)) for i, b in enumerate(backends))
         seen: set[str] = set()
         for i, b in enumerate(items):
