@@ -54,3 +54,12 @@ def test_a_worker_without_a_process_or_a_queue_says_what_to_do(tmp_path: Path) -
     with pytest.raises(QueueError, match="no Redis answered") as err:
         run_worker(queue=f"redis://127.0.0.1:{free_port()}/0")
     assert "make queue" in (err.value.fix or "")
+
+
+def test_a_worker_needs_the_grader_and_the_labs_images_not_workshop_modes() -> None:
+    from careops.grading.queue.worker import GRADING_IMAGES
+    from careops.images.catalog import LAB_IMAGE, REDIS_IMAGE
+
+    tags = {spec.tag for spec in GRADING_IMAGES}
+    assert {GRADER_IMAGE, LAB_IMAGE} <= tags
+    assert REDIS_IMAGE not in tags and not any("hub" in t or "learner" in t for t in tags)

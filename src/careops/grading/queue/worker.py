@@ -36,8 +36,6 @@ from careops.images.catalog import (
     COURSE,
     GRADER_IMAGE,
     LABEL_COURSE,
-    REDIS_BASE_IMAGE,
-    REDIS_IMAGE,
 )
 from careops.lab import resources
 
@@ -52,16 +50,20 @@ def image_id(client: docker.DockerClient, tag: str) -> str:
         return ""
 
 
-def load_image(source: docker.DockerClient, target: docker.DockerClient, tag: str) -> float:
-    """Copy ``tag`` from one engine to another (docker save | docker load, streamed); returns the seconds."""
+def load_image(source: docker.DockerClient, target: docker.DockerClient, image: str, tag: str) -> float:
+    """Copy the image ``image`` (an id) from one engine to another as ``tag`` (docker save | docker load,
+    streamed); returns the seconds. By id, not by tag: a build that retags it meanwhile changes nothing here."""
     start = time.monotonic()
-    for _ in target.api.load_image(source.api.get_image(tag, chunk_size=LOAD_CHUNK)):
+    for _ in target.api.load_image(source.api.get_image(image, chunk_size=LOAD_CHUNK)):
         pass
+    repository, _, version = tag.rpartition(":")
+    target.api.tag(image, repository, version)
     return time.monotonic() - start
 
 
-#: what grading needs: the grader and every image a live check starts labs from (not the queue's own Redis)
-GRADING_IMAGES = [spec for spec in CATALOG if spec.tag not in (REDIS_BASE_IMAGE, REDIS_IMAGE)]
+#: what grading needs: the grader and every image a live check starts labs from (not workshop mode's images:
+#: the hub, the learners' servers, the queue's own Redis)
+GRADING_IMAGES = [spec for spec in CATALOG if not spec.optional.startswith("workshop")]
 
 
 def course_images(client: docker.DockerClient) -> dict[str, str]:
@@ -89,7 +91,11 @@ def ensure_course_images(client: docker.DockerClient, *, images_from: str | None
             for tag, found in want.items():
                 if image_id(client, tag) != found:
                     loaded = True
-                    seconds = load_image(source, client, tag)
+                    try:
+                        seconds = load_image(source, client, found, tag)
+                    except docker.errors.NotFound:
+                        raise QueueError(f"{tag} ({found[7:19]}) was replaced on {images_from} while loading it",
+                                         fix="start the worker again: it loads the new one") from None
                     if progress:
                         print(f"careops worker: loaded {tag} ({found[7:19]}) from {images_from} in {seconds:.0f} s",
                               file=sys.stderr, flush=True)
