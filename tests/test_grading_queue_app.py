@@ -50,7 +50,7 @@ def test_no_redis_at_the_url_fails_with_the_fix() -> None:
 def test_a_password_in_the_url_is_never_shown() -> None:
     from careops.grading.queue.app import shown
 
-    assert shown("redis://:s3cret@10.0.0.5:6379/0") == "redis://:***@10.0.0.5:6379/0"
+    assert shown("redis://:s3cret@192.0.2.5:6379/0") == "redis://:***@192.0.2.5:6379/0"
     assert shown("redis://grader:s3cret@queue.example.org/1") == "redis://grader:***@queue.example.org/1"
     assert shown("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
 
