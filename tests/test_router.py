@@ -27,7 +27,7 @@ def test_example_parses_to_one_backend_per_protocol() -> None:
 def test_weights_give_shares() -> None:
     cfg = RouterConfig.weighted({"adt-blue": 95, "adt-green": 5})
     assert cfg.share("http") == {"adt-blue": 0.95, "adt-green": 0.05}
-    assert "<table>" in cfg._repr_html_()
+    assert "careops-table" in cfg._repr_html_() and ">95%</td>" in cfg._repr_html_()
 
 
 @pytest.mark.parametrize("text, where, words", [
