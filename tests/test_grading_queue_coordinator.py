@@ -73,3 +73,16 @@ def test_stored_answers_are_taken_and_a_failure_is_forgotten_so_the_next_run_sen
     assert queue_states(url, ASSIGNMENT) == {"ana": "graded"}  # bo's failure is forgotten: the next run sends it
     QueueGraders(url).send_or_resume(app, grade_request_for(bo, bo_key, ctx, POLICY), limit=60)
     assert app.backend.client.llen(QUEUE_NAME) == 2 and queue_states(url, ASSIGNMENT)["bo"] == "queued"
+
+
+def test_a_submission_too_large_to_travel_is_its_own_grader_problem_not_the_batchs(
+        queue, orientation_course, orientation_release, monkeypatch) -> None:
+    from careops.grading.queue import messages
+
+    url, app = queue
+    ctx, batch = work(orientation_course, orientation_release, "ana")
+    monkeypatch.setattr(messages, "MAX_REQUEST_BYTES", 1000)  # the orientation notebook is larger than this
+    with QueueGraders(url).grading(ctx, POLICY, batch) as results:
+        ((sub, got),) = list(results)
+    assert sub.learner == "ana" and isinstance(got, GradingError) and "over the 0 MiB limit" in got.message
+    assert app.backend.client.llen(QUEUE_NAME) == 0

@@ -11,6 +11,7 @@ gradebook and the journal, keyed by submission. A task's id is fixed by the lear
 """
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from careops.grading.course import GradingError
 from careops.grading.queue.app import (
     DEFAULT_REDELIVER_AFTER,
     QUEUE_NAME,
+    RESULT_SECONDS,
     TASK_NAME,
     make_app,
     ping,
@@ -96,11 +98,16 @@ class QueueGraders:
                 print(f"careops: no worker answers on {shown(self.url)} yet; the submissions wait in the queue "
                       f"until one starts: careops worker --queue {shown(self.url)}", file=sys.stderr, flush=True)
             pending: dict[str, tuple[intake.Submission, GradeRequest]] = {}
+            unsent: list[Graded] = []
             for sub, key in work:
                 request = grade_request_for(sub, key, ctx, policy)
-                self.send_or_resume(app, request, limit=hard_time_limit(policy, len(ctx.sources)))
+                try:
+                    self.send_or_resume(app, request, limit=hard_time_limit(policy, len(ctx.sources)))
+                except GradingError as exc:  # too large to travel: that submission's problem, not the batch's
+                    unsent.append((sub, exc))
+                    continue
                 pending[request.task_id] = (sub, request)
-            yield self._answers(app, pending)
+            yield itertools.chain(unsent, self._answers(app, pending))
         finally:
             app.close()
 
@@ -120,7 +127,7 @@ class QueueGraders:
                 return  # queued by the previous coordinator, still waiting for a worker
         backend.forget(request.task_id)  # a failed or stale answer must not answer the task sent now
         text = request.to_json()  # raises for an oversized submission before anything is sent
-        backend.client.set(marker, str(time.time()), ex=int(max(self.redeliver_after + limit, 3600)) * 24)
+        backend.client.set(marker, str(time.time()), ex=RESULT_SECONDS)
         app.send_task(TASK_NAME, args=[text], task_id=request.task_id, queue=QUEUE_NAME,
                       time_limit=min(limit, self.redeliver_after - 1))
 
