@@ -100,8 +100,9 @@ def make_app(url: str, *, redeliver_after: float = DEFAULT_REDELIVER_AFTER) -> A
     """A Celery app on the Redis at ``url`` with the grading task registered (not set as Celery's current app)."""
     from celery import Celery
 
-    from careops.grading.queue.tasks import grade_task
+    from careops.grading.queue.tasks import connect_signals, grade_task
 
+    connect_signals()
     app = Celery("careops-grading", set_as_current=False)
     app.conf.update(settings(check_url(url), redeliver_after=redeliver_after))
     app.task(name=TASK_NAME, bind=True, resultrepr_maxsize=120)(grade_task)

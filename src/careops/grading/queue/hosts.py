@@ -71,17 +71,21 @@ def _wait(what: str, ready: Any, proc: subprocess.Popen, log: Path, timeout: flo
 
 
 def _stop(proc: subprocess.Popen | None, *, grace: float = 20.0) -> None:
-    if proc is None or proc.poll() is not None:
+    """SIGTERM to the process (it stops its children itself: a worker its pool, dockerd its containerd), then
+    SIGKILL to its whole group after ``grace`` seconds."""
+    if proc is None:
         return
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever of its group is left
     except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        pass
+    proc.wait(timeout=30)
 
 
 class RedisServer:
@@ -248,6 +252,7 @@ class WorkerProcess:
                  course_dir: Path | None = None, env: dict[str, str] | None = None) -> None:
         self.name = name
         self.log = Path(log)
+        self.engine_url = engine_url
         self.args = [sys.executable, "-m", "careops.cli", "worker", "--queue", queue, "--engine", engine_url,
                      "--concurrency", str(concurrency), "--name", name]
         if images_from:
@@ -288,15 +293,25 @@ class WorkerProcess:
         return found
 
     def kill(self) -> None:
-        """SIGKILL the whole worker (main process and pool), as when its host dies."""
+        """SIGKILL the whole worker (main process and pool), as when its host dies; its sandboxes stay."""
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=30)
 
     def stop(self) -> None:
+        """Stop the worker (its tasks go back to the queue) and remove the sandboxes its processes left."""
+        import docker
+
+        from careops.grading.queue.worker import reclaim_leftovers
+
         _stop(self.proc, grace=30)
         if self._log:
             self._log.close()
+        client = docker.DockerClient(base_url=self.engine_url)
+        try:
+            reclaim_leftovers(client)
+        finally:
+            client.close()
 
     def __enter__(self) -> WorkerProcess:  # noqa: PYI034
         return self.start()

@@ -74,20 +74,36 @@ def grade_request(text: object, *, course_dir: Path, worker: str = "", kubernete
         return failure_to_json(request.learner, request.key, f"{type(exc).__name__}: {exc}", worker=worker)
 
 
-def _grade_on_engine(sub: intake.Submission, ctx: AssignmentContext, policy: SandboxPolicy, key: str,
-                     _: str) -> Outcome:
+#: this grading process's sandbox factory: (assignment, policy) -> factory. It keeps the next sandbox started
+#: between tasks, as local grading does between submissions; one at a time (a new assignment closes the old one)
+_factories: dict[tuple[str, SandboxPolicy], SandboxFactory] = {}
+
+
+def sandbox_factory(assignment: str, policy: SandboxPolicy) -> SandboxFactory:
+    """This process's factory for ``assignment`` under ``policy``, its spare sandbox already starting."""
     from careops import engine
 
-    client = engine.client()
-    remove_leftovers(ctx.assignment, client=client)  # of graders that died here (their pid is gone)
-    session = uuid.uuid4().hex[:12]
-    factory = SandboxFactory(policy, assignment=ctx.assignment, session=session, client=client,
-                             prestart=len(ctx.sources) > 1)
-    try:
-        return grade_submission(sub, ctx, factory, key)
-    finally:
+    found = _factories.get((assignment, policy))
+    if found is None:
+        close_factories()
+        client = engine.client()
+        remove_leftovers(assignment, client=client)  # of graders that died here (their pid is gone)
+        found = _factories[(assignment, policy)] = SandboxFactory(
+            policy, assignment=assignment, session=uuid.uuid4().hex[:12], client=client, prestart=True)
+    return found
+
+
+def close_factories(*_: Any, **__: Any) -> None:
+    """Remove the spare sandboxes of this process (when it ends, and before it grades another assignment)."""
+    while _factories:
+        _, factory = _factories.popitem()
         factory.close()
-        remove_leftovers(ctx.assignment, client=client, session=session)
+        remove_leftovers(factory.assignment, client=factory.client, session=factory.session)
+
+
+def _grade_on_engine(sub: intake.Submission, ctx: AssignmentContext, policy: SandboxPolicy, key: str,
+                     _: str) -> Outcome:
+    return grade_submission(sub, ctx, sandbox_factory(ctx.assignment, policy), key)
 
 
 def _grade_in_jobs(sub: intake.Submission, ctx: AssignmentContext, policy: SandboxPolicy, key: str,
@@ -97,6 +113,17 @@ def _grade_in_jobs(sub: intake.Submission, ctx: AssignmentContext, policy: Sandb
     factory = JobSandboxFactory(policy, assignment=ctx.assignment, session=uuid.uuid4().hex[:12],
                                 jobs=KubernetesJobs(namespace=namespace))
     return grade_submission(sub, ctx, factory, key)  # type: ignore[arg-type]
+
+
+def _on_process_shutdown(**_: Any) -> None:
+    close_factories()
+
+
+def connect_signals() -> None:
+    """Close this process's spare sandboxes when Celery ends it (called by make_app)."""
+    from celery.signals import worker_process_shutdown
+
+    worker_process_shutdown.connect(_on_process_shutdown, weak=False, dispatch_uid="careops-close-sandboxes")
 
 
 def grade_task(task: Any, request: str) -> str:
