@@ -531,8 +531,8 @@ def bench_grading_queue(submissions: int = 40) -> list[BenchRow]:
                       "cores, not the queue, are the limit"),
         BenchRow(f"grading on the queue, 1 worker ({n} hand-ins)", queue1, local1, "s",
                  "local grading, 1 sandbox at a time",
-                 note="the queue's overhead: JSON through Redis both ways, checks on both sides, a worker process per "
-                      "task; local grading also starts the next sandbox while one grades"),
+                 note="the queue's overhead: JSON through Redis both ways and checks on both sides (each starts "
+                      "the next sandbox while one grades)"),
         BenchRow(f"careops grade --queue, 2 workers ({n} hand-ins)", run_queue2, run_local2, "s",
                  "careops grade --jobs 2 (local)",
                  note="whole runs: recording into the gradebook is the coordinator's alone (one writer), after "
