@@ -10,7 +10,7 @@ import builders as B  # tests/fixtures/submissions/builders.py (see conftest)
 
 from careops.grading.autograder import AssignmentContext
 from careops.grading.queue.messages import GradeRequest, answer_from_json, policy_fields
-from careops.grading.queue.tasks import grade_request
+from careops.grading.queue.tasks import close_factories, grade_request
 from careops.grading.sandbox import SandboxPolicy
 
 ASSIGNMENT = "00-orientation"
@@ -24,8 +24,23 @@ def request_for(course: Any, notebook: dict, *, version: str | None = None) -> G
 
 @pytest.mark.docker
 def test_a_request_is_graded_in_a_sandbox_on_this_engine(orientation_course, orientation_source) -> None:
+    import os
+
+    from careops import engine
+    from careops.grading.sandbox import lab_name
+    from careops.lab import labels as L
+
+    def ours() -> list:  # this process's sandboxes (other graders may run on this engine meanwhile)
+        return engine.client().containers.list(all=True, filters={"label": [
+            f"{L.LAB}={lab_name(ASSIGNMENT)}", f"{L.CREATOR_PID}={os.getpid()}"]})
+
     req = request_for(orientation_course, orientation_source)
-    answer = answer_from_json(grade_request(req.to_json(), course_dir=orientation_course.root, worker="w"), req)
+    try:
+        answer = answer_from_json(grade_request(req.to_json(), course_dir=orientation_course.root, worker="w"), req)
+        assert len(ours()) == 1  # the next sandbox, already started for the next task
+    finally:
+        close_factories()  # as when the grading process ends
+    assert ours() == []
     assert answer.error == "" and answer.outcome is not None
     assert answer.outcome.status == "graded" and all(t.passed for t in answer.outcome.tests.values())
     assert set(answer.outcome.tests) == {"test_is_synthetic", "test_triage_probe_spec", "test_triage_probe_running",
