@@ -29,6 +29,7 @@ def test_a_request_is_graded_in_a_sandbox_on_this_engine(orientation_course, ori
     from careops import engine
     from careops.grading.sandbox import lab_name
     from careops.lab import labels as L
+    from careops.polling import eventually
 
     def ours() -> list:  # this process's sandboxes (other graders may run on this engine meanwhile)
         return engine.client().containers.list(all=True, filters={"label": [
@@ -37,7 +38,7 @@ def test_a_request_is_graded_in_a_sandbox_on_this_engine(orientation_course, ori
     req = request_for(orientation_course, orientation_source)
     try:
         answer = answer_from_json(grade_request(req.to_json(), course_dir=orientation_course.root, worker="w"), req)
-        assert len(ours()) == 1  # the next sandbox, already started for the next task
+        eventually(ours, until=lambda found: len(found) == 1, timeout=60, what="the next task's sandbox, started")
     finally:
         close_factories()  # as when the grading process ends
     assert ours() == []
