@@ -18,7 +18,7 @@ help: ## show these targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo
 	@echo "  Variables: PORT=$(PORT) (JupyterLab), NO_BROWSER=1 (do not open a browser),"
-	@echo "             ASSIGNMENT=, SUBMISSIONS=, REGRADE=1, JOBS=, QUEUE=redis://... (make grade)"
+	@echo "             ASSIGNMENT=, SUBMISSIONS=, REGRADE=1, JOBS=, LEARNER=, QUEUE=redis://... (make grade)"
 	@echo "             QUEUE=, ENGINE=, CONCURRENCY= (make worker)"
 	@echo "             ROSTER=class.csv, HUB_PORT= (make workshop)"
 
@@ -33,14 +33,14 @@ test: venv engine test-tools images ## set everything up and run the whole test 
 bench: venv engine test-tools images ## measure speed against references taken in the same run
 	$(CAREOPS) bench
 
-grade: grade-args venv engine images ## grade submissions in sandboxes: make grade ASSIGNMENT=00-orientation [SUBMISSIONS=dir] [REGRADE=1]
-	$(CAREOPS) grade $(ASSIGNMENT) $(if $(SUBMISSIONS),--submissions $(SUBMISSIONS),) $(if $(REGRADE),--regrade,) $(if $(JOBS),--jobs $(JOBS),) $(if $(QUEUE),--queue $(QUEUE),)
+grade: grade-args venv engine images ## grade submissions in sandboxes: make grade ASSIGNMENT=00-orientation [SUBMISSIONS=dir] [REGRADE=1] [LEARNER=id] [QUEUE=redis://...]
+	$(CAREOPS) grade $(ASSIGNMENT) $(if $(SUBMISSIONS),--submissions $(SUBMISSIONS),) $(if $(REGRADE),--regrade,) $(if $(JOBS),--jobs $(JOBS),) $(if $(QUEUE),--queue $(QUEUE),) $(foreach l,$(LEARNER),--learner $(l))
 
 queue: ## start the grading queue's Redis on this machine (127.0.0.1:6379) for make grade QUEUE=... and make worker
 	scripts/ensure-redis.sh
 
 worker: venv engine images ## grade from the queue on this machine's engine: make worker [QUEUE=redis://...] [ENGINE=unix://...] [CONCURRENCY=2]
-	$(CAREOPS) worker $(if $(QUEUE),--queue $(QUEUE),) $(if $(ENGINE),--engine $(ENGINE),) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY),)
+	$(CAREOPS) worker $(if $(QUEUE),--queue $(QUEUE),) $(foreach l,$(LEARNER),--learner $(l)) $(if $(ENGINE),--engine $(ENGINE),) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY),)
 
 grade-args:
 	@test -n "$(ASSIGNMENT)" || { echo "make grade needs ASSIGNMENT=<a folder of notebooks/>, e.g. make grade ASSIGNMENT=00-orientation" >&2; exit 2; }
