@@ -27,6 +27,8 @@ ROUTER_BASE_IMAGE = "careops/router-base:bookworm"
 ROUTER_IMAGE = f"{ROUTER_REPOSITORY}:latest"
 HUB_IMAGE = "careops/hub:latest"
 LEARNER_IMAGE = "careops/learner:latest"
+REDIS_BASE_IMAGE = "careops/redis-base:bookworm"
+REDIS_IMAGE = "careops/redis:latest"
 #: The images a lab container may run on a shared host (through the lab broker): what the modules start.
 #: Not the hub, the learner's own server image or the grader (which holds the hidden tests).
 LAB_IMAGES = (BASE_IMAGE, LAB_IMAGE, ADT_V1, ADT_V2, ADT_V2_FAULTY, CI_RUNNER_IMAGE, FHIR_FACADE_IMAGE, ROUTER_IMAGE)
@@ -231,6 +233,19 @@ CATALOG: list[ImageSpec] = [
                                  "careops.containerize.build, careops.containerize.layers; "
                                  "from careops.paths import lab_asset; lab_asset('legacy-adt/v2/adt_service.py')"))),
         optional=WORKSHOP,
+    ),
+    # The grading queue's Redis for a workshop host (careops.grading.queue): Debian's redis-server enters
+    # offline through a debootstrapped variant of the base, like the router's nginx.
+    ImageSpec(name="redis-base", tag=REDIS_BASE_IMAGE, debootstrap_include=("redis-server",),
+              optional="workshop mode (the grading queue's Redis)"),
+    ImageSpec(
+        name="redis",
+        tag=REDIS_IMAGE,
+        context="labs/images/redis",
+        depends_on=("redis-base",),
+        smoke=(("redis-server", "--version"), ("test", "-r", "/etc/careops-redis/redis.conf")),
+        smoke_user="redis",
+        optional="workshop mode (the grading queue's Redis)",
     ),
 ]
 
