@@ -25,6 +25,8 @@ FHIR_FACADE_IMAGE = "careops/fhir-facade:latest"
 ROUTER_REPOSITORY = "careops/router"
 ROUTER_BASE_IMAGE = "careops/router-base:bookworm"
 ROUTER_IMAGE = f"{ROUTER_REPOSITORY}:latest"
+PROMETHEUS_BASE_IMAGE = "careops/prometheus-base:bookworm"
+PROMETHEUS_IMAGE = "careops/prometheus:latest"
 
 LABEL_IMAGE = "org.careops.image"
 LABEL_INPUTS = "org.careops.inputs"
@@ -61,6 +63,8 @@ class ImageSpec:
     optional: str = ""
     #: for a base variant (``context`` None, not "base"): Debian packages debootstrap adds to the base's own
     debootstrap_include: tuple[str, ...] = ()
+    #: for a base variant: paths (globs under the rootfs) its packages bring that the image does not need
+    debootstrap_trim: tuple[str, ...] = ()
 
     @property
     def repository(self) -> str:
@@ -167,6 +171,20 @@ CATALOG: list[ImageSpec] = [
         smoke=(("nginx", "-v"), ("test", "-r", "/usr/lib/nginx/modules/ngx_stream_module.so")),
         smoke_user="10010",
         optional="module 3 (safe deployments)",
+    ),
+    # Module 5's Prometheus and promtool (Debian's prometheus package), entering offline the same way;
+    # labs/monitoring/prometheus adds a non-root user and the folders careops copies config and rules into.
+    # (the web UI's time-zone library brings 210 MB of per-zone data files it never loads: trimmed)
+    ImageSpec(name="prometheus-base", tag=PROMETHEUS_BASE_IMAGE, debootstrap_include=("prometheus",),
+              debootstrap_trim=("usr/share/javascript/moment-timezone/data",), optional="module 5 (monitoring)"),
+    ImageSpec(
+        name="prometheus",
+        tag=PROMETHEUS_IMAGE,
+        context="labs/monitoring/prometheus",
+        depends_on=("prometheus-base",),
+        smoke=(("prometheus", "--version"), ("promtool", "--version")),
+        smoke_user="10020",
+        optional="module 5 (monitoring)",
     ),
 ]
 
