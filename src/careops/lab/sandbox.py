@@ -117,14 +117,22 @@ class Lab:
             raise LabError(f"lab {self.name} is closed", fix=f"open it again: lab = Lab({self.name!r})")
 
     # -- resources ------------------------------------------------------
-    def volume(self, name: str) -> str:
-        """A named volume owned by this lab; returns its engine name."""
+    def volume(self, name: str, *, size: str | None = None, owner: int | None = None) -> str:
+        """A named volume owned by this lab; returns its engine name.
+
+        ``size`` (e.g. ``"16m"``) makes it a small disk of its own that fills up at that size (a tmpfs,
+        its root owned by uid/gid ``owner``); its data lasts while a container mounts it.
+        """
         self._require_open()
         full = L.resource_name(self.learner, self.name, L.slug(name, what="volume name"))
         try:
             self.client.volumes.get(full)
         except docker.errors.NotFound:
-            self.client.volumes.create(full, labels=self.labels)
+            opts = None
+            if size:
+                who = f",uid={owner},gid={owner}" if owner is not None else ""
+                opts = {"type": "tmpfs", "device": "tmpfs", "o": f"size={size},mode=0750{who}"}
+            self.client.volumes.create(full, labels=self.labels, driver="local", driver_opts=opts)
         return full
 
     def run(self, image: str = DEFAULT_IMAGE, *, name: str, command: str | list[str] | None = None,
