@@ -104,9 +104,11 @@ CATALOG: list[ImageSpec] = [
         requirements="grading/image/requirements.in",
         local_projects=(".",),
         depends_on=("base",),
-        # lab assets hidden tests read (careops.paths.lab_asset): the service, repo template, policies, extracts
+        # lab assets hidden tests read (careops.paths.lab_asset): the service, repo template, policies, extracts,
+        # module 5's recorded series
         extra_context=(("labs/legacy-adt", "assets/legacy-adt"), ("labs/ci-pipeline", "assets/ci-pipeline"),
-                       ("labs/containerize", "assets/containerize"), ("labs/synthetic-data", "assets/synthetic-data")),
+                       ("labs/containerize", "assets/containerize"), ("labs/synthetic-data", "assets/synthetic-data"),
+                       ("labs/monitoring", "assets/monitoring")),
         smoke=(("nbgrader", "--version"),
                ("python", "-c", "import careops.checks.ci_pipeline as c; c.service_source(); c.sample_messages()")),
     ),
