@@ -184,13 +184,22 @@ class Prometheus:
         """Whether the last scrape of the ADT service succeeded."""
         return (self.value(f'up{{job="{ADT_JOB}"}}', 0.0) or 0.0) >= 1
 
+    def scrape_error(self) -> str:
+        """Why the last scrape of the service failed ("" when it did not)."""
+        targets = self._get("/api/v1/targets").get("activeTargets", [])
+        return "; ".join(str(t.get("lastError")) for t in targets if t.get("lastError"))
+
     def wait_scraped(self, timeout: float = 30) -> None:
         """Wait until Prometheus scraped the service successfully."""
         deadline = time.monotonic() + timeout
         while not self.target_up():
             if time.monotonic() > deadline:
+                why = self.scrape_error()
+                fix = ("the service's image has no /metrics: it is older than this course; run `make images` "
+                       "(or `careops images build legacy-adt-v2`), then this cell again") if "404" in why else \
+                    "check that the service runs: lab.container('adt').logs()"
                 raise MonitoringError(f"Prometheus could not scrape {adt.CONTAINER}:{adt.HTTP_PORT}/metrics within "
-                                      f"{timeout:g} s", fix="check that the service runs: lab.container('adt').logs()")
+                                      f"{timeout:g} s: {why or 'no answer'}", fix=fix)
             time.sleep(0.2)
 
     def put_rules(self, rules: dict[str, str]) -> None:

@@ -12,7 +12,8 @@ Two switches make it behave like a sending system in an incident drill: with
 ``stamp`` the MSH-7 of each message is its scheduled time (when the ward
 created it, with milliseconds), and while the file ``hold_file`` exists the
 MLLP channel holds its messages (a stuck interface channel) and sends the
-backlog once it is removed.
+backlog once it is removed. Once ``stop_file`` exists, nothing new is sent
+(what is in flight finishes): a run can end before its planned duration.
 """
 from __future__ import annotations
 
@@ -169,13 +170,13 @@ def run_mllp(plan: dict, t0: float, duration: float, rec: Recorder) -> threading
     messages = plan["messages"]
     max_attempts = int(plan.get("max_attempts", 30))
     grace = float(plan.get("grace", 20))
-    stamp, hold = bool(plan.get("stamp")), plan.get("hold_file") or ""
+    stamp, hold, stop = bool(plan.get("stamp")), plan.get("hold_file") or "", plan.get("stop_file") or ""
 
     def loop() -> None:
         sender = MllpSender(plan)
         for i, (control_id, text) in enumerate(messages):
             t_sched = t0 + i / rate
-            if t_sched >= t0 + duration:
+            if t_sched >= t0 + duration or (stop and os.path.exists(stop)):
                 break
             delay = t_sched - time.time()
             if delay > 0:

@@ -30,6 +30,8 @@ from careops.lab.container import LabContainer
 DRIVER_DIR = "/tmp/careops-traffic"
 #: while this file exists in the traffic container, its MLLP channel holds its messages (TrafficRun.hold)
 HOLD_FILE = f"{DRIVER_DIR}/hold"
+#: once this file exists, the MLLP channel sends nothing new (TrafficRun.stop)
+STOP_FILE = f"{DRIVER_DIR}/stop"
 DRIVER_UID = 1000
 COLUMNS = ["kind", "seq", "id", "attempt", "t_sched", "t_send", "latency_ms", "status", "ok", "version", "upstream",
            "error"]
@@ -89,7 +91,7 @@ class TrafficPlan:
                      "workers": self.http_workers},
             "mllp": {"host": self.target, "port": self.mllp_port, "rate": self.mllp_rate,
                      "messages": self.messages(), "grace": self.grace, "stamp": self.stamp_created,
-                     "hold_file": HOLD_FILE},
+                     "hold_file": HOLD_FILE, "stop_file": STOP_FILE},
         }
 
 
@@ -165,6 +167,10 @@ class TrafficRun:
             self.container.put_files(DRIVER_DIR, {"hold": b""}, mode=0o644, uid=DRIVER_UID, gid=DRIVER_UID)
         else:
             self.container.exec(["rm", "-f", HOLD_FILE], user=str(DRIVER_UID), timeout=10)
+
+    def stop(self) -> None:
+        """End the MLLP channel early: nothing new is sent, what is in flight finishes (``wait()`` then returns)."""
+        self.container.put_files(DRIVER_DIR, {"stop": b""}, mode=0o644, uid=DRIVER_UID, gid=DRIVER_UID)
 
     def snapshot(self) -> pd.DataFrame:
         """What the driver has recorded so far (while it runs): for live analysis during a rollout."""
