@@ -19,6 +19,7 @@ help: ## show these targets
 	@echo
 	@echo "  Variables: PORT=$(PORT) (JupyterLab), NO_BROWSER=1 (do not open a browser),"
 	@echo "             ASSIGNMENT=, SUBMISSIONS=, REGRADE=1, JOBS= (make grade)"
+	@echo "             ROSTER=class.csv, HUB_PORT= (make workshop)"
 
 lab: prepare ## set everything up and open the course in JupyterLab
 	$(CAREOPS) jupyter --port $(PORT) $(if $(NO_BROWSER),--no-browser,)
@@ -37,13 +38,19 @@ grade: grade-args venv engine images ## grade submissions in sandboxes: make gra
 grade-args:
 	@test -n "$(ASSIGNMENT)" || { echo "make grade needs ASSIGNMENT=<a folder of notebooks/>, e.g. make grade ASSIGNMENT=00-orientation" >&2; exit 2; }
 
+workshop: venv engine release images ## host a class: JupyterHub, one sandboxed JupyterLab per learner (ROSTER=class.csv)
+	$(CAREOPS) workshop up $(if $(ROSTER),--roster $(ROSTER),) $(if $(HUB_PORT),--port $(HUB_PORT),)
+
+workshop-down: venv ## stop the workshop's hub and servers (learners' work is kept)
+	$(CAREOPS) workshop down
+
 release: venv ## generate the learner versions of every module (nbgrader)
 	$(CAREOPS) release
 
 workspace: release ## copy learner notebooks into workspace/ (never overwrites your work)
 	$(CAREOPS) workspace sync
 
-images: venv engine ## build the lab and grading images offline (skips unchanged ones)
+images: venv engine release ## build the lab, grading and workshop images offline (skips unchanged ones)
 	scripts/ensure-tools.sh debootstrap:debootstrap
 	$(CAREOPS) images build
 
@@ -72,4 +79,5 @@ clean-labs: venv ## remove every lab container, network and volume of this user
 clean: ## remove build outputs (keeps workspace/, your work)
 	rm -rf build $(VENV)
 
-.PHONY: help lab prepare test bench grade grade-args release workspace images engine doctor test-tools venv clean-labs clean
+.PHONY: help lab prepare test bench grade grade-args workshop workshop-down release workspace images engine doctor \
+	test-tools venv clean-labs clean

@@ -6,6 +6,7 @@ import pytest
 
 from careops.errors import CareOpsError
 from careops.phi import anonymity_report, equivalence_classes, k_anonymity, l_diversity
+from careops.report import theme
 
 
 @pytest.fixture
@@ -61,7 +62,7 @@ def test_report_both_ways(table: pd.DataFrame) -> None:
     bad = anonymity_report(table, ["AGE_BAND", "SEX", "ZIP3"], k=2, sensitive="DIAGNOSIS", l=2)
     assert not bad.ok and bad.k == 1 and bad.l == 1
     assert "k = 1 (required 2)" in str(bad) and "fix: generalise" in str(bad)
-    assert "#cf222e" in bad._repr_html_() and "90+" in bad._repr_html_()
+    assert theme.PALETTE["fail"] in bad._repr_html_() and "90+" in bad._repr_html_()
     good = anonymity_report(table.iloc[:7], ["ZIP3"], k=5, sensitive="DIAGNOSIS", l=2)
     assert good.ok and good.k == 7 and good.l == 2 and "fix" not in str(good)
-    assert "#1a7f37" in good._repr_html_()
+    assert theme.PALETTE["ok"] in good._repr_html_()

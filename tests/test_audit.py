@@ -275,7 +275,7 @@ def test_views(tmp_path: Path) -> None:
     assert len(frame) == 25 and list(frame["seq"]) == list(range(1, 26))
     assert str(frame["at"].dt.tz) == "UTC"
     page = log._repr_html_()
-    assert page.count("<tr><td>") == 20 and "pipeline/25" in page and "OK" in page
+    assert page.count("<tr><td") == 20 and "pipeline/25" in page and "OK" in page
     lines = read_lines(log.path)
     lines[0] = lines[0].replace("user1", "<b>eve</b>")
     write_lines(log.path, lines)

@@ -48,5 +48,9 @@ def test_weak_tests_fail_on_count_and_on_mutants() -> None:
 
 
 def test_tests_that_fail_on_real_code_are_reported() -> None:
-    report = unit_tests.report(WEAK.replace('== "X"', '== "Y"'))
-    assert "your tests pass on the real legacy service" in [c.message for c in report.failures]
+    report = unit_tests.report(WEAK.replace('== "X"', '== "Y", "the control id is MSH-10"'))
+    failed = next(c for c in report.failures if c.message == "your tests pass on the real legacy service")
+    # the learner reads which test failed and its own assertion message, not only "1 failed"
+    assert "test_one: AssertionError: the control id is MSH-10" in failed.got and "1 failed" in failed.got
+    page = report._repr_html_()
+    assert "test_one" in page and "the control id is MSH-10" in page and "0/0" not in page

@@ -18,6 +18,7 @@ from careops.checks import safe_deployments as check
 from careops.checks.safe_deployments import recorded
 from careops.checks.safe_deployments.solutions import SOLUTION_FILES, solution_artifact
 from careops.errors import RolloutError
+from careops.report import NOT_WRITTEN
 from careops.images import ensure_images
 from careops.images.build import existing_image
 from careops.lab import Lab
@@ -135,7 +136,13 @@ def test_wrong_return_values_and_errors_are_reported_with_hints() -> None:
     def broken(frame, **kw):
         raise KeyError("latency")
     report = check.canary_analysis.report(broken)
-    assert all("raised KeyError" in str(f.got) for f in report.failures) and len(report.failures) == 4
+    assert all(f.got == "KeyError: 'latency'" for f in report.failures) and len(report.failures) == 4
+
+    def stub(frame, **kw):
+        raise NotImplementedError()
+    report = check.canary_analysis.report(stub)  # the stub reads "not written yet", once
+    assert report.not_written and str(report).count(NOT_WRITTEN) == 1
+    assert check.deployment_row.report(stub).not_written and check.change_record.report(stub).not_written
 
 
 def test_make_window_hides_failures_from_version() -> None:
@@ -167,7 +174,7 @@ def test_the_right_change_record_passes_every_log() -> None:
     (lambda a: good_record(a).assign(strategy=lambda f: "deploy." + f["strategy"]), "every field as recorded"),
     (lambda a: good_record(a[a["outcome"] == "promoted"]), "one row per deployment"),
     (lambda a: good_record(a).to_dict("records"), "returns a DataFrame"),
-    (lambda a: a["nope"], "raised KeyError"),
+    (lambda a: a["nope"], "KeyError: 'nope'"),
 ])
 def test_wrong_change_records_fail_with_the_right_message(wrong, words: str) -> None:
     report = check.change_record.report(wrong)

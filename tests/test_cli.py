@@ -25,9 +25,15 @@ VERBS = [(path, command) for path, command in _commands() if not isinstance(comm
 
 
 def _required_args(command: click.Command) -> list[str]:
-    """Placeholder values for the command's required options and arguments, so it parses."""
-    options = [a for p in command.params if p.required and isinstance(p, click.Option) for a in (p.opts[0], "x")]
-    arguments = ["x" for p in command.params if p.required and isinstance(p, click.Argument)]
+    """Placeholder values for the command's required options and arguments, so it parses (an existing file,
+    for the parameters that must name one)."""
+    import os
+
+    def placeholder(p: click.Parameter) -> str:
+        return os.path.dirname(__file__) if getattr(p.type, "file_okay", True) is False else __file__
+
+    options = [a for p in command.params if p.required and isinstance(p, click.Option) for a in (p.opts[0], placeholder(p))]
+    arguments = [placeholder(p) for p in command.params if p.required and isinstance(p, click.Argument)]
     return options + arguments
 
 

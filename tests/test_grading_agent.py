@@ -105,3 +105,36 @@ def test_agent_returns_values_and_errors_as_data(grading_sandboxes) -> None:
         assert sb.request("get", name="sneaky")["kind"] == "opaque"
     finally:
         sb.remove()
+
+
+PICTURE_CELL = (
+    "from IPython.display import display\n"
+    "class Picture:\n"
+    "    def __init__(self, data):\n        self.data = data\n"
+    "    def _repr_png_(self):\n        return self.data\n"
+    "print('drawn')\n"
+    "display(Picture(b'<script>alert(1)</script>'))\n"  # not a PNG: dropped
+    "display(Picture(b'\\x89PNG\\r\\n\\x1a\\n' + b'1' * 64))\n"
+    "Picture(b'\\x89PNG\\r\\n\\x1a\\n' + b'2' * 64)\n")
+
+
+def test_a_cells_pictures_come_back_as_png_and_nothing_else(grading_sandboxes) -> None:
+    """The grader's feedback shows a plot cell's figure as an image, as the learner's notebook does."""
+    import base64
+
+    from careops.grading.autograder import _sandbox_outputs
+
+    sb = grading_sandboxes.start()
+    try:
+        answer = sb.request("run", source=PICTURE_CELL)
+    finally:
+        sb.remove()
+    outputs = _sandbox_outputs(answer)
+    assert [o["output_type"] for o in outputs] == ["stream", "display_data", "display_data"], outputs
+    assert "drawn" in outputs[0]["text"]
+    pictures = [base64.b64decode(o["data"]["image/png"]) for o in outputs[1:]]
+    assert [p[8:9] for p in pictures] == [b"1", b"2"]
+    forged = {"outputs": [{"output_type": "display_data", "png": base64.b64encode(b"GIF89a").decode()},
+                          {"output_type": "display_data", "png": "not base64!"},
+                          {"output_type": "display_data", "html": "<script>"}]}
+    assert _sandbox_outputs(forged) == []

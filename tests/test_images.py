@@ -129,6 +129,15 @@ def test_constraints_leave_free_what_the_images_python_cannot_run() -> None:
     assert free and free[0].startswith("b ")
 
 
+def test_a_wheelhouse_that_lacks_wheels_says_what_is_missing_not_pips_error() -> None:
+    from careops.images.wheelhouse import _missing
+
+    pip = ["ERROR: Could not find a version that satisfies the requirement soupsieve==2.10 (from versions: none)",
+           "ERROR: No matching distribution found for soupsieve==2.10"]
+    assert _missing(pip) == "missing: soupsieve==2.10"
+    assert _missing(["ERROR: ResolutionImpossible: for help visit https://pip.pypa.io"]) == "new versions"
+
+
 def test_grader_requirements_are_installed_on_the_host() -> None:
     """The grader pins to the host's versions, so each must be installed here (make venv)."""
     spec = next(s for s in CATALOG if s.name == "grader")

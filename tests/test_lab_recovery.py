@@ -16,6 +16,7 @@ from careops.rollout import HealthCheck
 from careops.rollout.drills import fresh_stack
 from careops.rollout.health import ContainerState, StackStatus, stack_status
 from careops.traffic import TrafficPlan, start_traffic
+from careops.report import theme
 
 LEARNER = "pytest"
 ROUTER_CONFIG = ("http:\n  backends:\n    - {host: adt-blue, port: 8081, weight: 100}\n"
@@ -60,7 +61,8 @@ def test_problem_sentences_say_what_is_down_what_it_means_and_what_to_do() -> No
     assert "adt-blue (v1) exited with 137" in str(info.value)
     assert "careops labs reset ward-lab" in (info.value.fix or "")
     page = status._repr_html_()
-    assert page.count("color:#c62828;font-weight:bold") == 2 and "<table>" in page
+    down = [theme.state("down", "missing"), theme.state("down", "exited")]  # the rows of what is down, in red
+    assert all(page.count(s) == 1 for s in down) and "careops-table" in page
     assert "exit 137, killed" in str(status)
     healthy = StackStatus("ward-lab", [ContainerState("router", "router", "running", release="latest"),
                                        ContainerState("traffic", "traffic", "exited", 0)])

@@ -13,7 +13,7 @@ The floors, bottom up, and why each sits where it does:
 1. plain tools with no lab: paths, the engine connection, the Docker build
    stream and tracked containers, polling, progress
    output, the case-study service's names, the audit log, PHI scanning, HL7,
-   artifacts, secret scanning.
+   artifacts, secret scanning, local ports.
 2. images, synthetic data, notebook helpers, the learner's workspace.
 3. ``lab`` (sandboxed containers) and ``dockerfile`` (a learner's Dockerfile
    read against the course's rules and images), both built on images.
@@ -22,7 +22,8 @@ The floors, bottom up, and why each sits where it does:
    Prometheus lab, promtool and incident drills, driving traffic (beside rollout, not on it).
 6. ``containerize``: module 2's builds and live checks.
 7. ``checks``: the learner checks of every module.
-8. ``grading``: nbgrader course, sandboxed grader (runs the checks).
+8. ``grading``: nbgrader course, sandboxed grader (runs the checks);
+   ``workshop``: the class's hub (its images, config, roster, the hub container).
 9. ``apps``: one module per CLI verb.
 10. ``cli``: the click entry point.
 """
@@ -39,14 +40,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "careops"
 FLOORS: list[set[str]] = [
     {"errors", "report"},
     {"paths", "engine", "dockerops", "polling", "progress", "legacy_adt", "audit", "phi", "hl7", "artifacts",
-     "secretscan"},
+     "secretscan", "ports"},
     {"images", "synth", "notebook", "workspace"},
     {"lab", "dockerfile"},
     {"router", "traffic", "mutation", "pipeline", "preflight"},
     {"rollout", "monitoring"},
     {"containerize"},
     {"checks"},
-    {"grading"},
+    {"grading", "workshop"},
     {"apps"},
     {"cli"},
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from careops.mutation import Mutant, MutantError, run_mutation
+from careops.mutation import FailedTest, Mutant, MutantError, failed_tests, run_mutation
 
 pytestmark = pytest.mark.docker
 
@@ -42,6 +42,33 @@ def test_adult():
 '''
 
 
+PYTEST_FAILED = """\
+.F
+=================================== FAILURES ===================================
+________________________ test_ack_code_for_missing_pid _________________________
+
+    def test_ack_code_for_missing_pid():
+>       assert code == "AE", "a message without PID must be refused with AE"
+E       AssertionError: a message without PID must be refused with AE
+E       assert 'AA' == 'AE'
+E         - AE
+
+test_x.py:6: AssertionError
+=========================== short test summary info ============================
+FAILED test_x.py::test_ack_code_for_missing_pid - AssertionError: a message w...
+1 failed, 1 passed in 1.27s
+"""
+
+
+def test_failed_tests_name_the_test_and_its_message() -> None:
+    assert failed_tests(PYTEST_FAILED) == [FailedTest(
+        "test_ack_code_for_missing_pid",
+        "AssertionError: a message without PID must be refused with AE; assert 'AA' == 'AE'")]
+    cut = PYTEST_FAILED[PYTEST_FAILED.index("=====" + "=" * 20 + " short"):]  # the sections were cut off
+    assert failed_tests(cut) == [FailedTest("test_ack_code_for_missing_pid", "AssertionError: a message w...")]
+    assert failed_tests("3 passed in 0.1s") == []
+
+
 def test_mutant_applies_once_or_says_why() -> None:
     assert "a - b" in MUTANTS[0].apply(SOURCE)
     with pytest.raises(MutantError, match="found it 0 times"):
@@ -67,6 +94,9 @@ def test_tests_red_on_the_real_code_score_zero_and_run_no_mutant() -> None:
     report = run_mutation(STRONG.replace("== 5", "== 6"), MUTANTS, source=SOURCE)
     assert not report.passes_on_original and report.runs == [] and report.score == 0.0
     assert "failed" in report.original.summary()
+    assert [f.name for f in report.original.failures] == ["test_add"]
+    assert "assert 5 == 6" in report.original.failures[0].message
+    assert "FAILED test_add: " in str(report) and "0/0" not in str(report) + report._repr_html_()
 
 
 def test_a_hanging_test_is_cut_off() -> None:

@@ -15,6 +15,7 @@ import pytest
 from careops.phi import (
     ALLOW_MARKER,
     KINDS,
+    PHI_FIX,
     FileSkipped,
     PhiScanError,
     ScanReport,
@@ -207,8 +208,10 @@ def test_kinds_filter_and_unknown_kind() -> None:
 def test_report_ok_and_views() -> None:
     report = ScanReport(findings=scan_text(f"SSN 999-12-3456\nSSN {ssn('123', '45', '6789')}"))
     assert not report.ok and len(report.phi) == 1 and len(report.findings) == 2
-    assert "1 possible PHI" in str(report) and "phi-scan: allow" in str(report)
-    assert "<table>" in report._repr_html_()
+    assert "1 possible PHI" in str(report) and f"fix: {PHI_FIX}" in str(report)
+    # the fix is the data, never the gate: the report does not suggest the allow marker
+    assert ALLOW_MARKER not in str(report) + report._repr_html_() and "do not weaken the gate" in PHI_FIX
+    assert "careops-table" in report._repr_html_()
     df = report.to_dataframe()
     assert list(df.columns) == ["kind", "value", "source", "line", "column", "synthetic"]
     assert ScanReport().ok and "no PHI found" in ScanReport()._repr_html_()

@@ -10,6 +10,7 @@ import pytest
 from careops import engine
 from careops.audit import AuditLog
 from careops.lab import Lab, resources
+from careops.phi import ALLOW_MARKER, PHI_FIX
 from careops.phi.__main__ import main as phi_main
 from careops.pipeline import check_policy, run_pipeline
 from careops.pipeline.actions import (
@@ -106,6 +107,9 @@ def test_phi_in_fixtures_stops_the_pipeline_before_the_build(repo, audit):
     scan = run.jobs["phi-scan"]
     assert scan.status == "failure" and "possible PHI" in scan.steps[-1].message
     assert "adt_a08.hl7" in scan.steps[-1].log and real_looking_ssn() not in lines_of(run)
+    # the fix is said once, in one wording, and it is to fix the data, not to weaken the gate
+    assert scan.steps[-1].log.count("fix:") == 1 and PHI_FIX in scan.steps[-1].log
+    assert ALLOW_MARKER not in scan.steps[-1].log
     assert run.jobs["build-image"].status == "skipped" and run.jobs["deploy-staging"].status == "skipped"
     assert [e.action for e in audit.entries()] == ["pipeline.run"]  # the gate was never reached
 

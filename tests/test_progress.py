@@ -71,3 +71,33 @@ def test_disabled_shows_nothing_anywhere() -> None:
             shown.step("a", 1, 2)
             shown.advance(1, "b")
         assert stream.getvalue() == ""
+
+
+def test_a_notebook_gets_one_line_updated_in_place_and_no_stderr() -> None:
+    """In a kernel: one display output whose last state says what finished, between the task's log lines."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    cell = ("from careops.progress import Progress, write_line\n"
+            "with Progress('pipeline 7', total=3) as shown:\n"
+            "    for n, step in enumerate(['lint', 'test', 'build'], start=1):\n"
+            "        shown.step(step, n)\n"
+            "        write_line(f'[{step}] ok')\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+    NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    assert not [o for o in outputs if o.get("name") == "stderr"], outputs
+    lines = [o for o in outputs if o.output_type == "display_data"]
+    assert len(lines) == 1, outputs
+    final = lines[0].data
+    assert final["text/plain"].startswith("pipeline 7: 3/3 steps done (") and "careops-progress" in final["text/html"]
+    logged = "".join(o.text for o in outputs if o.output_type == "stream")
+    assert logged == "[lint] ok\n[test] ok\n[build] ok\n"
+
+
+def test_a_task_that_stopped_without_a_verdict_says_so() -> None:
+    log = io.StringIO()
+    shown = Progress("pipeline 2", total=3, file=log)
+    shown.step("deploy-staging: waiting", 3)
+    shown.close(ok=None)
+    assert log.getvalue().splitlines()[-1].startswith("pipeline 2: stopped after ")

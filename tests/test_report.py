@@ -167,3 +167,20 @@ def test_parsed_is_the_first_criterion_of_an_artifact_check():
     assert quiet.criteria == []
     with pytest.raises(KeyError):  # only the named errors are the learner's; anything else is a bug to see
         CheckReport("x").parsed(lambda t: {}[t], "k", "m", errors=Unreadable)
+
+
+def test_a_stub_is_reported_once_not_once_per_criterion():
+    from careops.report import NOT_WRITTEN, call_learner
+
+    def stub(x):  # noqa: ANN001, ANN202
+        raise NotImplementedError()
+
+    report = CheckReport("Exercise 1")
+    for value in (1, 2, 3):
+        got, err = call_learner(stub, value)
+        report.check(err is None and got == value, f"it keeps {value}", got=err or got)
+    assert report.not_written and not report.passed
+    assert CheckFailed(report)._render_traceback_() == ["\x1b[1;31mExercise 1: not written yet (see the report above)\x1b[0m"]
+    assert str(report).count(NOT_WRITTEN) == 1 and report._repr_html_().count(NOT_WRITTEN.split(":")[0]) == 2
+    report.check(False, "a real failure")
+    assert not report.not_written and str(report).count(NOT_WRITTEN) == 3

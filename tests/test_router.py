@@ -20,14 +20,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_example_parses_to_one_backend_per_protocol() -> None:
     cfg = parse_router_config(EXAMPLE)
-    assert cfg == RouterConfig((Backend("adt-blue", 8081, 100),), (Backend("adt-blue", 2575, 100),))
+    assert cfg == RouterConfig((Backend("my-backend", 8081, 100),), (Backend("my-backend", 2575, 100),))
     assert parse_router_config(cfg.to_yaml()) == cfg
 
 
 def test_weights_give_shares() -> None:
     cfg = RouterConfig.weighted({"adt-blue": 95, "adt-green": 5})
     assert cfg.share("http") == {"adt-blue": 0.95, "adt-green": 0.05}
-    assert "<table>" in cfg._repr_html_()
+    assert "careops-table" in cfg._repr_html_() and ">95%</td>" in cfg._repr_html_()
 
 
 @pytest.mark.parametrize("text, where, words", [
@@ -35,7 +35,7 @@ def test_weights_give_shares() -> None:
     ("http:\n  backends:\n    - {host: adt-blue, port: 8081}\n", "(top)", "no 'mllp' section"),
     (EXAMPLE.replace("port: 8081", "port: eighty"), "http.backends[0].port (line 3)", "port number"),
     (EXAMPLE.replace("weight: 100}\nmllp", "weight: 250}\nmllp"), "http.backends[0].weight (line 3)", "0..100"),
-    (EXAMPLE.replace("host: adt-blue, port: 2575", "host: ADT_Blue, port: 2575"), "mllp.backends[0].host (line 6)",
+    (EXAMPLE.replace("host: my-backend, port: 2575", "host: ADT_Blue, port: 2575"), "mllp.backends[0].host (line 6)",
      "container name"),
     (EXAMPLE + "tcp:\n  backends: []\n", "tcp (line 7)", "unknown key 'tcp'"),
     ("http:\n  backends: []\nmllp:\n  backends: []\n", "http.backends (line 2)", "non-empty list"),
@@ -95,7 +95,7 @@ def test_switch_changes_who_answers_and_bad_configs_are_rejected(lab: Lab) -> No
     switched = router.apply(RouterConfig.single("adt-green"))
     assert switched.generation == 2 and router.serving_generation() == 2
     assert router.who_answers(5) == {"v2-faulty": 5}  # /health stays 200 on the faulty release
-    router.apply(EXAMPLE)
+    router.apply(EXAMPLE.replace("my-backend", "adt-blue"))  # the YAML form, back to blue
 
     with pytest.raises(RouterConfigError) as info:  # a host no container has: nginx -t fails on resolution
         router.apply(RouterConfig.single("adt-missing"))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import hmac
-import html
 import json
 import os
 import secrets
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from careops.errors import CareOpsError
+from careops.report import theme
 
 if TYPE_CHECKING:  # pandas is imported only when a dataframe is asked for
     import pandas as pd
@@ -124,18 +124,10 @@ class VerifyReport:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        colour = "#1a7f37" if self.ok else "#cf222e"
-        verdict = "OK" if self.ok else "FAILED"
-        out = [
-            f'<div><b style="color:{colour}">Audit verification {verdict}</b> '
-            f"&mdash; {self.entries} entries, head <code>{html.escape(self.head[:16])}</code>"
-        ]
-        if self.problems:
-            out.append("<ul>")
-            out += [f"<li>{html.escape(p)}</li>" for p in self.problems]
-            out.append("</ul>")
-        out.append("</div>")
-        return "".join(out)
+        status = theme.verdict(self.ok, "OK", "FAILED")
+        body = theme.join([theme.esc(f"{self.entries} entries, head "), theme.code(self.head[:16])])
+        body += theme.items((False, theme.esc(p)) for p in self.problems)
+        return theme.card("Audit verification", body, status=status, ok=self.ok)
 
 
 class AuditLog:
@@ -496,20 +488,10 @@ class AuditLog:
             rows = []
         cols = ("seq", "at", "actor", "role", "action", "resource", "outcome",
                 "purpose", "source")
-        out = [f"<div><p>Audit log <code>{html.escape(str(self.path))}</code> "
-               f"(last {len(rows)} of {report.entries} entries)</p>",
-               "<table><thead><tr>"]
-        out += [f"<th>{c}</th>" for c in cols]
-        out.append("<th>hash</th></tr></thead><tbody>")
-        for entry in rows:
-            data = entry.to_dict()
-            out.append("<tr>" + "".join(
-                f"<td>{html.escape(str(data[c]))}</td>" for c in cols
-            ) + f"<td><code>{html.escape(entry.hash[:12])}</code></td></tr>")
-        out.append("</tbody></table>")
-        out.append(report._repr_html_())
-        out.append("</div>")
-        return "".join(out)
+        table = theme.table(([entry.to_dict()[c] for c in cols] + [theme.code(entry.hash[:12])] for entry in rows),
+                            header=[*cols, "hash"])
+        where = theme.join(["Audit log ", theme.code(self.path), f" (last {len(rows)} of {report.entries} entries)"])
+        return theme.card(where, table + report._repr_html_(), ok=None)
 
     def __repr__(self) -> str:
         return f"AuditLog({str(self.path)!r})"

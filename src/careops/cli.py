@@ -25,6 +25,7 @@ from careops.apps import pipeline as pipeline_app
 from careops.apps import release as release_app
 from careops.apps import synth as synth_app
 from careops.apps import workspace as workspace_app
+from careops.apps import workshop as workshop_app
 from careops.errors import CareOpsError
 
 
@@ -266,6 +267,62 @@ def bench() -> None:
 
 
 del defaults
+
+@cli.group()
+def workshop() -> None:
+    """A JupyterHub for a whole class on this host (workshop mode, preview)."""
+
+
+defaults = workshop_app.up_main.__kwdefaults__
+
+
+def _workshop_name(main: Callable[..., int]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--name", default=main.__kwdefaults__["name"], show_default=True,
+                        help="Which workshop on this engine.")
+
+
+@workshop.command("up")
+@_workshop_name(workshop_app.up_main)
+@click.option("--roster", "roster_file", type=click.Path(exists=True, dir_okay=False), default=defaults["roster_file"],
+              help="Class list (CSV: username,role,name; or YAML); new members get initial passwords.")
+@click.option("--port", type=int, default=defaults["port"], help="Port of the hub on this host (default 8000, or the last one used).")
+@click.option("--bind", default=defaults["bind"], help="Address to listen on (default 127.0.0.1; 0.0.0.0 for the room's network).")
+@click.option("--mem", "mem_limit", default=defaults["mem_limit"], help="Memory per learner's server, e.g. 1G (default 1G).")
+@click.option("--cpus", "cpu_limit", type=float, default=defaults["cpu_limit"], help="CPUs per learner's server (default 1).")
+@click.option("--idle-timeout", type=int, default=defaults["idle_timeout"],
+              help="Seconds before an idle server is stopped (default 3600).")
+@click.option("--no-build", "build", is_flag=True, flag_value=False, default=defaults["build"],
+              help="Do not check that the hub and learner images are current.")
+@_calls(workshop_app.up_main)
+def workshop_up() -> None:
+    """Enroll the roster and start (or update) the hub; prints its URL."""
+
+
+@workshop.command("down")
+@_workshop_name(workshop_app.down_main)
+@click.option("--remove-volumes", is_flag=True, default=workshop_app.down_main.__kwdefaults__["remove_volumes"],
+              help="Also delete every learner's workspace and the hub's state.")
+@_calls(workshop_app.down_main)
+def workshop_down() -> None:
+    """Remove the hub, learners' servers and networks (learners' work is kept)."""
+
+
+@workshop.command("status")
+@_workshop_name(workshop_app.status_main)
+@click.option("--json", "as_json", is_flag=True, default=workshop_app.status_main.__kwdefaults__["as_json"],
+              help="Print as JSON.")
+@_calls(workshop_app.status_main)
+def workshop_status() -> None:
+    """The hub's state, and each member's server and last activity."""
+
+
+@workshop.command("add-learners")
+@click.argument("roster_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+@_workshop_name(workshop_app.add_learners_main)
+@_calls(workshop_app.add_learners_main)
+def workshop_add_learners() -> None:
+    """Enroll FILE's new members (a running hub learns them at once); prints where their passwords are."""
+
 
 if __name__ == "__main__":
     cli()

@@ -22,14 +22,15 @@ behaviour; hidden mutants make that a deliberate act, not an accident.
 from __future__ import annotations
 
 import base64
-import html
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from careops.errors import CareOpsError
 from careops.images.catalog import CI_RUNNER_IMAGE
+from careops.report import theme
 
 #: Module name the learner's tests import (``import adt_service``).
 MODULE = "adt_service"
@@ -58,6 +59,44 @@ class Mutant:
         return source.replace(self.old, self.new)
 
 
+@dataclass(frozen=True)
+class FailedTest:
+    """One test that failed: its name and what pytest said (the assertion's message first)."""
+
+    name: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.message}" if self.message else self.name
+
+
+#: Characters of a failed test's message kept (its first lines of pytest's ``E`` output).
+FAILURE_WIDTH = 300
+
+
+def failed_tests(output: str) -> list[FailedTest]:
+    """The failed tests in pytest's output, each with the first lines of its error (``E   ...``).
+
+    Reads the failure sections (``____ test_name ____``); when they were cut off,
+    the short summary (``FAILED file::test_name - message``).
+    """
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in output.splitlines():
+        head = re.match(r"^_{3,} (.+?) _{3,}$", line)
+        if head:
+            current = head.group(1).strip()
+            sections.setdefault(current, [])
+        elif line.startswith("="):
+            current = None
+        elif current is not None and line.startswith("E ") and line[1:].strip():
+            sections[current].append(line[1:].strip())
+    if sections:
+        return [FailedTest(name, "; ".join(lines[:2])[:FAILURE_WIDTH]) for name, lines in sections.items()]
+    found = re.findall(r"^(?:FAILED|ERROR) (?:\S+::)?(\S+)(?: - (.*))?$", output, re.M)
+    return [FailedTest(name, message.strip()[:FAILURE_WIDTH]) for name, message in found]
+
+
 @dataclass
 class TestRun:
     """One pytest run of the learner's tests against one version of the code."""
@@ -77,6 +116,11 @@ class TestRun:
     @property
     def collected_nothing(self) -> bool:
         return self.exit_code == 5  # pytest: no tests were collected
+
+    @property
+    def failures(self) -> list[FailedTest]:
+        """The tests that failed in this run, with their messages (empty when it passed or timed out)."""
+        return [] if self.passed or self.timed_out else failed_tests(self.output)
 
     def summary(self) -> str:
         """pytest's last line (e.g. '3 passed, 1 failed in 0.05s'), or what went wrong."""
@@ -115,6 +159,10 @@ class MutationReport:
 
     def __str__(self) -> str:
         lines = [f"original code: {self.original.summary()}"]
+        lines += [f"  FAILED {f}" for f in self.original.failures]
+        if not self.passes_on_original:
+            lines.append("mutants not run: your tests must pass on the real code first")
+            return "\n".join(lines)
         for m, r in self.runs:
             lines.append(f"  {'killed  ' if not r.passed else 'SURVIVED'} {m.id}: {m.description}")
         lines.append(f"mutation score: {len(self.killed)}/{len(self.runs)} killed")
@@ -122,15 +170,20 @@ class MutationReport:
 
     def _repr_html_(self) -> str:
         ok = self.passes_on_original
-        head = (f"<b>Your tests on the real code</b>: <span style='color:{'#2e7d32' if ok else '#c62828'}'>"
-                f"{html.escape(self.original.summary())}</span>")
-        rows = "".join(
-            f"<tr><td><code>{html.escape(m.id)}</code></td><td>{html.escape(m.description)}</td>"
-            f"<td style='color:{'#2e7d32' if not r.passed else '#c62828'}'>"
-            f"{'killed' if not r.passed else 'survived'}</td></tr>" for m, r in self.runs)
-        table = (f"<table><tr><th>mutant</th><th>planted bug</th><th>your tests</th></tr>{rows}</table>"
-                 if self.runs else "")
-        return f"<div>{head}<br>{table}<b>mutation score</b>: {len(self.killed)}/{len(self.runs)} killed</div>"
+        head = theme.para(theme.join([theme.bold("Your tests on the real code: "),
+                                      theme.state("passed" if ok else "failed", self.original.summary())]))
+        if not ok:
+            failed = theme.items((False, theme.join([theme.code(f.name), f": {f.message}" if f.message else ""]))
+                                 for f in self.original.failures)
+            return theme.card("Mutation testing", head + failed + theme.hint(
+                "mutants run only when your tests pass on the real code: fix the failing test first"),
+                status=theme.verdict(False, "", "your tests fail on the real code"), ok=False)
+        rows = ([theme.code(m.id), m.description, theme.state("killed" if not r.passed else "survived")]
+                for m, r in self.runs)
+        table = theme.table(rows, header=["mutant", "planted bug", "your tests"]) if self.runs else ""
+        killed = f"{len(self.killed)}/{len(self.runs)} killed"
+        return theme.card("Mutation score", head + table, status=theme.verdict(not self.survived, killed, killed),
+                          ok=not self.survived)
 
 
 RESULT_MARK = "CAREOPS-MUTATION-RESULT "

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from careops.images.catalog import LAB_IMAGE
 
-import html
 import time
 from dataclasses import dataclass, field
 
 from careops.engine import describe
 from careops.lab import Lab
 from careops.lab.policy import format_bytes
+from careops.report import theme
 
 
 _PROCESS_FLOOD = """
@@ -58,13 +58,11 @@ class PreflightReport:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        body = "".join(
-            f"<tr><td>{'&#10004;' if r.ok else '&#10008;'}</td><td>{html.escape(r.what)}</td>"
-            f"<td>{html.escape(r.expected)}</td><td>{html.escape(r.observed)}</td></tr>" for r in self.rows
-        )
-        verdict = "all limits hold" if self.ok else "<span style='color:#c62828'>some limits do not hold</span>"
-        return (f"<b>Preflight</b> on {html.escape(self.engine)} ({self.seconds:.1f} s): {verdict}"
-                f"<table><tr><th></th><th>check</th><th>expected</th><th>observed</th></tr>{body}</table>")
+        rows = ([theme.mark(r.ok), r.what, r.expected, r.observed] for r in self.rows)
+        status = theme.join([theme.verdict(self.ok, "all limits hold", "some limits do not hold"), " ",
+                             theme.muted(f"({self.seconds:.1f} s)")])
+        table = theme.table(rows, header=["", "check", "expected", "observed"])
+        return theme.card(f"Preflight on {self.engine}", table, status=status, ok=self.ok)
 
 
 def preflight(image: str = LAB_IMAGE, *, learner: str | None = None) -> PreflightReport:

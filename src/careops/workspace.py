@@ -16,7 +16,6 @@ does not count as a change.
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import os
 import stat
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from careops import paths
 from careops.errors import CareOpsError
+from careops.report import theme
 
 #: Where sync remembers what it copied (hidden from JupyterLab's file browser).
 MANIFEST = Path(".careops") / "sync.json"
@@ -112,32 +112,21 @@ class SyncReport:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        esc = html.escape
         rows = []
         for a in self.assignments:
-            entries = (
-                [("added", p, "") for p in a.added]
-                + [("kept", p, "your work, not touched") for p in a.kept]
-                + [("new release", n.saved_as, f"newer release of {n.kept}") for n in a.new_releases]
-                + [("up to date", p, "") for p in a.unchanged]
-            )
-            for what, path, note in entries:
-                rows.append(
-                    f"<tr><td>{esc(a.name)}</td><td>{esc(what)}</td>"
-                    f"<td><code>{esc(path)}</code></td><td>{esc(note)}</td></tr>"
-                )
+            rows += [[a.name, theme.state("success", "added"), theme.code(p), ""] for p in a.added]
+            rows += [[a.name, "kept", theme.code(p), "your work, not touched"] for p in a.kept]
+            rows += [[a.name, theme.state("waiting-approval", "new release"), theme.code(n.saved_as),
+                      f"newer release of {n.kept}"] for n in a.new_releases]
+            rows += [[a.name, theme.muted("up to date"), theme.code(p), ""] for p in a.unchanged]
         note = ""
         if self.new_releases:
-            note = (
-                "<p><b>Newer releases were saved beside your notebooks</b> as "
-                f"<code>&lt;name&gt;.{NEW_RELEASE}.&lt;ext&gt;</code>; your copies were not changed.</p>"
-            )
-        return (
-            f"<p>Workspace <code>{esc(str(self.workspace_dir))}</code> "
-            f"(from <code>{esc(str(self.release_dir))}</code>)</p>{note}"
-            "<table><thead><tr><th>assignment</th><th>status</th><th>file</th><th>note</th>"
-            f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        )
+            note = theme.para(theme.join([theme.bold("Newer releases were saved beside your notebooks"), " as ",
+                                          theme.code(f"<name>.{NEW_RELEASE}.<ext>"),
+                                          "; your copies were not changed."]))
+        title = theme.join(["Workspace ", theme.code(self.workspace_dir)])
+        where = theme.para(theme.muted(theme.join(["from ", theme.code(self.release_dir)])))
+        return theme.card(title, where + note + theme.table(rows, header=["assignment", "status", "file", "note"]))
 
 
 def fingerprint(path: Path) -> str:

@@ -4,7 +4,10 @@ Why not plain ``jupyter lab``: the server must use this environment's Python as
 the kernel (the notebooks import careops), tell the kernels where the toolkit
 lives (CAREOPS_HOME) and who the learner is (CAREOPS_LEARNER), listen on
 127.0.0.1 only with a fresh random token, and fail with a clear next step when
-the port is taken or the course is already open.
+the port is taken. When the course is already open, a second ``make lab``
+prints the running server's address and succeeds: the learner gets what they
+asked for (the course in a browser), not a second server fighting over the
+notebooks.
 
 It runs in the foreground like ``jupyter lab`` (Ctrl-C stops it). Once the
 server answers, build/jupyter.json holds its url, token and pid, so tests and
@@ -31,10 +34,11 @@ from types import FrameType
 from typing import Any
 
 from careops import paths
+from careops.ports import LOOPBACK, port_free, suggest_port
 from careops.lab.labels import LEARNER_ENV, learner_name
 from careops.errors import CareOpsError, PortInUse
 
-HOST = "127.0.0.1"
+HOST = LOOPBACK
 #: How long JupyterLab may take to answer before we give up (cold disks are slow).
 START_TIMEOUT = 180.0
 #: The port JupyterLab listens on unless told otherwise (`make lab PORT=...`).
@@ -42,12 +46,6 @@ DEFAULT_PORT = 8888
 
 #: How long a stopping server may take to shut its kernels down before it is killed.
 STOP_TIMEOUT = 30.0
-
-
-class JupyterAlreadyRunning(CareOpsError):
-    """Our JupyterLab already serves this workspace; a second one would fight over the notebooks."""
-
-    exit_code = 5
 
 
 class JupyterStartError(CareOpsError):
@@ -130,26 +128,6 @@ def find_running(workspace: Path) -> RunningServer | None:
     return None
 
 
-def port_free(port: int, host: str = HOST) -> bool:
-    """True if we could listen on host:port now (as JupyterLab will, with SO_REUSEADDR)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        if os.name == "posix":
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def suggest_port(port: int) -> int:
-    """A free port near the requested one, for the fix in the PortInUse message."""
-    for candidate in range(port + 2, port + 200):
-        if candidate < 65536 and port_free(candidate):
-            return candidate
-    return 8890
-
-
 def _port_in_use(port: int) -> PortInUse:
     other = suggest_port(port)
     return PortInUse(
@@ -160,14 +138,23 @@ def _port_in_use(port: int) -> PortInUse:
     )
 
 
-def _already_running(found: RunningServer) -> JupyterAlreadyRunning:
+def already_running_text(found: RunningServer) -> str:
+    """What a second ``make lab`` says: the address of the running course, and how to stop it."""
     stop = f"'.venv/bin/jupyter server stop {found.port}'" if found.port else f"'kill {found.pid}'"
-    return JupyterAlreadyRunning(
-        f"JupyterLab is already running for this workspace (pid {found.pid}); "
-        f"open it at:\n    {found.url}",
-        fix=f"use the address above; to stop it press Ctrl-C in the terminal where 'make lab' runs, "
-        f"or run {stop}; then 'make lab' starts a fresh one",
-    )
+    return ("\nCareOps Labs is already running (pid {pid}). Open this address in your browser:\n\n"
+            "    {url}\n\n"
+            "To stop it press Ctrl-C in the terminal where 'make lab' runs, or run {stop}.\n"
+            ).format(pid=found.pid, url=found.url, stop=stop)
+
+
+def _open_browser(url: str) -> None:
+    """Open ``url`` in the learner's browser, when there is one (a server without a display has none)."""
+    import webbrowser
+
+    try:
+        webbrowser.open(url)
+    except webbrowser.Error:
+        pass
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -324,8 +311,11 @@ def main(*, port: int = DEFAULT_PORT, open_browser: bool = True) -> int:
             fix="run 'make workspace' (copies the learner notebooks), or simply 'make lab'",
         )
     found = find_running(workspace)
-    if found is not None:
-        raise _already_running(found)
+    if found is not None:  # the course is open already: say where, and succeed
+        print(already_running_text(found), flush=True)
+        if open_browser:
+            _open_browser(found.url)
+        return 0
     if not port_free(port):
         raise _port_in_use(port)
 

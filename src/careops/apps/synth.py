@@ -6,6 +6,10 @@ from datetime import date
 from pathlib import Path
 
 from careops.errors import CareOpsError
+from careops.progress import Progress
+
+#: Seconds between two progress lines in a log (a terminal shows a bar, a notebook one line).
+PLAIN_EVERY = 5.0
 
 
 def main(*, patients: int = 100, seed: int = 42, fmt: str = "csv", out: str | Path, anomalies: bool = False, rare: float = 1.0,
@@ -35,17 +39,20 @@ def main(*, patients: int = 100, seed: int = 42, fmt: str = "csv", out: str | Pa
     elif fmt == "hl7":
         written = write_hl7(cohort, out)
     else:
-        from tqdm.auto import tqdm
-
-        with tqdm(total=len(cohort.patients), desc="FHIR bundles", unit="patient", disable=not progress) as bar:
-            written = write_fhir(cohort, out, on_bundle=bar.update)
+        with Progress("FHIR bundles", total=len(cohort.patients), unit="patient", enabled=progress,
+                      every=PLAIN_EVERY) as shown:
+            written = write_fhir(cohort, out, on_bundle=shown.advance)
         if validate:
             import json
 
             from careops.synth.fhir import validate_bundle
 
-            for path in tqdm(written, desc="validating", unit="bundle", disable=not progress):
-                problems += [f"{path.name}: {p}" for p in validate_bundle(json.loads(path.read_text(encoding="utf-8")))]
+            with Progress("validating", total=len(written), unit="bundle", enabled=progress,
+                          every=PLAIN_EVERY) as shown:
+                for path in written:
+                    problems += [f"{path.name}: {p}"
+                                 for p in validate_bundle(json.loads(path.read_text(encoding="utf-8")))]
+                    shown.advance()
     print(f"{cohort!r}")
     print(f"wrote {len(written)} file(s) to {Path(out)} ({fmt}); every identifier is synthetic "
           "(SSN 999-, phone 555-01xx, @example.org, MRN SYN-)")

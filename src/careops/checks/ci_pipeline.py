@@ -63,9 +63,11 @@ def unit_tests(tests: str, *, mutants: list[Mutant] | None = None, min_killed: f
         return report
     result = run_mutation(tests, mutants, source=service_source())
     report.data["mutation"] = report.attach(result)
+    failures = result.original.failures
+    failed = "; ".join(str(f) for f in failures) or result.original.summary()
     if not report.check(result.passes_on_original, "your tests pass on the real legacy service",
-                        got=result.original.summary(),
-                        hint="a test that fails on correct code is testing the wrong thing; read its error "
+                        got=f"{failed} ({result.original.summary()})" if failures else failed,
+                        hint="a test that fails on correct code is testing the wrong thing: read its message "
                              "and compare with what adt_service really does"):
         return report
     need = int(len(mutants) * min_killed + 0.999)

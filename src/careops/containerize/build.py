@@ -10,7 +10,6 @@ are visible in its output ("Running in ...", " ---> ...") and can be cleaned.
 """
 from __future__ import annotations
 
-import html
 import os
 import re
 import time
@@ -35,6 +34,7 @@ from careops.images.build import write_context_tar
 from careops.lab import labels as L
 from careops.lab.policy import format_bytes, parse_bytes
 from careops.progress import Progress
+from careops.report import theme
 
 BUILD_TIMEOUT = 120.0
 DISK_BUDGET = 256 * 1024**2       # bytes a single RUN step may write
@@ -100,11 +100,11 @@ class LearnerBuild:
         return f"build failed: {self.reason}" + (f"\n  hint: {self.hint}" if self.hint else "")
 
     def _repr_html_(self) -> str:
-        colour = "#2e7d32" if self.ok else "#c62828"
-        tail = html.escape("\n".join(self.log[-15:]))
-        return (f"<div style='color:{colour}'><b>{html.escape(str(self).splitlines()[0])}</b></div>"
-                + (f"<div>&#128161; {html.escape(self.hint)}</div>" if self.hint and not self.ok else "")
-                + f"<details><summary>builder output</summary><pre>{tail}</pre></details>")
+        title = "Your image" if self.ok else "Your image did not build"
+        status = theme.verdict(self.ok, str(self), "build failed")
+        body = "" if self.ok else theme.para(theme.esc(self.reason)) + theme.hint(self.hint)
+        return theme.card(title, body + theme.details("builder output", theme.pre("\n".join(self.log), tail=15)),
+                          status=status, ok=self.ok)
 
 
 def _remove_images(cl: docker.DockerClient, ids: list[str]) -> None:

@@ -15,6 +15,7 @@ from careops.containerize.security import security_report
 from careops.containerize.build import BUILD_TIMEOUT, LearnerBuild, build_learner_image
 from careops.dockerfile.parse import Dockerfile, DockerfileSyntaxError, parse
 from careops.dockerfile.rules import static_report
+from careops.report import theme
 
 POINTS = {"static": 3, "security": 2, "live": 4}
 
@@ -46,7 +47,10 @@ class Submission:
         return "\n".join([head] + [str(r) for r in self.reports.values()])
 
     def _repr_html_(self) -> str:
-        return f"<b>score {self.score}/{self.max_score}</b>" + "".join(r._repr_html_() for r in self.reports.values())
+        status = theme.verdict(self.score == self.max_score, f"score {self.score}/{self.max_score}",
+                               f"score {self.score}/{self.max_score}")
+        return theme.card("Submission", "".join(r._repr_html_() for r in self.reports.values()), status=status,
+                          ok=self.score == self.max_score)
 
 
 def _parsed(dockerfile: str) -> str | Dockerfile:

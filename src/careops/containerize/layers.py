@@ -6,7 +6,6 @@ layers above the base image are scanned (the base is the course's own).
 """
 from __future__ import annotations
 
-import html
 import json
 import tarfile
 import tempfile
@@ -17,6 +16,7 @@ import docker
 from careops import engine
 from careops.secretscan import scan_texts
 from careops.phi import HIGH_PRECISION_KINDS, scan_text
+from careops.report import theme
 
 MAX_FILE = 1024 * 1024
 MAX_FILES = 2000
@@ -41,9 +41,11 @@ class LayerScan:
         return "\n".join([head] + [f"  secret: {x}" for x in self.secrets] + [f"  PHI: {x}" for x in self.phi])
 
     def _repr_html_(self) -> str:
-        colour = "#2e7d32" if self.ok else "#c62828"
-        items = "".join(f"<li>{html.escape(line.strip())}</li>" for line in str(self).splitlines()[1:])
-        return f"<div style='color:{colour}'><b>{html.escape(str(self).splitlines()[0])}</b><ul>{items}</ul></div>"
+        status = theme.verdict(self.ok, "nothing found", f"{len(self.secrets)} secret(s), {len(self.phi)} PHI")
+        body = theme.para(theme.esc(f"{self.layers} layer(s) of your own, {self.files} text file(s) read"))
+        body += theme.items([(False, theme.esc(f"secret: {x}")) for x in self.secrets]
+                            + [(False, theme.esc(f"PHI: {x}")) for x in self.phi])
+        return theme.card("Layer scan", body, status=status, ok=self.ok)
 
 
 def _texts_of_layer(tar: tarfile.TarFile, member: tarfile.TarInfo, out: dict[str, bytes]) -> None:

@@ -5,7 +5,6 @@ the course's own rules only cover the service's container contract.
 """
 from __future__ import annotations
 
-import html
 import json
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from careops.errors import CareOpsError
+from careops.report import theme
 
 #: Levels that count as findings a learner must fix ("style" and "info" are shown, not graded).
 GRADED_LEVELS = ("error", "warning")
@@ -54,12 +54,11 @@ class HadolintResult:
         return not self.graded
 
     def _repr_html_(self) -> str:
-        if not self.findings:
-            return f"<b>hadolint {html.escape(self.version)}</b>: no findings"
-        rows = "".join(f"<tr><td>{f.line}</td><td><a href='{f.url}'>{f.code}</a></td><td>{f.level}</td>"
-                       f"<td>{html.escape(f.message)}</td></tr>" for f in self.findings)
-        return (f"<b>hadolint {html.escape(self.version)}</b>: {len(self.findings)} finding(s)"
-                f"<table><tr><th>line</th><th>rule</th><th>level</th><th>message</th></tr>{rows}</table>")
+        word = f"{len(self.findings)} finding(s)" if self.findings else "no findings"
+        status = theme.verdict(self.ok, word, f"{len(self.graded)} warning(s) or error(s)")
+        rows = ([f.line, theme.link(f.url, f.code), theme.state(f.level), f.message] for f in self.findings)
+        body = theme.table(rows, header=["line", "rule", "level", "message"]) if self.findings else ""
+        return theme.card(f"hadolint {self.version}", body, status=status, ok=self.ok)
 
 
 def hadolint_binary() -> str:

@@ -7,7 +7,6 @@ Continuation lines, comments inside them, exec (JSON) and shell form and
 """
 from __future__ import annotations
 
-import html
 import json
 import re
 import shlex
@@ -16,6 +15,7 @@ from typing import Any
 
 from careops.errors import CareOpsError
 from careops.images.catalog import BASE_IMAGE
+from careops.report import theme
 
 KNOWN = ("FROM", "RUN", "CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT", "VOLUME",
          "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL")
@@ -112,9 +112,9 @@ class Dockerfile:
         return {"instructions": [i.as_dict() for i in self.instructions], "stages": self.stages}
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{i.line}</td><td><code>{html.escape(str(i))[:200]}</code></td></tr>"
-                       for i in self.instructions)
-        return f"<table><tr><th>line</th><th>instruction</th></tr>{rows}</table>"
+        rows = ([i.line, theme.code(str(i)[:200])] for i in self.instructions)
+        return theme.card(f"Dockerfile: {len(self.instructions)} instruction(s)",
+                          theme.table(rows, header=["line", "instruction"]))
 
 
 def _logical_lines(text: str) -> list[tuple[int, int, str]]:

@@ -8,7 +8,6 @@ set ``deny`` of findings ``{id, line, message, hint}``.
 """
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 from careops import paths
 from careops.dockerfile.parse import Dockerfile, as_dockerfile
 from careops.errors import CareOpsError
+from careops.report import theme
 
 POLICY_ASSET = "containerize/policy/dockerfile.rego"
 PACKAGE = "careops.dockerfile"
@@ -44,12 +44,10 @@ class PolicyResult:
         return not self.findings
 
     def _repr_html_(self) -> str:
-        if self.ok:
-            return "<b>course policy</b>: no violations"
-        rows = "".join(f"<tr><td>{f.line}</td><td>{f.id}</td><td>{html.escape(f.message)}</td>"
-                       f"<td>{html.escape(f.hint)}</td></tr>" for f in self.findings)
-        return (f"<b>course policy</b>: {len(self.findings)} violation(s)"
-                f"<table><tr><th>line</th><th>rule</th><th>message</th><th>fix</th></tr>{rows}</table>")
+        status = theme.verdict(self.ok, "no violations", f"{len(self.findings)} violation(s)")
+        rows = ([f.line, theme.code(f.id), f.message, f.hint] for f in self.findings)
+        body = "" if self.ok else theme.table(rows, header=["line", "rule", "message", "fix"])
+        return theme.card("Course policy", body, status=status, ok=self.ok)
 
 
 def policy_text(path: str | Path | None = None) -> str:

@@ -31,6 +31,10 @@ import traceback
 OUTPUT_CAP = int(os.environ.get("CAREOPS_AGENT_OUTPUT_CAP", "65536"))
 VALUE_CAP = int(os.environ.get("CAREOPS_AGENT_VALUE_CAP", "1048576"))
 TRUNCATED = "\n... [output truncated by the grader]\n"
+#: A cell's pictures (a figure as its value or displayed) come back as PNG: at most this many, each this big.
+IMAGES_PER_CELL = 3
+IMAGE_CAP = int(os.environ.get("CAREOPS_AGENT_IMAGE_CAP", str(384 * 1024)))
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 class CappedWriter(io.TextIOBase):
@@ -154,6 +158,35 @@ class Agent:
         if hasattr(self.shell, "history_manager") and hasattr(self.shell.history_manager, "outputs"):
             self.shell.history_manager.outputs = NoOutputHistory()
         self._last_error = None
+        self._images = []
+        self._keep_pictures()
+
+    def _keep_pictures(self):
+        """A figure shown by a cell (its value, or display()) is kept as PNG besides its text, as a kernel does."""
+        publish = self.shell.display_pub.publish
+        write = self.shell.displayhook.write_format_data
+
+        def publish_keeping(data=None, metadata=None, *args, **kwargs):
+            self._keep_image(data)
+            return publish(data, metadata, *args, **kwargs)
+
+        def write_keeping(format_dict, md_dict=None):
+            self._keep_image(format_dict)
+            return write(format_dict, md_dict)
+
+        self.shell.display_pub.publish = publish_keeping
+        self.shell.displayhook.write_format_data = write_keeping
+
+    def _keep_image(self, data):
+        png = data.get("image/png") if isinstance(data, dict) else None
+        if isinstance(png, str):
+            try:
+                png = base64.b64decode(png)
+            except ValueError:
+                return
+        if isinstance(png, bytes) and png.startswith(PNG_MAGIC) and len(png) <= IMAGE_CAP \
+                and len(self._images) < IMAGES_PER_CELL:
+            self._images.append({"output_type": "display_data", "png": base64.b64encode(png).decode("ascii")})
 
     def _record_traceback(self, *args, **kwargs):
         value = sys.exc_info()[1]
@@ -162,7 +195,7 @@ class Agent:
 
     def send(self, message):
         data = json.dumps(message, ensure_ascii=True)
-        if len(data) > VALUE_CAP + 2 * OUTPUT_CAP + 4096:
+        if len(data) > VALUE_CAP + 2 * OUTPUT_CAP + IMAGES_PER_CELL * (IMAGE_CAP * 4 // 3 + 64) + 4096:
             data = json.dumps({"id": message.get("id"), "ok": False,
                                "error": {"ename": "OutputTooLarge", "evalue": "the answer was too large to return",
                                          "traceback": ""}})
@@ -173,6 +206,7 @@ class Agent:
         stdout, stderr = CappedWriter(OUTPUT_CAP), CappedWriter(OUTPUT_CAP)
         saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = stdout, stderr
+        self._images = []
         try:
             result = fn()
         finally:
@@ -182,6 +216,8 @@ class Agent:
             text = stream.getvalue()
             if text:
                 outputs.append({"output_type": "stream", "name": name, "text": text})
+        outputs += self._images
+        self._images = []
         return result, outputs
 
     def op_hello(self, req):

@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
-import html
 import io
 import json
 import os
@@ -37,6 +36,7 @@ from typing import Any
 
 from careops.errors import CareOpsError
 from careops.grading import intake
+from careops.grading.agent import IMAGE_CAP, IMAGES_PER_CELL
 from careops.grading.course import COURSE_ID, Course, GradingError, generate_assignment
 from careops.grading.live import live_meta, run_live_check
 from careops.grading.restore import grade_id, is_test, restore, source_text
@@ -55,6 +55,7 @@ from careops.grading.trusted import (
     trusted_prelude,
 )
 from careops.progress import Progress
+from careops.report import theme
 
 GRADER_FILES = ("agent.py", "trusted.py", "restore.py", "live.py", "autograder.py", "sandbox.py", "score.py")
 STATUSES = ("graded", "incomplete", "rejected")
@@ -120,12 +121,29 @@ def skipped_by_grader(cell: dict[str, Any]) -> bool:
 
 
 # -- executing one notebook ---------------------------------------------------
+def _sandbox_png(out: dict[str, Any]) -> str | None:
+    """A picture a learner cell showed (base64 PNG), if it is one: decoded strictly, PNG magic, size capped."""
+    data = out.get("png")
+    if out.get("output_type") != "display_data" or not isinstance(data, str) or len(data) > IMAGE_CAP * 4 // 3 + 4:
+        return None
+    try:
+        png = base64.b64decode(data, validate=True)
+    except ValueError:
+        return None
+    return data if png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) <= IMAGE_CAP else None
+
+
 def _sandbox_outputs(answer: dict[str, Any]) -> list[dict[str, Any]]:
-    """Outputs from the sandbox as data: text streams and one error, strictly typed."""
+    """Outputs from the sandbox as data: text streams, pictures (PNG only) and one error, strictly typed."""
     outputs: list[dict[str, Any]] = []
+    pictures = 0
     for out in answer.get("outputs") or []:
         if isinstance(out, dict) and out.get("name") in ("stdout", "stderr") and isinstance(out.get("text"), str):
             outputs.append({"output_type": "stream", "name": out["name"], "text": out["text"][:65536]})
+        elif isinstance(out, dict) and pictures < IMAGES_PER_CELL and (png := _sandbox_png(out)) is not None:
+            pictures += 1
+            outputs.append({"output_type": "display_data", "metadata": {},
+                            "data": {"image/png": png, "text/plain": "<figure>"}})
     err = answer.get("error")
     if isinstance(err, dict):
         tb = err.get("traceback")
@@ -320,15 +338,15 @@ class GradeSummary:
     def _repr_html_(self) -> str:
         img = ""
         if self.plot_path and self.plot_path.is_file():
-            data = base64.b64encode(self.plot_path.read_bytes()).decode()
-            img = f"<img alt='score distribution' src='data:image/png;base64,{data}'>"
-        rates = "".join(f"<tr><td>{html.escape(t)}</td><td>{r:.0%}</td></tr>" for t, r in self.pass_rates().items())
-        probs = "".join(f"<tr><td>{html.escape(r.learner)}</td><td>{r.status}</td><td>{html.escape(r.reason)}</td></tr>"
-                        for r in self.problems) or "<tr><td colspan=3>none</td></tr>"
-        return (f"<h3>{html.escape(self.assignment)}: {len(self.rows)} submissions</h3>{img}"
-                f"<h4>Pass rate per exercise</h4><table><tr><th>test</th><th>full marks</th></tr>{rates}</table>"
-                f"<h4>Not graded fully</h4><table><tr><th>learner</th><th>status</th><th>reason</th></tr>{probs}</table>"
-                f"<p>CSV: <code>{html.escape(str(self.csv_path))}</code></p>")
+            img = theme.image(self.plot_path.read_bytes(), "score distribution")
+        rates = theme.table(([t, theme.num(f"{r:.0%}")] for t, r in self.pass_rates().items()),
+                            header=["test", "full marks"])
+        probs = (theme.table(([r.learner, theme.state("failed" if r.status != "incomplete" else "not-approved",
+                                                      r.status), r.reason] for r in self.problems),
+                             header=["learner", "status", "reason"]) if self.problems else theme.muted("none"))
+        body = (img + theme.section("Pass rate per exercise", rates) + theme.section("Not graded fully", probs)
+                + theme.para(theme.join(["CSV: ", theme.code(self.csv_path)])))
+        return theme.card(f"{self.assignment}: {len(self.rows)} submissions", body, ok=not self.problems)
 
 
 def _fmt(x: float) -> str:
@@ -381,15 +399,13 @@ def plot_scores(rows: list[GradeRow], path: Path, assignment: str) -> Path | Non
     """A histogram of the scores (PNG)."""
     if not rows:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
+    from careops.report.figure import Figure
 
     fig = Figure(figsize=(5, 3))
     ax = fig.add_subplot()
     top = max((r.max_score for r in rows), default=1.0) or 1.0
-    ax.hist([r.score for r in rows], bins=[x - 0.5 for x in range(int(top) + 2)], color="#1565c0", rwidth=0.9)
+    ax.hist([r.score for r in rows], bins=[x - 0.5 for x in range(int(top) + 2)], color=theme.FIGURE["primary"],
+            rwidth=0.9)
     ax.set_xlabel("score")
     ax.set_ylabel("learners")
     ax.set_title(f"{assignment}: score distribution")

@@ -6,11 +6,11 @@ defaults (MRNs start SYN-, phones 555-01xx, SSNs 999-xx-xxxx).
 """
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from careops.errors import CareOpsError
+from careops.report import theme
 
 SEGMENT_SEP = "\r"
 ADT_EVENTS = ("A01", "A03", "A08")
@@ -38,12 +38,10 @@ class Ack:
         return self.code in ("AA", "CA")
 
     def _repr_html_(self) -> str:
-        colour = "#1b7f3b" if self.ok else "#b00020"
-        text = html.escape(self.text) if self.text else "&mdash;"
-        return (
-            f'<div><b style="color:{colour}">{html.escape(self.code)}</b> '
-            f"for control id <code>{html.escape(self.control_id)}</code>: {text}</div>"
-        )
+        body = theme.join(["for control id ", theme.code(self.control_id), ": ", self.text or "\u2014"])
+        if self.service_version:
+            body = theme.join([body, " ", theme.muted(f"(answered by {self.service_version})")])
+        return theme.card("HL7 ACK", body, status=theme.verdict(self.ok, self.code, self.code), ok=self.ok)
 
 
 def _fields(segment: str) -> list[str]:

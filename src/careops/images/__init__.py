@@ -37,6 +37,8 @@ def ensure_images(names: list[str] | None = None, *, force: bool = False, client
 
     Dependencies are ensured first (naming "grader" also ensures "base") but
     ``force`` rebuilds only the images named (all of them when ``names`` is None).
+    ``progress`` shows each build as it runs; what was built or unchanged is in the
+    results (``careops images build`` prints them once, as a table).
     """
     cl = client or engine.client()
     specs = select(names)
@@ -64,10 +66,6 @@ def ensure_images(names: list[str] | None = None, *, force: bool = False, client
                       f"  fix: {exc.fix or 'see careops doctor'}; then `careops images build {spec.name}`",
                       file=sys.stderr)
                 continue
-            if progress:
-                r = results[spec.name]
-                what = f"built in {r.seconds:.1f} s" if r.built else "unchanged"
-                print(f"careops: {r.tag} {what} ({r.image_id[7:19]}, inputs {r.inputs_hash[:12]})", file=sys.stderr)
         if any(r.built for r in results.values()):
             _prune_replaced(cl, results)
     return [results[s.name] for s in specs if s.name in results]

@@ -23,7 +23,7 @@ import docker.errors
 from careops import paths
 from careops.dockerops import Step, stream_build
 from careops.errors import ImageBuildError
-from careops.images import wheelhouse
+from careops.images import npm, wheelhouse
 from careops.images.catalog import (COURSE, LABEL_COURSE, LABEL_IMAGE, LABEL_INPUTS, LABEL_SOURCE, ImageResult,
                                     ImageSpec)
 from careops.images.common import Timer, check_free_space, run_throwaway, state_dir
@@ -158,10 +158,29 @@ def ensure_spec(cl: docker.DockerClient, spec: ImageSpec, *, parents: Mapping[st
                               fix="list dependencies before their dependents in the catalog")
     for src, dest in spec.extra_context:
         extra = spec.path(root, src)
-        if not extra.is_dir():
-            raise ImageBuildError(f"{spec.name} copies {src} into its context, but there is no such folder",
-                                  fix="restore it from git or fix the catalog entry's extra_context")
-        files.update({f"{dest}/{rel}": path for rel, path in context_files(extra).items()})
+        if extra.is_file():
+            files[dest] = extra
+        elif extra.is_dir():
+            files.update({f"{dest}/{rel}": path for rel, path in context_files(extra).items()})
+        else:
+            made = src.startswith("build/")
+            raise ImageBuildError(
+                f"{spec.name} copies {src} into its context, but there is no such file or folder",
+                fix=("it is generated: run the step that makes it first (build/release: 'careops release')" if made
+                     else "restore it from git or fix the catalog entry's extra_context"))
+    if spec.node_packages:
+        folder = spec.path(root, spec.node_packages)
+        try:
+            inside = folder.relative_to(context).as_posix()
+        except ValueError:
+            raise ImageBuildError(f"{spec.name}: node_packages {spec.node_packages} is not inside its context {context}",
+                                  fix="keep package.json and package-lock.json inside the image's build context") from None
+        prefix = f"{inside}/{npm.NODE_MODULES}/" if inside != "." else f"{npm.NODE_MODULES}/"
+        if any(p.startswith(prefix) for p in files):
+            raise ImageBuildError(f"{folder / npm.NODE_MODULES} exists: careops fills it from build/npm on the host",
+                                  fix=f"remove {folder / npm.NODE_MODULES}")
+        files.update({prefix + rel: path
+                      for rel, path in npm.ensure_node_modules(spec.name, folder, progress=progress).items()})
     entries: dict[str, Path | bytes] = dict(files)
     shas = {p: file_sha256(f) for p, f in files.items()}
     wheel_shas: dict[str, str] = {}

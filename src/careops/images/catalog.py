@@ -27,12 +27,25 @@ ROUTER_BASE_IMAGE = "careops/router-base:bookworm"
 ROUTER_IMAGE = f"{ROUTER_REPOSITORY}:latest"
 PROMETHEUS_BASE_IMAGE = "careops/prometheus-base:bookworm"
 PROMETHEUS_IMAGE = "careops/prometheus:latest"
+HUB_IMAGE = "careops/hub:latest"
+LEARNER_IMAGE = "careops/learner:latest"
 
 LABEL_IMAGE = "org.careops.image"
 LABEL_INPUTS = "org.careops.inputs"
 LABEL_COURSE = "org.careops.course"
 LABEL_SOURCE = "org.careops.source"
 COURSE = "careops-labs"
+#: what the workshop images are for (optional: a failure to build them never stops single-learner use)
+WORKSHOP = "workshop mode (careops workshop)"
+#: lab files (under labs/) the released notebooks read through careops.paths.lab_asset; never labs/*/solution*
+LEARNER_ASSETS = (
+    "legacy-adt/adt_service.py", "legacy-adt/adt.ini",  # module 1's service under test
+    "legacy-adt/v2/adt_service.py",  # module 2 containerizes the fixed service
+    "ci-pipeline/repo-template",  # module 1's repository
+    "containerize/policy", "containerize/fhir-facade",  # module 2's Dockerfile policy, the façade's source
+    "synthetic-data",  # module 4's extract, targets and legacy PID helpers
+    "monitoring/series",  # module 5's recorded series (the rules' checks run promtool on them)
+)
 
 
 @dataclass(frozen=True)
@@ -57,7 +70,7 @@ class ImageSpec:
     depends_on: tuple[str, ...] = ()
     smoke: tuple[tuple[str, ...], ...] = ()
     smoke_user: str = "1000"
-    #: extra folders of the repo copied into the build context: (repo path, path in the context)
+    #: extra files or folders of the repo copied into the build context: (repo path, path in the context)
     extra_context: tuple[tuple[str, str], ...] = ()
     #: when building everything, a failure here is a warning (only the module that needs it is affected)
     optional: str = ""
@@ -65,6 +78,12 @@ class ImageSpec:
     debootstrap_include: tuple[str, ...] = ()
     #: for a base variant: paths (globs under the rootfs) its packages bring that the image does not need
     debootstrap_trim: tuple[str, ...] = ()
+    #: a folder inside the context with package.json + package-lock.json: careops adds its node_modules,
+    #: fetched on the host by ``npm ci`` (careops.images.npm), never in the build
+    node_packages: str | None = None
+    #: pure-Python projects the index has only as source archives: careops builds their wheels on the host
+    #: (careops.images.wheelhouse.build_source_wheel) at the host's version
+    source_builds: tuple[str, ...] = ()
 
     @property
     def repository(self) -> str:
@@ -187,6 +206,43 @@ CATALOG: list[ImageSpec] = [
         smoke=(("prometheus", "--version"), ("promtool", "--version")),
         smoke_user="10020",
         optional="module 5 (monitoring)",
+    ),
+    # Workshop mode (careops.workshop): Node for the hub's proxy and libatomic for regopy (the learner's
+    # Dockerfile policy check) enter offline through a debootstrapped variant of the base.
+    ImageSpec(name="workshop-base", tag="careops/workshop-base:bookworm",
+              debootstrap_include=("nodejs", "libatomic1"), optional=WORKSHOP),
+    # One learner's JupyterLab, spawned by the hub: the toolkit and only the released notebooks
+    # (build/release: no solutions, no hidden tests) and the lab files those notebooks read.
+    ImageSpec(
+        name="learner",
+        tag=LEARNER_IMAGE,
+        context="workshop/learner",
+        requirements="workshop/learner/requirements.in",
+        local_projects=(".",),
+        depends_on=("workshop-base",),
+        extra_context=(("build/release", "release"),) + tuple(
+            (f"labs/{rel}", f"assets/{rel}") for rel in LEARNER_ASSETS),
+        smoke=(("jupyterhub-singleuser", "--version"), ("jupyter", "lab", "--version"),
+               ("python", "-c", ("import careops.checks, careops.lab; from careops.dockerfile.policy import "
+                                 "evaluate_policy; evaluate_policy('FROM careops/base:bookworm\\nUSER 1000\\n')")),
+               ("test", "-f", "/opt/careops-course/release/00-orientation/orientation.ipynb")),
+        optional=WORKSHOP,
+    ),
+    # The hub: JupyterHub, DockerSpawner, NativeAuthenticator, the idle culler and configurable-http-proxy
+    # (its npm packages fetched on the host, careops.images.npm), plus the toolkit's careops.workshop.
+    ImageSpec(
+        name="hub",
+        tag=HUB_IMAGE,
+        context="workshop/hub",
+        requirements="workshop/hub/requirements.in",
+        local_projects=(".",),
+        node_packages="workshop/hub/proxy",
+        source_builds=("onetimepass",),  # NativeAuthenticator's 2FA helper: published without a wheel
+        depends_on=("workshop-base",),
+        smoke=(("jupyterhub", "--version"), ("configurable-http-proxy", "--version"),
+               ("python", "-c", ("import dockerspawner, nativeauthenticator, jupyterhub_idle_culler, "
+                                 "careops.workshop.auth, careops.workshop.spawner"))),
+        optional=WORKSHOP,
     ),
 ]
 

@@ -297,6 +297,50 @@ def build_local_wheel(project: Path, *, progress: bool = True) -> tuple[Path, st
     return wheel, sha
 
 
+# -- projects published without wheels ------------------------------------
+
+def build_source_wheel(name: str, versions: dict[str, HostDist], *, progress: bool = True) -> Path:
+    """A wheel of a pure-Python project the index has only as a source archive, at the host's version.
+
+    Kept in build/wheelhouse like a downloaded wheel (reused offline); built on
+    the host from the project's sdist, and refused unless the result is pure
+    Python (``py3-none-any``), since a compiled wheel would fit the host, not the image.
+    """
+    dist = versions.get(canonicalize_name(name))
+    if dist is None:
+        raise ImageBuildError(f"{name} must be built from source for an image, but it is not installed in this "
+                              f"environment ({sys.prefix})", fix="run 'make venv', or add it to environment.yml")
+    house = wheelhouse_dir()
+    for existing in house.glob("*.whl"):
+        wname, wversion, _, _tags = parse_wheel_filename(existing.name)
+        if canonicalize_name(wname) == canonicalize_name(name) and str(wversion) == dist.version:
+            return existing
+    with tempfile.TemporaryDirectory(prefix="sdist-", dir=state_dir()) as tmp:
+        src, out = Path(tmp) / "src", Path(tmp) / "out"
+        code, tail = run_streaming(_pip("download", "--disable-pip-version-check", "--progress-bar", "off", "--no-deps",
+                                        "--no-binary=:all:", "-d", str(src), f"{name}=={dist.version}"),
+                                   desc=f"wheelhouse: source of {name}", progress=progress)
+        archives = sorted(src.glob("*")) if src.is_dir() else []
+        if code == 0 and len(archives) == 1:
+            code, tail = run_streaming(_pip("wheel", "--disable-pip-version-check", "--progress-bar", "off",
+                                            "--no-deps", "-w", str(out), str(archives[0])),
+                                       desc=f"wheelhouse: wheel of {name}", progress=progress,
+                                       env=os.environ | {"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH})
+        built = sorted(out.glob("*.whl")) if out.is_dir() else []
+        if code != 0 or len(built) != 1:
+            raise _fail(f"could not build a wheel of {name}=={dist.version} from its source", tail,
+                        "check that pip's package index is reachable (pip config list); offline, copy build/wheelhouse "
+                        "from a machine where 'careops images build' worked")
+        tags = parse_wheel_filename(built[0].name)[3]
+        if not all(t.abi == "none" and t.platform == "any" for t in tags):
+            raise ImageBuildError(f"{name}=={dist.version} built into {built[0].name}, which is not pure Python: "
+                                  "a wheel built on the host would not fit the image",
+                                  fix=f"find a version of {name} with wheels for the image, or drop it")
+        wheel = house / built[0].name
+        shutil.move(str(built[0]), wheel)
+    return wheel
+
+
 # -- the wheelhouse of one image -----------------------------------------
 
 @dataclass
@@ -310,6 +354,16 @@ class Wheelhouse:
     local: dict[str, tuple[Path, str]] = field(default_factory=dict)
     local_lock: str = ""
     downloaded: bool = False
+
+
+def _missing(pip_lines: list[str]) -> str:
+    """The requirements pip could not find, in a few words (from its last lines)."""
+    names = []
+    for line in pip_lines:
+        m = re.search(r"(?:No matching distribution found for|satisfies the requirement) (\S+)", line)
+        if m and m.group(1) not in names:
+            names.append(m.group(1))
+    return ("missing: " + ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")) if names else "new versions"
 
 
 def _resolve_offline(pins: list[str], constraints: list[str], target: Target, dirs: list[Path],
@@ -351,8 +405,10 @@ def ensure_wheelhouse(spec: ImageSpec, target: Target, *, root: Path | None = No
                                        versions, src, target)
     local_pins = [f"{parse_wheel_filename(w.name)[0]}=={parse_wheel_filename(w.name)[1]}" for w, _ in local_wheels]
     constraints, _free = host_constraints(versions, target, local_names)
+    from_source = [build_source_wheel(n, versions, progress=progress).name for n in spec.source_builds]
     key = hashlib.sha256(json.dumps({"pins": third_party + local_pins, "constraints": constraints,
-                                     "target": asdict(target), "local": [s for _, s in local_wheels]},
+                                     "target": asdict(target), "local": [s for _, s in local_wheels],
+                                     **({"from_source": from_source} if from_source else {})},
                                     sort_keys=True).encode()).hexdigest()
     manifests = house / "manifests"
     manifests.mkdir(exist_ok=True)
@@ -366,9 +422,13 @@ def ensure_wheelhouse(spec: ImageSpec, target: Target, *, root: Path | None = No
                 return Wheelhouse(found, saved["lock"], local, saved["local_lock"])
     dirs = [house] + sorted({w.parent for w, _ in local_wheels})
     pins = third_party + local_pins
-    chosen, tail = _resolve_offline(pins, constraints, target, dirs, progress, f"wheelhouse: {spec.name} (offline)")
+    # Quietly first: pip's "ERROR: ResolutionImpossible" only means some wheels must be downloaded, which follows.
+    chosen, tail = _resolve_offline(pins, constraints, target, dirs, False, f"wheelhouse: {spec.name} (offline)")
     downloaded = False
     if chosen is None:
+        if progress:
+            print(f"wheelhouse: {spec.name} needs wheels that {house} does not have yet "
+                  f"({_missing(tail)}): downloading them", file=sys.stderr, flush=True)
         check_free_space(None, what=f"download the wheels of {spec.name}")
         with tempfile.TemporaryDirectory(prefix="download-", dir=state_dir()) as tmp:
             (Path(tmp) / "requirements.txt").write_text("\n".join(third_party) + "\n")
@@ -376,6 +436,7 @@ def ensure_wheelhouse(spec: ImageSpec, target: Target, *, root: Path | None = No
             # The host's pip configuration decides where from (index, mirror, proxy); only wheels for the target.
             code, tail = run_streaming(
                 _pip("download", "--disable-pip-version-check", "--progress-bar", "off", "-d", str(house),
+                     *(["--find-links", str(house)] if from_source else []),  # the wheels built from source
                      *download_args(target), "-r", str(Path(tmp) / "requirements.txt"),
                      "-c", str(Path(tmp) / "constraints.txt")),
                 desc=f"wheelhouse: downloading for {spec.name}", progress=progress)
@@ -405,10 +466,11 @@ def ensure_wheelhouse(spec: ImageSpec, target: Target, *, root: Path | None = No
         name, _, version = pin.partition("==")
         host = versions.get(canonicalize_name(name))
         if host is not None and host.version != version and canonicalize_name(name) not in local_names:
-            differ.append(f"{name} {version} (host {host.version} requires Python {host.requires_python or '?'})")
+            differ.append(f"{name} {version}, not the host's {host.version} (which requires Python "
+                          f"{host.requires_python or '?'})")
     if differ and progress:
-        print(f"careops: {spec.name} gets other versions than the host where the image's Python "
-              f"{target.python_version} cannot run the host's: " + ", ".join(differ), file=sys.stderr)
+        print(f"careops: {spec.tag} has Python {target.python_version}, so it installs " + "; ".join(differ),
+              file=sys.stderr)
     header = f"# Exact pins of {spec.tag} (generated by careops from the host environment; do not edit)\n"
     lock = (header + "".join(f"# differs from the host: {d}\n" for d in differ)
             + "".join(f"{pins_of[fn]}\n" for fn in sorted(wheels, key=str.lower)))

@@ -9,7 +9,6 @@ exploring the SDK in a notebook.
 from __future__ import annotations
 
 import codecs
-import html
 import io
 import tarfile
 import threading
@@ -26,6 +25,7 @@ from docker.models.containers import Container
 from careops.errors import ExecFailed, ExecTimeout, LabError
 from careops.lab import labels as L
 from careops.lab.policy import format_bytes
+from careops.report import theme
 
 
 @dataclass
@@ -42,12 +42,10 @@ class ExecResult:
         return self.exit_code == 0
 
     def _repr_html_(self) -> str:
-        colour = "#2e7d32" if self.ok else "#c62828"
-        return (
-            f"<div><code>$ {html.escape(' '.join(self.command))}</code> "
-            f"<span style='color:{colour}'>exit {self.exit_code}</span> ({self.seconds:.2f} s)"
-            f"<pre>{html.escape(self.output[-4000:])}</pre></div>"
-        )
+        status = theme.join([theme.state("success" if self.ok else "failure", f"exit {self.exit_code}"), " ",
+                             theme.muted(f"({self.seconds:.2f} s)")])
+        return theme.card(theme.code(f"$ {' '.join(self.command)}"), theme.pre(self.output[-4000:]) if self.output
+                          else "", status=status, ok=self.ok)
 
 
 #: Characters of a command's output an ``exec_stream`` result keeps (the tail; ``on_line`` sees every line).
@@ -401,18 +399,13 @@ class LabContainer:
     def _repr_html_(self) -> str:
         lim = self.limits()
         rows = {
-            "name": self.name,
-            "status": self._c.status + (f" / {self.health}" if self.health else ""),
+            "status": theme.join([theme.state(self._c.status), f" / {self.health}" if self.health else ""]),
             "image": ", ".join(self._c.image.tags) or self._c.image.short_id,
-            "memory": format_bytes(int(lim["memory"])) if lim["memory"] else "unlimited",
-            "cpus": f"{lim['cpus']:g}",
-            "pids": str(lim["pids"]),
+            "memory": theme.num(format_bytes(int(lim["memory"]))) if lim["memory"] else "unlimited",
+            "cpus": theme.num(lim["cpus"]),
+            "pids": theme.num(lim["pids"]),
             "read-only root": "yes" if lim["read_only"] else "no",
             "user": str(lim["user"]),
             "lab / learner": f"{self.labels.get(L.LAB)} / {self.labels.get(L.LEARNER)}",
         }
-        body = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-            for k, v in rows.items()
-        )
-        return f"<table>{body}</table>"
+        return theme.card(theme.join(["Container ", theme.code(self.name)]), theme.fields(rows))

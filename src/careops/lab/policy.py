@@ -36,10 +36,11 @@ def parse_bytes(value: str | int) -> int:
 
 
 def format_bytes(n: int) -> str:
-    """134217728 -> '128 MiB'."""
+    """134217728 -> '128 MiB', 1572864 -> '1.5 MiB', a measured 125520896 -> '119.7 MiB' (never '122579 KiB')."""
     for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if n >= size and n % (size // 1024 or 1) == 0:
-            return f"{n / size:g} {unit}"
+        if n >= size:
+            value = n / size
+            return f"{value:g} {unit}" if (value * 100).is_integer() else f"{value:.1f} {unit}"
     return f"{n} B"
 
 

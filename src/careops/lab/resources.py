@@ -5,7 +5,6 @@ pid no longer runs on this host) but the resource is still there.
 """
 from __future__ import annotations
 
-import html
 import os
 import socket
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ import docker.errors
 
 from careops import engine
 from careops.lab import labels as L
+from careops.report import theme
 
 
 @dataclass(frozen=True)
@@ -90,10 +90,11 @@ class RemovalReport:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        items = "".join(f"<li>{r.kind} <code>{html.escape(r.name)}</code></li>" for r in self.removed)
-        bad = "".join(f"<li style='color:#c62828'>{r.kind} {html.escape(r.name)}: {html.escape(w)}</li>"
-                      for r, w in self.failed)
-        return f"<b>Removed {len(self.removed)} lab resource(s)</b><ul>{items}{bad}</ul>"
+        entries = [(True, theme.join([f"{r.kind} ", theme.code(r.name)])) for r in self.removed]
+        entries += [(False, theme.join([f"{r.kind} ", theme.code(r.name), f": {w}"])) for r, w in self.failed]
+        status = theme.verdict(not self.failed, f"removed {len(self.removed)} lab resource(s)",
+                               f"{len(self.failed)} could not be removed")
+        return theme.card("Lab clean-up", theme.items(entries), status=status, ok=not self.failed)
 
 
 def remove(resources: list[Resource], *, client: docker.DockerClient | None = None) -> RemovalReport:

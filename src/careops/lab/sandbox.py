@@ -11,7 +11,6 @@ what a crashed kernel leaves behind, ``careops labs reset`` or the next
 from __future__ import annotations
 
 import atexit
-import html
 import uuid
 import weakref
 from pathlib import Path
@@ -29,6 +28,7 @@ from careops.lab import resources
 from careops.lab.container import LabContainer
 from careops.lab.policy import Limits, check_bind_mount, check_capabilities, format_bytes
 from careops.lab.spec import ContainerSpec, parse_spec
+from careops.report import theme
 
 DEFAULT_IMAGE = LAB_IMAGE
 _open_labs: "weakref.WeakSet[Lab]" = weakref.WeakSet()
@@ -229,21 +229,20 @@ class Lab:
         return f"<Lab {self.name} of {self.learner}: {state}>"
 
     def _repr_html_(self) -> str:
+        title = theme.join(["Lab ", theme.code(self.name)])
         if self.closed:
-            return f"<b>Lab {html.escape(self.name)}</b> (closed)"
+            return theme.card(title, status=theme.muted("closed"))
         rows = []
         for c in self.containers():
             lim = c.limits()
-            rows.append(
-                f"<tr><td>{html.escape(c.name)}</td><td>{html.escape(c.state(reload=False).status)}</td>"
-                f"<td>{format_bytes(int(lim['memory']))}</td><td>{lim['cpus']:g}</td><td>{lim['pids']}</td>"
-                f"<td>{html.escape(str(lim['user']))}</td></tr>"
-            )
-        table = ("<table><tr><th>container</th><th>status</th><th>memory</th><th>cpus</th><th>pids</th>"
-                 f"<th>user</th></tr>{''.join(rows)}</table>") if rows else "<i>no containers yet</i>"
-        note = f"<p>Removed {len(self.reclaimed)} leftover resource(s) of an earlier session.</p>" if self.reclaimed else ""
-        return (f"<b>Lab {html.escape(self.name)}</b> of <code>{html.escape(self.learner)}</code>, network "
-                f"<code>{html.escape(self.network_name)}</code>{note}{table}")
+            rows.append([c.name, theme.state(c.state(reload=False).status), theme.num(format_bytes(int(lim["memory"]))),
+                         theme.num(lim["cpus"]), theme.num(lim["pids"]), str(lim["user"])])
+        table = (theme.table(rows, header=["container", "status", "memory", "cpus", "pids", "user"]) if rows
+                 else theme.muted("no containers yet"))
+        note = (theme.para(theme.esc(f"Removed {len(self.reclaimed)} leftover resource(s) of an earlier session."))
+                if self.reclaimed else "")
+        head = theme.para(theme.join(["of ", theme.code(self.learner), ", network ", theme.code(self.network_name)]))
+        return theme.card(title, head + note + table)
 
 
 @atexit.register

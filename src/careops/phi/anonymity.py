@@ -9,13 +9,13 @@ reveal the diagnosis.
 """
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from careops.errors import CareOpsError
+from careops.report import theme
 
 
 def _columns(df: pd.DataFrame, quasi_identifiers: Sequence[str], sensitive: str | None = None) -> list[str]:
@@ -79,9 +79,10 @@ class AnonymityReport:
                        "or suppress the rows of the smallest classes")
 
     def _repr_html_(self) -> str:
-        colour = "#1a7f37" if self.ok else "#cf222e"
-        return (f"<div><b style='color:{colour}'>{html.escape(str(self).splitlines()[0])}</b>"
-                f"<br><small>smallest classes:</small>{self.smallest.to_html(index=False)}</div>")
+        title = str(self).splitlines()[0]
+        table = theme.table(self.smallest.itertuples(index=False), header=list(self.smallest.columns))
+        return theme.card(title, theme.section("smallest classes", table), status=theme.verdict(self.ok),
+                          ok=self.ok)
 
 
 def anonymity_report(df: pd.DataFrame, quasi_identifiers: Sequence[str], *, k: int = 5,

@@ -13,7 +13,6 @@ only for documentation that must show a pattern, and give a reason.
 """
 from __future__ import annotations
 
-import html
 import ipaddress
 import json
 import re
@@ -24,11 +23,15 @@ from typing import TYPE_CHECKING, Callable
 
 from careops.errors import CareOpsError
 from careops.phi.names import FIRST_NAMES, LAST_NAMES, PLACEHOLDER_LAST_NAMES
+from careops.report import theme
 
 if TYPE_CHECKING:  # pandas is only needed by the dataframe helpers
     import pandas as pd
 
 ALLOW_MARKER = "phi-scan: allow"
+#: What to do when the scan finds PHI: fix the data, never the gate (the allow marker is for documentation).
+PHI_FIX = ("keep the test case and replace each value with a synthetic marker (SSN 999-xx-xxxx, phone 555-01xx, "
+           "@example.org, SYN- MRNs); do not weaken the gate")
 MAX_FILE_BYTES = 5 * 1024 * 1024
 KINDS: tuple[str, ...] = (
     "ssn", "phone", "fax", "email", "mrn", "date", "zip", "ip", "url", "name", "account",
@@ -118,34 +121,18 @@ class ScanReport:
         lines += [f"  {f}" for f in self.phi]
         lines += [f"  skipped {path}: {reason}" for path, reason in self.skipped]
         if self.phi:
-            lines.append(
-                "  fix: replace with synthetic markers (SSN 999-xx-xxxx, phone 555-01xx, "
-                f"@example.org, SYN- MRNs) or add '# {ALLOW_MARKER}' with a reason"
-            )
+            lines.append(f"  fix: {PHI_FIX}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        verdict = "no PHI found" if self.ok else f"{len(self.phi)} possible PHI"
-        color = "#1a7f37" if self.ok else "#cf222e"
-        rows = "".join(
-            "<tr>"
-            + "".join(
-                f"<td>{html.escape(str(v))}</td>"
-                for v in (f.kind, f.masked, f.location, "synthetic" if f.synthetic else "PHI")
-            )
-            + "</tr>"
-            for f in self.findings
-        )
-        table = (
-            "<table><tr><th>kind</th><th>value (masked)</th><th>where</th><th>status</th></tr>"
-            f"{rows}</table>"
-            if rows
-            else ""
-        )
-        return (
-            f"<div><b style='color:{color}'>PHI scan: {verdict}</b> "
-            f"({self.scanned} scanned, {len(self.skipped)} skipped){table}</div>"
-        )
+        verdict = theme.verdict(self.ok, "no PHI found", f"{len(self.phi)} possible PHI")
+        rows = ([f.kind, f.masked, f.location, theme.state("ok" if f.synthetic else "failed",
+                                                           "synthetic" if f.synthetic else "PHI")]
+                for f in self.findings)
+        table = theme.table(rows, header=["kind", "value (masked)", "where", "status"]) if self.findings else ""
+        counts = theme.muted(f"{self.scanned} scanned, {len(self.skipped)} skipped")
+        fix = "" if self.ok else theme.hint(PHI_FIX)
+        return theme.card("PHI scan", theme.para(counts) + table + fix, status=verdict, ok=self.ok)
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per finding, values masked (safe to display or save)."""

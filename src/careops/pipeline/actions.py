@@ -94,9 +94,9 @@ def _phi_scan(call: ActionCall) -> dict[str, str]:
     if res.timed_out:
         raise ActionFailed(f"careops/phi-scan did not finish within {call.timeout:g} s", fix="scan fewer files")
     if res.exit_code == 1:
-        raise ActionFailed("careops/phi-scan found possible PHI (listed above, masked): the pipeline stops here",
-                           fix="replace the values with synthetic markers (SSN 999-xx-xxxx, phone 555-01xx, "
-                               "@example.org, SYN- MRNs), or add '# phi-scan: allow -- <reason>' to the line")
+        # The scan's report above lists the values (masked) and says the fix once: not repeated here.
+        raise ActionFailed(f"careops/phi-scan found possible PHI in {' '.join(paths)}: the pipeline stops here "
+                           "(the values and the fix are listed above)")
     if res.exit_code != 0:
         raise ActionFailed(f"careops/phi-scan could not scan {' '.join(paths)} (exit {res.exit_code})",
                            fix="name files or folders that exist in the checked-out repo")

@@ -10,11 +10,11 @@ the audit log.
 """
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from typing import Protocol, Self, TypeVar
 
 from careops.errors import CareOpsError
+from careops.report import theme
 
 #: Seconds a paused run waits for a decision before its gate expires.
 DEFAULT_APPROVAL_TIMEOUT = 3600.0
@@ -36,10 +36,10 @@ class Approval:
     note: str = ""
 
     def _repr_html_(self) -> str:
-        colour = "#1a7f37" if self.decision == "approved" else "#cf222e"
-        return (f"<div>Gate <code>{html.escape(self.job)}</code> ({html.escape(self.environment)}): "
-                f"<b style='color:{colour}'>{html.escape(self.decision)}</b> by {html.escape(self.who)} "
-                f"at {html.escape(self.at)}{(' &mdash; ' + html.escape(self.note)) if self.note else ''}</div>")
+        body = theme.join([theme.state(self.decision), f" by {self.who} at {self.at}",
+                           f" \u2014 {self.note}" if self.note else ""])
+        title = theme.join(["Gate ", theme.code(self.job), f" ({self.environment})"])
+        return theme.card(title, body, ok=self.decision == "approved")
 
 
 class AwaitsApproval(Protocol):

@@ -13,7 +13,7 @@ from careops.audit import AuditEntry, AuditLog
 
 if TYPE_CHECKING:
     import pandas as pd
-    from matplotlib.figure import Figure
+    from careops.report.figure import Figure
 
 RUN_ACTION = "pipeline.run"
 APPROVAL_ACTION = "pipeline.approval"
@@ -65,9 +65,7 @@ def job_durations(audit: AuditLog | str | Path | None = None, *, workflow: str |
 
 def plot_durations(audit: AuditLog | str | Path | None = None, *, workflow: str | None = None) -> Figure:
     """A line per job: seconds per run (jobs that did not run are left out), oldest run first."""
-    from matplotlib.figure import (
-        Figure,  # no pyplot: works headless and does not leak figures
-    )
+    from careops.report.figure import Figure  # no pyplot: an image everywhere, shown once, no leaked figures
 
     data = job_durations(audit, workflow=workflow)
     ran = data[data["status"].isin(["success", "failure"])]

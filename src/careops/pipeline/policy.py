@@ -7,7 +7,6 @@ your feet. Each rule has an id, the message shown when it fails, and a hint.
 """
 from __future__ import annotations
 
-import html
 import itertools
 import re
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from pathlib import Path
 from careops.report import CheckReport
 from careops.pipeline.expressions import expressions_in
 from careops.pipeline.workflow import Workflow, load_workflow
+from careops.report import theme
 
 #: The pipeline the course asks for, in order: each job must (transitively) need the one before.
 REQUIRED_JOBS = ("lint", "test", "phi-scan", "build-image", "deploy-staging")
@@ -94,18 +94,15 @@ class PolicyReport:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        rows = []
+        entries = []
         for r in self.results:
-            mark = "<span style='color:#1a7f37'>&#10004;</span>" if r.passed else \
-                "<span style='color:#cf222e'>&#10008;</span>"
-            detail = "".join(f"<li>{'line ' + str(f.line) + ': ' if f.line else ''}{html.escape(f.message)}</li>"
-                             for f in r.findings)
-            hint = f"<br><i>hint: {html.escape(r.rule.hint)}</i>" if not r.passed else ""
-            rows.append(f"<tr><td>{mark}</td><td><code>{html.escape(r.rule.id)}</code></td>"
-                        f"<td>{html.escape(r.rule.title)}{'<ul>' + detail + '</ul>' if detail else ''}{hint}</td></tr>")
-        verdict = "all rules pass" if self.ok else f"{len(self.failed)} rule(s) fail"
-        return (f"<div><b>Course policy</b> for <code>{html.escape(self.source)}</code>: {verdict}"
-                f"<table>{''.join(rows)}</table></div>")
+            found = theme.items((None, theme.esc(f"line {f.line}: {f.message}" if f.line else f.message))
+                                for f in r.findings)
+            entries.append((r.passed, theme.join([theme.code(r.rule.id), " ", r.rule.title]) + found
+                            + ("" if r.passed else theme.hint(r.rule.hint))))
+        status = theme.verdict(self.ok, "all rules pass", f"{len(self.failed)} rule(s) fail")
+        return theme.card(theme.join(["Course policy for ", theme.code(self.source)]), theme.items(entries),
+                          status=status, ok=self.ok)
 
 
 # -- the rules ------------------------------------------------------------------------------

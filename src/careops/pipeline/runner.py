@@ -19,10 +19,8 @@ Semantics (what the tests prove):
 from __future__ import annotations
 
 import contextlib
-import html
 import re
 import secrets
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -31,7 +29,6 @@ from typing import Any
 
 import docker.errors
 import requests
-from tqdm import tqdm
 
 from careops import engine, paths
 from careops.audit import AuditLog
@@ -55,7 +52,8 @@ from careops.pipeline.jobcontainer import (
 from careops.pipeline.junit import write_junit
 from careops.pipeline.results import JobResult, StepResult
 from careops.pipeline.workflow import Job, Step, Workflow, load_workflow
-from careops.progress import Progress
+from careops.progress import Progress, write_line
+from careops.report import theme
 
 LogCallback = Callable[[str, str, str], None]  # (job id, step name, line)
 #: Characters of each step's log kept in the result (the tail; the stream shows all).
@@ -77,7 +75,7 @@ def _actor() -> str:
 
 
 def _print_log(job: str, step: str, line: str) -> None:
-    tqdm.write(f"[{job}] {line}", file=sys.stdout)
+    write_line(f"[{job}] {line}")
 
 
 class PipelineRun:
@@ -203,7 +201,12 @@ class PipelineRun:
                 self._finish(cancelled=True)
             raise
         finally:
-            bar.close(ok=ok, text="paused for approval" if self.status == "waiting-approval" else "")
+            # the bar's verdict is the run's: a run whose jobs failed ends red, a paused one without a verdict
+            failed = [j for j, r in self.jobs.items() if r.status in ("failure", "timed-out", "cancelled")]
+            if self.status == "waiting-approval":
+                bar.close(ok=None if ok else False, text="paused for approval")
+            else:
+                bar.close(ok=ok and not failed, text=f"{', '.join(failed)} failed" if failed else "")
             self._active_seconds += time.monotonic() - t0
         self._finish()
         return self
@@ -476,27 +479,21 @@ class PipelineRun:
         return f"<PipelineRun {self.run_id} of {self.workflow.name}: {self.status}>"
 
     def _repr_html_(self) -> str:
-        colours = {"success": "#1a7f37", "failure": "#cf222e", "timed-out": "#cf222e", "skipped": "#6e7781",
-                   "waiting-approval": "#9a6700", "denied": "#cf222e", "not-approved": "#9a6700"}
-        rows = []
+        rows: list[list[Any]] = []
         for r in self.jobs.values():
-            c = colours.get(r.status, "#000")
-            rows.append(f"<tr><td><b>{html.escape(r.id)}</b></td><td style='color:{c}'><b>{html.escape(r.status)}</b>"
-                        f"</td><td>{r.seconds:.1f} s</td><td>{html.escape(r.message)}</td></tr>")
-            for s in r.steps:
-                c = colours.get(s.status, "#000")
-                rows.append(f"<tr><td style='padding-left:2em'>{html.escape(s.name)}</td><td style='color:{c}'>"
-                            f"{html.escape(s.status)}</td><td>{s.seconds:.1f} s</td>"
-                            f"<td>{html.escape(s.message)}</td></tr>")
-        gates = "".join(a._repr_html_() for a in self.approvals)
-        nxt = (f"<p><b>Waiting for approval</b> of <code>{html.escape(self.waiting_for or '')}</code>: run "
-               f"<code>approve(run, who='Your Name')</code> or <code>deny(run, who=..., reason=...)</code>.</p>"
-               if self.status == "waiting-approval" else "")
-        c = colours.get(self.status, "#000")
-        return (f"<div><b>Pipeline {html.escape(self.workflow.name)}</b> run <code>{self.run_id}</code>: "
-                f"<b style='color:{c}'>{html.escape(self.status)}</b> ({self.seconds:.1f} s)"
-                f"<table><tr><th>job / step</th><th>status</th><th>time</th><th>note</th></tr>{''.join(rows)}</table>"
-                f"{gates}{nxt}</div>")
+            rows.append([theme.bold(r.id), theme.state(r.status), theme.seconds(r.seconds), r.message])
+            rows += [[theme.indent(s.name), theme.state(s.status), theme.seconds(s.seconds), s.message]
+                     for s in r.steps]
+        body = theme.table(rows, header=["job / step", "status", "time", "note"])
+        body += "".join(a._repr_html_() for a in self.approvals)
+        if self.status == "waiting-approval":
+            body += theme.para(theme.join([
+                theme.bold("Waiting for approval"), " of ", theme.code(self.waiting_for or ""), ": run ",
+                theme.code("approve(run, who='Your Name')"), " or ", theme.code("deny(run, who=..., reason=...)"), "."]))
+        title = theme.join(["Pipeline ", self.workflow.name, " run ", theme.code(self.run_id)])
+        status = theme.join([theme.state(self.status), " ", theme.muted(f"({self.seconds:.1f} s)")])
+        ok = True if self.status in PASSED else None if self.status in ("running", "waiting-approval") else False
+        return theme.card(title, body, status=status, ok=ok)
 
 
 _MARK = {"success": "ok", "failure": "XX", "timed-out": "TO", "skipped": "--", "waiting-approval": "..",

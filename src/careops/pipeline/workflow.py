@@ -11,7 +11,6 @@ strings (PyYAML alone would turn the ``on:`` key into ``True``).
 """
 from __future__ import annotations
 
-import html
 import json
 import re
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any
 import yaml
 
 from careops.errors import CareOpsError
+from careops.report import theme
 
 #: Keys the runner executes (or accepts as having no local effect), per level.
 TOP_KEYS = {"name", "run-name", "on", "permissions", "env", "defaults", "jobs", "concurrency"}
@@ -212,13 +212,11 @@ class Workflow:
         return seen
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td><code>{html.escape(j.id)}</code></td><td>{html.escape(', '.join(j.needs)) or '&ndash;'}</td>"
-            f"<td>{len(j.steps)}</td><td>{j.timeout_minutes:g}</td><td>{html.escape(j.environment or '')}</td></tr>"
-            for j in (self.jobs[i] for i in self.order()))
-        return (f"<div><b>Workflow {html.escape(self.name)}</b> ({html.escape(self.source)}): valid<table>"
-                f"<tr><th>job</th><th>needs</th><th>steps</th><th>timeout (min)</th><th>environment</th></tr>"
-                f"{rows}</table></div>")
+        rows = ([theme.code(j.id), ", ".join(j.needs) or "\u2013", len(j.steps), j.timeout_minutes, j.environment or ""]
+                for j in (self.jobs[i] for i in self.order()))
+        table = theme.table(rows, header=["job", "needs", "steps", "timeout (min)", "environment"])
+        return theme.card(theme.join(["Workflow ", self.name, " ", theme.muted(f"({self.source})")]), table,
+                          status=theme.verdict(True, "valid"), ok=True)
 
 
 @lru_cache(maxsize=1)

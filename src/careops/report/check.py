@@ -57,7 +57,7 @@ class Criterion:
         body = theme.esc(self.message)
         if not self.passed:
             if self.found():
-                body += f"<div style='font-size:90%'>{theme.esc(self.found())}</div>"
+                body += theme.note(self.found())
             body += theme.hint(self.hint)
         return body
 
@@ -122,6 +122,12 @@ class CheckReport:
     def failures(self) -> list[Criterion]:
         return [c for c in self.criteria if not c.passed]
 
+    @property
+    def not_written(self) -> bool:
+        """Every failed criterion failed only because the learner's code is still the stub."""
+        failed = self.failures
+        return bool(failed) and all(NOT_WRITTEN in f"{c.message} {c.hint} {c.got}" for c in failed)
+
     def summary(self) -> str:
         n_ok = sum(c.passed for c in self.criteria)
         if not self.criteria:
@@ -129,11 +135,19 @@ class CheckReport:
         return f"{self.title}: {n_ok}/{len(self.criteria)} criteria passed"
 
     def __str__(self) -> str:
+        if self.not_written:  # one line, not the stub's error once per criterion
+            return f"{self.summary()}\n  [FAIL] {NOT_WRITTEN}"
         lines = [self.summary()] + ["  " + c.line() for c in self.criteria]
         return "\n".join(lines + [str(d) for d in self.details])
 
     def _repr_html_(self) -> str:
         n_ok = sum(c.passed for c in self.criteria)
+        if self.not_written:  # one line, not the stub's error once per criterion
+            status = theme.verdict(False, "", "not written yet")
+            body = theme.items([(False, theme.esc(NOT_WRITTEN))])
+            n = len(self.criteria)
+            body += theme.note(theme.muted(f"{n} {'criterion is' if n == 1 else 'criteria are'} checked once it runs"))
+            return theme.card(self.title, body, status=status, ok=False)
         status = theme.verdict(self.passed, "all passed", f"{n_ok}/{len(self.criteria)} passed")
         body = theme.items((c.passed, c._html()) for c in self.criteria)
         body += "".join(_evidence_html(d) for d in self.details)
@@ -157,13 +171,17 @@ class CheckReport:
 
 
 def _evidence_html(evidence: Any) -> str:
-    render = getattr(evidence, "_repr_html_", None)
-    if callable(render):
-        try:
-            return f"<div style='margin-top:0.4em'>{render()}</div>"
-        except Exception:  # noqa: BLE001 - a broken renderer must not hide the verdict; the text follows
-            pass
-    return f"<pre style='margin-top:0.4em'>{theme.esc(evidence)}</pre>"
+    """Evidence as HTML: its own rendering, its picture (a figure), else its text."""
+    for method, as_html in (("_repr_html_", theme.Html), ("_repr_png_", lambda png: theme.image(png, "figure"))):
+        render = getattr(evidence, method, None)
+        if callable(render):
+            try:
+                out = render()
+            except Exception:  # noqa: BLE001 - a broken renderer must not hide the verdict; the text follows
+                continue
+            if out:
+                return theme.block(as_html(out))
+    return theme.block(theme.pre(evidence))
 
 
 class CheckFailed(AssertionError):
@@ -181,6 +199,8 @@ class CheckFailed(AssertionError):
         failed = len(self.report.failures)
         if not self.report.criteria:
             return [f"\x1b[31m{self.report.title}: nothing was checked\x1b[0m"]
+        if self.report.not_written:
+            return [f"\x1b[1;31m{self.report.title}: not written yet (see the report above)\x1b[0m"]
         return [f"\x1b[1;31m{FAIL_LINE.format(title=self.report.title, failed=failed, n=len(self.report.criteria))}"
                 "\x1b[0m"]
 

@@ -2,13 +2,23 @@
 
 Result objects build their HTML from these pieces instead of writing their own
 styles: one palette, one pass/fail mark, one card, one table (text left-aligned,
-numbers right-aligned). Everything is inline-styled HTML that renders the same in
-JupyterLab, in nbconvert's HTML and offline (no fonts, no scripts, no CDN). Marks
-are plain Unicode symbols every font has, never emoji.
+numbers right-aligned), one log block, one progress line. Everything is
+inline-styled HTML that renders the same in JupyterLab, in nbconvert's HTML and
+offline (no fonts, no scripts, no CDN). Marks are plain Unicode symbols every
+font has, never emoji. This is the only module of careops that writes a colour
+or a style (tests/test_theme.py keeps it so).
+
+Every piece returns :class:`Html`, a ``str`` that is markup already. A parameter
+named ``body`` (or ``status``, or an item's entry) is HTML; titles, names and
+table cells are text and escaped unless they are :class:`Html` (or :func:`num`).
+Figures use the same palette (:data:`FIGURE`).
 """
 from __future__ import annotations
 
+import base64
 import html as _html
+import numbers
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,26 +31,78 @@ PALETTE: dict[str, str] = {
     "info": "#0969da",     # neutral emphasis
     "border": "#d0d7de",
     "text": "#1f2328",
+    "code-bg": "#f6f8fa",  # behind a log block
 }
+
+#: Colours of the course's figures (matplotlib), by role: the same palette, plus series colours.
+FIGURE: dict[str, str] = {
+    "ok": PALETTE["ok"], "fail": PALETTE["fail"], "warn": "#bc4c00", "muted": PALETTE["muted"],
+    "text": PALETTE["text"],
+    "primary": PALETTE["info"],    # the first series (the old release, men, values in range)
+    "secondary": "#bf3989",        # the second series when neither is good or bad (women)
+    "band-ok": "#dafbe1",          # the area of what is acceptable (a tolerance, a normal range)
+    "band": PALETTE["code-bg"],    # a neutral area
+    "event": "#8250df",            # a moment marked across the plots (the router switch, a rollback)
+    "background": "#ffffff",       # behind a figure's picture (also in a dark notebook theme)
+}
+
+#: Colours of a figure's series, in order, where no series means good or bad (e.g. one line per pipeline job).
+SERIES: list[str] = [PALETTE["info"], FIGURE["secondary"], FIGURE["warn"], FIGURE["event"], "#1b7c83", PALETTE["muted"]]
 
 #: Colour per state word used across the toolkit (pipeline steps, deployments, containers).
 STATE_COLOURS: dict[str, str] = {
     "success": PALETTE["ok"], "ok": PALETTE["ok"], "passed": PALETTE["ok"], "approved": PALETTE["ok"],
-    "healthy": PALETTE["ok"], "running": PALETTE["ok"], "promoted": PALETTE["ok"],
+    "healthy": PALETTE["ok"], "running": PALETTE["ok"], "promoted": PALETTE["ok"], "killed": PALETTE["ok"],
+    "reconciled": PALETTE["ok"],
     "failure": PALETTE["fail"], "failed": PALETTE["fail"], "timed-out": PALETTE["fail"], "denied": PALETTE["fail"],
     "down": PALETTE["fail"], "error": PALETTE["fail"], "unhealthy": PALETTE["fail"], "rolled-back": PALETTE["fail"],
+    "missing": PALETTE["fail"], "expired": PALETTE["fail"], "survived": PALETTE["fail"],
+    "cancelled": PALETTE["fail"], "dead": PALETTE["fail"],
     "waiting-approval": PALETTE["warn"], "not-approved": PALETTE["warn"], "aborted": PALETTE["warn"],
-    "starting": PALETTE["warn"], "skipped": PALETTE["muted"], "exited": PALETTE["muted"],
+    "starting": PALETTE["warn"], "restarting": PALETTE["warn"], "pending": PALETTE["muted"],
+    "skipped": PALETTE["muted"], "exited": PALETTE["muted"], "created": PALETTE["muted"],
+    "warning": PALETTE["warn"], "info": PALETTE["muted"], "style": PALETTE["muted"],
 }
 
 PASS_MARK = "\u2714"   # heavy check mark (text presentation)
 FAIL_MARK = "\u2718"   # heavy ballot x
 HINT_LABEL = "hint"
+_CELL = f"padding:0.15em 0.6em;border-bottom:1px solid {PALETTE['border']};vertical-align:top"
 
 
-def esc(value: Any) -> str:
-    """HTML-escape ``value`` (anything: it is turned into text first)."""
-    return _html.escape("" if value is None else str(value))
+class Html(str):
+    """Text that is HTML markup already: :func:`esc` and table cells take it as it is.
+
+    Markup plus markup stays markup; anything else added to it is a plain ``str``."""
+
+    __slots__ = ()
+
+    def __add__(self, other: object) -> Any:
+        joined = str.__add__(self, other)  # type: ignore[operator]
+        return Html(joined) if isinstance(other, Html) else joined
+
+    def __radd__(self, other: object) -> Any:
+        if not isinstance(other, str):
+            return NotImplemented
+        return Html(other + str(self)) if isinstance(other, Html) else other + str(self)
+
+
+class Num(Html):
+    """A number (maybe with its unit) as a table cell: right-aligned."""
+
+    __slots__ = ()
+
+
+def esc(value: Any) -> Html:
+    """HTML-escape ``value`` (anything: it is turned into text first); :class:`Html` stays as it is."""
+    if isinstance(value, Html):
+        return value
+    return Html(_html.escape("" if value is None else str(value)))
+
+
+def join(parts: Iterable[Any], sep: str = "") -> Html:
+    """Pieces one after the other (text escaped, markup kept)."""
+    return Html(esc(sep).join(esc(p) for p in parts))
 
 
 def colour(ok_or_state: bool | str) -> str:
@@ -50,76 +112,193 @@ def colour(ok_or_state: bool | str) -> str:
     return STATE_COLOURS.get(str(ok_or_state), PALETTE["text"])
 
 
-def mark(ok: bool) -> str:
+def mark(ok: bool) -> Html:
     """A coloured check mark or cross."""
-    return f"<span style='color:{colour(ok)};font-weight:bold'>{PASS_MARK if ok else FAIL_MARK}</span>"
+    return Html(f"<span style='color:{colour(ok)};font-weight:bold'>{PASS_MARK if ok else FAIL_MARK}</span>")
 
 
-def state(word: str, text: str | None = None) -> str:
-    """A state word (``success``, ``down`` ...) in its colour."""
-    return f"<span style='color:{colour(word)};font-weight:bold'>{esc(text if text is not None else word)}</span>"
+def state(word: str, text: Any = None) -> Html:
+    """A state word (``success``, ``down`` ...) in its colour; ``text`` shows instead of the word."""
+    return Html(f"<span style='color:{colour(word)};font-weight:bold'>{esc(word if text is None else text)}</span>")
 
 
-def verdict(ok: bool, ok_text: str = "ok", fail_text: str = "failed") -> str:
+def verdict(ok: bool, ok_text: Any = "ok", fail_text: Any = "failed") -> Html:
     """The verdict of a result: a mark and its word, coloured."""
-    return f"{mark(ok)} <span style='color:{colour(ok)};font-weight:bold'>{esc(ok_text if ok else fail_text)}</span>"
+    return Html(f"{mark(ok)} <span style='color:{colour(ok)};font-weight:bold'>{esc(ok_text if ok else fail_text)}"
+                "</span>")
 
 
-def code(text: Any) -> str:
-    return f"<code>{esc(text)}</code>"
+def bold(text: Any) -> Html:
+    return Html(f"<b>{esc(text)}</b>")
 
 
-def hint(text: str) -> str:
+def code(text: Any) -> Html:
+    return Html(f"<code>{esc(text)}</code>")
+
+
+def link(url: str, text: Any) -> Html:
+    return Html(f"<a href='{esc(url)}' target='_blank' rel='noopener'>{esc(text)}</a>")
+
+
+def muted(text: Any) -> Html:
+    """Secondary words in a line (a time, a count, where something came from)."""
+    return Html(f"<span style='color:{PALETTE['muted']}'>{esc(text)}</span>")
+
+
+def note(text: Any) -> Html:
+    """A secondary line under something (what was expected and found, a path)."""
+    return Html(f"<div style='font-size:90%'>{esc(text)}</div>") if text else Html("")
+
+
+def hint(text: Any) -> Html:
     """A hint line under a failed criterion."""
-    return f"<div style='color:{PALETTE['muted']};font-size:90%'><b>{HINT_LABEL}:</b> {esc(text)}</div>" if text else ""
+    if not text:
+        return Html("")
+    return Html(f"<div style='color:{PALETTE['muted']};font-size:90%'><b>{HINT_LABEL}:</b> {esc(text)}</div>")
 
 
-def card(title: str, body: str = "", *, status: str = "", ok: bool | None = None) -> str:
+def para(body: Any) -> Html:
+    """One line or paragraph of a result (HTML)."""
+    return Html(f"<div style='margin:0.2em 0'>{body}</div>")
+
+
+def indent(text: Any) -> Html:
+    """A table cell's label one level down (a step under its job)."""
+    return Html(f"<span style='padding-left:1.5em'>{esc(text)}</span>")
+
+
+def num(value: Any, unit: str = "", fmt: str = "{:g}") -> Num:
+    """A number as a table cell (right-aligned), formatted with ``fmt`` and followed by its ``unit``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = fmt.format(value)
+    else:
+        text = "" if value is None else str(value)
+    return Num(esc(f"{text} {unit}" if unit and text else text))
+
+
+def seconds(value: float | None) -> Num:
+    """A duration as a table cell."""
+    return num(value, "s", "{:.1f}") if value is not None else Num("")
+
+
+def card(title: Any, body: Any = "", *, status: Any = "", ok: bool | None = None) -> Html:
     """A result's frame: a title line (with its status or verdict) and the body under it.
 
-    ``status`` is HTML (e.g. from :func:`verdict`); ``ok`` colours the left border.
+    ``status`` is HTML (e.g. from :func:`verdict`); ``ok`` colours the left border
+    (None: neutral).
     """
     edge = PALETTE["border"] if ok is None else colour(ok)
     head = f"<b>{esc(title)}</b>" + (f" &mdash; {status}" if status else "")
     inner = f"<div style='margin-top:0.3em'>{body}</div>" if body else ""
-    return (f"<div class='careops-result' style='border-left:4px solid {edge};padding:0.3em 0.7em;"
-            f"margin:0.3em 0;color:{PALETTE['text']}'>{head}{inner}</div>")
+    return Html(f"<div class='careops-result' style='border-left:4px solid {edge};padding:0.3em 0.7em;"
+                f"margin:0.3em 0'>{head}{inner}</div>")
 
 
-def items(entries: Iterable[tuple[bool | None, str]]) -> str:
+def section(title: Any, body: Any) -> Html:
+    """A titled part inside a card (e.g. "pass rate per exercise" and its table)."""
+    return Html(f"<div style='margin-top:0.5em'><b>{esc(title)}</b>{body}</div>")
+
+
+def items(entries: Iterable[tuple[bool | None, Any]]) -> Html:
     """A list of lines, each ``(ok, html)``: ok True/False gets a mark, None a neutral bullet."""
     lis = []
     for ok, body in entries:
         lead = mark(ok) if ok is not None else "&bull;"
         lis.append(f"<li style='list-style:none;margin:0.15em 0'>{lead} {body}</li>")
-    return f"<ul style='padding-left:0.3em;margin:0.2em 0'>{''.join(lis)}</ul>"
+    if not lis:
+        return Html("")
+    return Html(f"<ul style='padding-left:0.3em;margin:0.2em 0'>{''.join(lis)}</ul>")
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """Python's and numpy's numbers (not booleans), and :func:`num` cells."""
+    return isinstance(value, (numbers.Number, Num)) and not isinstance(value, (bool, _numpy_bools()))
 
 
-def table(rows: Iterable[Sequence[Any]], header: Sequence[str] | None = None, *, raw: bool = False) -> str:
-    """A plain table: text left-aligned, numbers right-aligned. ``raw`` cells are HTML already."""
-    cell = "padding:0.15em 0.6em;border-bottom:1px solid " + PALETTE["border"]
-    out = ["<table style='border-collapse:collapse;margin:0.3em 0'>"]
+def _numpy_bools() -> tuple[type, ...]:
+    numpy = sys.modules.get("numpy")  # only loaded when a table came from pandas or numpy
+    return (numpy.bool_,) if numpy is not None else ()
+
+
+def _cell(value: Any, raw: bool) -> tuple[bool, str]:
+    """(right-aligned, the cell's html)."""
+    right = _is_number(value)
+    if right and isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        return True, f"{value:g}"
+    return right, (str(value) if raw else esc(value))
+
+
+def table(rows: Iterable[Sequence[Any]], header: Sequence[Any] | None = None, *, raw: bool = False) -> Html:
+    """A plain table: text left-aligned, numbers (ints, floats, :func:`num`) right-aligned; a column's header
+    follows its cells. Cells are escaped unless they are :class:`Html` (or ``raw``: every cell is HTML)."""
+    body = [[_cell(v, raw) for v in row] for row in rows]
+    width = max([len(header or ())] + [len(r) for r in body])
+    numeric = [bool(col) and all(right for right, text in col if text)
+               for col in ([r[i] for r in body if i < len(r)] for i in range(width))]
+    out = ["<table class='careops-table' style='border-collapse:collapse;margin:0.3em 0'>"]
     if header:
-        out.append("<tr>" + "".join(f"<th style='{cell};text-align:left'>{esc(h)}</th>" for h in header) + "</tr>")
-    for row in rows:
-        tds = []
-        for value in row:
-            align = "right" if _is_number(value) else "left"
-            text = str(value) if raw else esc(value)
-            tds.append(f"<td style='{cell};text-align:{align}'>{text}</td>")
-        out.append("<tr>" + "".join(tds) + "</tr>")
-    out.append("</table>")
-    return "".join(out)
+        ths = "".join(f"<th style='{_CELL};text-align:{'right' if numeric[i] else 'left'}'>{esc(h)}</th>"
+                      for i, h in enumerate(header))
+        out.append(f"<thead><tr>{ths}</tr></thead>")
+    out.append("<tbody>")
+    for row in body:
+        tds = "".join(f"<td style='{_CELL};text-align:{'right' if right else 'left'}'>{text}</td>"
+                      for right, text in row)
+        out.append(f"<tr>{tds}</tr>")
+    out.append("</tbody></table>")
+    return Html("".join(out))
 
 
-def fields(values: Mapping[str, Any]) -> str:
-    """Name/value pairs as a two-column table (a result's summary)."""
-    return table(((k, v) for k, v in values.items()))
+def fields(values: Mapping[str, Any]) -> Html:
+    """Name/value pairs as a two-column table (a result's summary): names bold, values as table cells."""
+    return table(((bold(k), v) for k, v in values.items()))
 
 
-__all__ = ["PALETTE", "STATE_COLOURS", "PASS_MARK", "FAIL_MARK", "esc", "colour", "mark", "state", "verdict",
-           "code", "hint", "card", "items", "table", "fields"]
+def pre(text: Any, *, tail: int | None = None) -> Html:
+    """A block of a program's output (a log, a command's output), its last ``tail`` lines when given."""
+    lines = str(text or "").rstrip("\n").splitlines()
+    if tail is not None and len(lines) > tail:
+        lines = [f"... ({len(lines) - tail} earlier lines)"] + lines[-tail:]
+    return Html(f"<pre style='background:{PALETTE['code-bg']};padding:0.4em 0.6em;margin:0.3em 0;"
+                f"max-height:24em;overflow:auto;white-space:pre-wrap'>{esc(chr(10).join(lines))}</pre>")
+
+
+def details(summary: Any, body: Any) -> Html:
+    """Something to open when needed (a builder's output), closed at first."""
+    return Html(f"<details style='margin:0.3em 0'><summary>{esc(summary)}</summary>{body}</details>")
+
+
+def image(png: bytes, alt: str) -> Html:
+    """A PNG picture, embedded (no file beside the notebook)."""
+    data = base64.b64encode(png).decode("ascii")
+    return Html(f"<img alt='{esc(alt)}' src='data:image/png;base64,{data}' style='max-width:100%'>")
+
+
+def block(body: Any) -> Html:
+    """A result shown inside another one (evidence under a check's criteria)."""
+    return Html(f"<div style='margin-top:0.4em'>{body}</div>")
+
+
+def progress_line(desc: str, n: float, total: float | None, text: str = "", elapsed: float = 0.0,
+                  ok: bool | None = None, unit: str = "") -> Html:
+    """One line of a long task's progress in a notebook: what, a bar, how far, the latest news, the time.
+
+    ``ok`` None: still running; True/False: finished, marked as a result is."""
+    share = min(max(n / total, 0.0), 1.0) if total else None
+    bar = ""
+    if share is not None:
+        fill = colour(ok) if ok is not None else PALETTE["info"]
+        bar = (f"<span style='display:inline-block;width:10em;height:0.7em;border:1px solid {PALETTE['border']};"
+               f"vertical-align:middle;margin:0 0.5em'><span style='display:block;height:100%;"
+               f"width:{share * 100:.0f}%;background:{fill}'></span></span>")
+    count = (f"{n:g}/{total:g}" if total else f"{n:g}") + (f" {unit}" if unit else "")
+    lead = f"{mark(ok)} " if ok is not None else ""
+    news = f" {muted(text)}" if text else ""
+    return Html(f"<div class='careops-progress' style='font-family:monospace;margin:0.2em 0'>{lead}"
+                f"<b>{esc(desc)}</b>{bar}{esc(count)} {muted(f'{elapsed:.1f} s')}{news}</div>")
+
+
+__all__ = ["PALETTE", "FIGURE", "SERIES", "STATE_COLOURS", "PASS_MARK", "FAIL_MARK", "Html", "Num", "esc", "join", "colour",
+           "mark", "state", "verdict", "bold", "code", "link", "muted", "note", "hint", "para", "indent", "num",
+           "seconds", "card", "section", "items", "table", "fields", "pre", "details", "image", "block",
+           "progress_line"]

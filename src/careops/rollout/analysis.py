@@ -5,12 +5,12 @@ learner writes their own version in pandas, graded on recorded traffic.
 """
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 import pandas as pd
 
 from careops.rollout.spec import Analysis
+from careops.report import theme
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,9 @@ class Verdict:
     baseline_p95_ms: float
 
     def _repr_html_(self) -> str:
-        word = {True: "pass", False: "FAIL", None: "inconclusive"}[self.passed]
-        return f"<div><b>{word}</b>: {html.escape(self.reason)}</div>"
+        word = {True: "pass", False: "fail", None: "inconclusive"}[self.passed]
+        status = theme.state({True: "passed", False: "failed", None: "skipped"}[self.passed], word)
+        return theme.card("Canary analysis", theme.esc(self.reason), status=status, ok=self.passed)
 
 
 def _stats(rows: pd.DataFrame) -> tuple[int, float, float]:

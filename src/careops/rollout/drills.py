@@ -146,7 +146,10 @@ class DeploymentRun:
 
     def _repr_html_(self) -> str:
         down = self.stack._repr_html_() if self.stack is not None and not self.stack.ok else ""
-        return down + self.result._repr_html_() + theme.fields(self.summary()) + self.reconcile._repr_html_()
+        body = down + self.result._repr_html_() + theme.fields(self.summary()) + self.reconcile._repr_html_()
+        # a deployment that completed but failed requests or messages is not a good one: the point of the module
+        return theme.card(f"Deployment: {self.label}", body, status=theme.state(self.result.outcome),
+                          ok=self.result.ok and self.reconcile.ok and self.failed() == 0)
 
 
 def deploy_under_traffic(lab: Lab, controller: RolloutController, label: str,

@@ -6,7 +6,6 @@ container from the engine and says, one sentence each, what is down, what it mea
 """
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 
 from careops.errors import LabError
@@ -14,6 +13,7 @@ from careops.images.catalog import ADT_REPOSITORY, ROUTER_REPOSITORY
 from careops.lab import Lab
 from careops.lab import labels as L
 from careops.lab.container import LabContainer
+from careops.report import theme
 
 ROUTER, RELEASE, TRAFFIC, OTHER = "router", "release", "traffic", "other"
 #: containers that must exist for the stack to serve (a missing one is reported as "missing")
@@ -125,18 +125,13 @@ class StackStatus:
         return "\n".join([head, *rows, *(f"  ! {p}" for p in self.problems)])
 
     def _repr_html_(self) -> str:
-        def row(c: ContainerState) -> str:
-            style = " style='color:#c62828;font-weight:bold'" if c.down else ""
-            code = "" if c.exit_code is None else f"{c.exit_code}{' (killed)' if c.killed else ''}"
-            cells = (c.name, c.role, c.release or "-", c.state, code)
-            return f"<tr{style}>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in cells) + "</tr>"
-
-        head = "".join(f"<th>{h}</th>" for h in ("container", "role", "release", "state", "exit"))
-        issues = "".join(f"<li style='color:#c62828'>{html.escape(p)}</li>" for p in self.problems)
-        verdict = "<b style='color:#1b7f3b'>ok</b>" if self.ok else "<b style='color:#c62828'>down</b>"
-        return (f"<div>lab <code>{html.escape(self.lab)}</code>: {verdict}</div>"
-                f"<table><tr>{head}</tr>{''.join(row(c) for c in self.containers)}</table>"
-                + (f"<ul>{issues}</ul>" if issues else ""))
+        rows = ([c.name, c.role, c.release or "-", theme.state("down" if c.down else c.state, c.state),
+                 "" if c.exit_code is None else theme.num(c.exit_code, "(killed)" if c.killed else "")]
+                for c in self.containers)
+        body = theme.table(rows, header=["container", "role", "release", "state", "exit"])
+        body += theme.items((False, theme.esc(p)) for p in self.problems)
+        return theme.card(theme.join(["Lab ", theme.code(self.lab)]), body,
+                          status=theme.verdict(self.ok, "ok", "down"), ok=self.ok)
 
 
 def stack_status(lab: Lab, *, expected: tuple[str, ...] = EXPECTED) -> StackStatus:

@@ -41,7 +41,6 @@ before it gets traffic and each old one drained before it stops::
 """
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +49,7 @@ from careops import legacy_adt as adt
 from careops.errors import RolloutError
 from careops.images.catalog import ADT_REPOSITORY, ADT_V2
 from careops.router.yamlpos import Located, load_located, require_mapping
+from careops.report import theme
 
 API_VERSION = "argoproj.io/v1alpha1"
 APPROVED_BY = "careops.io/approved-by"
@@ -153,16 +153,14 @@ class RolloutSpec:
         return "canary" if isinstance(self.strategy, Canary) else "rollingUpdate"
 
     def _repr_html_(self) -> str:
-        rows = {"name": self.name, "image": self.image, "strategy": self.kind,
-                "approved by": self.approved_by or "-", "change": self.change_id or "-"}
+        rows: dict[str, Any] = {"name": self.name, "image": self.image, "strategy": self.kind,
+                                "approved by": self.approved_by or "-", "change": self.change_id or "-"}
         if isinstance(self.strategy, Canary):
             rows["steps"] = ", ".join(s.describe() for s in self.strategy.steps)
         if isinstance(self.strategy, RollingUpdate):
             rows["replicas"] = (f"{self.replicas} (maxSurge {self.strategy.max_surge}, "
                                 f"maxUnavailable {self.strategy.max_unavailable})")
-        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{html.escape(str(v))}</td></tr>"
-                       for k, v in rows.items())
-        return f"<table>{body}</table>"
+        return theme.card(f"Rollout {self.name}", theme.fields(rows))
 
 
 # -- parsing ---------------------------------------------------------------------

@@ -8,7 +8,6 @@ appends each deployment to the change record. The strategies (``bluegreen``, ``c
 from __future__ import annotations
 
 import getpass
-import html
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,6 +24,7 @@ from careops.rollout.analysis import Verdict, failed_since
 from careops.rollout.spec import HealthCheck, RolloutSpec
 from careops.router import Router, RouterConfig
 from careops.traffic.run import TrafficRun
+from careops.report import theme
 
 #: the ADT service's names in a lab, as the controller uses them (careops.legacy_adt)
 SERVICE_VOLUME = adt.VOLUME
@@ -95,13 +95,12 @@ class RolloutResult:
         return self.events[-1][1] - self.events[0][1] if len(self.events) > 1 else 0.0
 
     def _repr_html_(self) -> str:
-        colour = "#1b7f3b" if self.ok else "#b00020"
         start = self.events[0][1] if self.events else 0.0
-        rows = "".join(f"<tr><td>+{t - start:.2f} s</td><td>{html.escape(label)}</td></tr>" for label, t in self.events)
-        why = f"<div>{html.escape(self.reason)}</div>" if self.reason else ""
-        return (f"<div><b>{html.escape(self.name)}</b> ({self.strategy}) {html.escape(self.from_backend)} &rarr; "
-                f"{html.escape(self.to_backend)}: <b style='color:{colour}'>{self.outcome}</b></div>{why}"
-                f"<table>{rows}</table>")
+        rows = ([theme.num(t - start, "s", "+{:.2f}"), label] for label, t in self.events)
+        body = theme.para(theme.esc(self.reason)) if self.reason else ""
+        body += theme.table(rows, header=["time", "event"]) if self.events else ""
+        title = f"{self.name} ({self.strategy}) {self.from_backend} \u2192 {self.to_backend}"
+        return theme.card(title, body, status=theme.state(self.outcome), ok=self.ok)
 
 
 class ReleaseStack:

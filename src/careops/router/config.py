@@ -7,7 +7,6 @@ validates it (``nginx -t``) before any reload.
 """
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from careops import legacy_adt as adt
 from careops.errors import RouterConfigError
 from careops.router.yamlpos import Located, load_located, require_mapping
+from careops.report import theme
 
 #: Ports inside the router container.
 HTTP_PORT = 8080
@@ -75,15 +75,14 @@ class RouterConfig:
         return "\n".join(out) + "\n"
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{p}</td><td><code>{html.escape(b.address)}</code></td><td>{b.weight}</td>"
-                       f"<td>{self.share(p).get(b.host, 0):.0%}</td></tr>"
-                       for p in PROTOCOLS for b in self.backends(p))
-        return ("<table><tr><th>traffic</th><th>backend</th><th>weight</th><th>share</th></tr>"
-                f"{rows}</table>")
+        rows = ([p, theme.code(b.address), b.weight, theme.num(f"{self.share(p).get(b.host, 0):.0%}")]
+                for p in PROTOCOLS for b in self.backends(p))
+        return theme.card("Router config", theme.table(rows, header=["traffic", "backend", "weight", "share"]))
 
 
 #: The starting config of every module 3 lab: all traffic to the first colour, in the YAML learners write.
-EXAMPLE = RouterConfig.single(adt.COLOURS[0]).to_yaml()
+#: The shape learners are shown when theirs is wrong: a placeholder backend, not exercise 1a's answer.
+EXAMPLE = RouterConfig.single("my-backend").to_yaml()
 
 
 def _backend(doc: Located, value: Any, path: tuple[Any, ...]) -> Backend:
@@ -120,7 +119,7 @@ def parse_router_config(source: str | dict[str, Any] | RouterConfig) -> RouterCo
         backends = section.get("backends")
         if not isinstance(backends, list) or not backends:
             raise doc.fail((proto, "backends"), f"expected a non-empty list of backends, got {backends!r}",
-                           fix=f"list at least one: - {{host: {adt.COLOURS[0]}, port: {adt.HTTP_PORT}, weight: 100}}")
+                           fix=f"list at least one: - {{host: my-backend, port: {adt.HTTP_PORT}, weight: 100}}")
         items = tuple(_backend(doc, b, (proto, "backends", i)) for i, b in enumerate(backends))
         seen: set[str] = set()
         for i, b in enumerate(items):

@@ -9,7 +9,6 @@ A rejected config changes nothing: the previous generation keeps serving.
 from __future__ import annotations
 
 import collections
-import html
 import json
 import time
 import urllib.error
@@ -25,6 +24,7 @@ from careops.lab import Lab
 from careops.lab.container import LabContainer
 from careops.router.config import (HTTP_PORT, MLLP_PORT, STATUS_PORT, RouterConfig, parse_router_config,
                                    render_nginx)
+from careops.report import theme
 
 ROUTER_UID = 10010
 CONFIG_DIR = "/etc/careops-router"
@@ -39,8 +39,8 @@ class ReloadResult:
     config: RouterConfig
 
     def _repr_html_(self) -> str:
-        return (f"<div>router generation <b>{self.generation}</b> serving after {self.seconds * 1000:.0f} ms "
-                f"(nginx -t, then graceful reload)</div>{self.config._repr_html_()}")
+        body = theme.para(theme.esc(f"serving after {self.seconds * 1000:.0f} ms (nginx -t, then graceful reload)"))
+        return theme.card(f"Router generation {self.generation}", body + self.config._repr_html_())
 
 
 class Router:
@@ -181,5 +181,5 @@ class Router:
         return seen
 
     def _repr_html_(self) -> str:
-        return (f"<div><b>router</b> <code>{html.escape(self.container.name)}</code>, generation "
-                f"{self.generation}</div>{self.config._repr_html_()}")
+        title = theme.join(["Router ", theme.code(self.container.name), f", generation {self.generation}"])
+        return theme.card(title, self.config._repr_html_())

@@ -12,7 +12,6 @@ synthetic marker (SSN 999-, phone 555-01xx, @example.org, MRN SYN-).
 """
 from __future__ import annotations
 
-import html
 import unicodedata
 import uuid
 from dataclasses import dataclass, field, fields
@@ -24,6 +23,7 @@ import pandas as pd
 
 from careops.errors import CareOpsError
 from careops.synth import codes as C
+from careops.report import theme
 
 DEFAULT_AS_OF = date(2026, 1, 1)
 DAY = 86400
@@ -148,10 +148,9 @@ class Cohort:
                 f"{len(self.encounters)} encounters, {len(self.anomalies)} anomalies>")
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{html.escape(str(r.what))}</td><td style='text-align:right'>{r.count}</td></tr>"
-                       for r in self.summary().itertuples())
-        return (f"<div><b>Synthetic cohort</b> (seed {self.seed}, as of {self.as_of}; every identifier is synthetic)"
-                f"<table>{rows}</table></div>")
+        table = theme.table(([r.what, r.count] for r in self.summary().itertuples()), header=["what", "count"])
+        head = theme.para(theme.esc(f"seed {self.seed}, as of {self.as_of}; every identifier is synthetic"))
+        return theme.card("Synthetic cohort", head + table)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,30 +230,30 @@ def generate(patients: int, seed: int, *, as_of: date = DEFAULT_AS_OF, years: in
         raise CareOpsError(f"rare must be a multiplier of 0 or more, got {rare!r}",
                            fix="1 keeps real-world prevalence; 100 makes rare conditions 100 times as common")
     anomalies = anomalies or Anomalies()
-    from tqdm.auto import tqdm
+    from careops.progress import Progress
 
-    bar = tqdm(total=6, desc="synthetic cohort", unit="step", disable=not progress)
+    shown = Progress("synthetic cohort", total=6, unit="step", enabled=progress)
     rng = np.random.default_rng(int(seed))
     fake = _faker(int(seed))
     anomaly_rows: list[dict[str, str]] = []
 
+    shown.step("patients")
     people = _people(rng, fake, int(patients), as_of, anomalies, anomaly_rows)
-    bar.update()
+    shown.step("conditions each patient has")
     has, cond_codes = _condition_matrix(rng, people, rare)
-    bar.update()
+    shown.step("encounters")
     enc, enc_patient = _encounters(rng, people, has, as_of, years)
-    bar.update()
+    shown.step("conditions and medications")
     conditions, medications = _conditions(rng, people, has, cond_codes, enc, enc_patient)
-    bar.update()
+    shown.step("observations")
     observations = _observations(rng, people, has, cond_codes, enc, anomalies, anomaly_rows)
     enc.attrs.clear()  # generation bookkeeping; the table is what Synthea exports
     # obesity follows measured BMI: a finding at the encounter where BMI first reached 30
     conditions = _obesity(conditions, observations, people)
-    bar.update()
+    shown.step("the patient table")
     pats = _patient_table(people)
     pats = _duplicates(rng, pats, anomalies, anomaly_rows)
-    bar.update()
-    bar.close()
+    shown.close()
     anomalies_df = pd.DataFrame(anomaly_rows, columns=ANOMALY_COLUMNS)
     return Cohort(
         patients=pats, encounters=enc, conditions=conditions, observations=observations,

@@ -11,29 +11,37 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from careops.report.theme import FIGURE
 from careops.synth import codes as C
+
+
+def _axes(ax: Any) -> Any:
+    """``ax``, or the axes of a new course figure (an image wherever it is shown)."""
+    if ax is not None:
+        return ax
+    from careops.report.figure import Figure
+
+    return Figure(figsize=(6, 4.5), layout="constrained").subplots()
 
 
 def age_pyramid(cohort: Any, ax: Any = None) -> Any:
     """Population pyramid by age band and sex, with the generator's target shares as outlines."""
-    import matplotlib.pyplot as plt
-
-    ax = ax or plt.gca()
+    ax = _axes(ax)
     ages = cohort.ages()
     labels = [f"{lo}-{hi - 1}" if hi < 105 else f"{lo}+" for lo, hi in C.AGE_BANDS]
     band = pd.cut(ages, [b[0] for b in C.AGE_BANDS] + [200], right=False, labels=labels)
     counts = pd.crosstab(band, cohort.patients["GENDER"]).reindex(labels, fill_value=0)
     share = counts / max(len(cohort.patients), 1)
     y = np.arange(len(labels))
-    ax.barh(y, -share.get("F", 0), color="#c2185b", alpha=0.7, label="women (cohort)")
-    ax.barh(y, share.get("M", 0), color="#1565c0", alpha=0.7, label="men (cohort)")
+    ax.barh(y, -share.get("F", 0), color=FIGURE["secondary"], alpha=0.7, label="women (cohort)")
+    ax.barh(y, share.get("M", 0), color=FIGURE["primary"], alpha=0.7, label="men (cohort)")
     target = np.array([s for s, _ in C.AGE_SEX_TABLE])
     female = np.array([f for _, f in C.AGE_SEX_TABLE])
-    ax.barh(y, -target * female, fill=False, edgecolor="black", label="target")
-    ax.barh(y, target * (1 - female), fill=False, edgecolor="black")
+    ax.barh(y, -target * female, fill=False, edgecolor=FIGURE["text"], label="target")
+    ax.barh(y, target * (1 - female), fill=False, edgecolor=FIGURE["text"])
     ax.set_yticks(y, labels)
     ax.set_xlabel("share of patients (women left, men right)")
-    ax.axvline(0, color="grey", lw=0.5)
+    ax.axvline(0, color=FIGURE["muted"], lw=0.5)
     ax.legend(loc="lower right", fontsize="small")
     ax.set_title("Age and sex")
     return ax
@@ -41,15 +49,13 @@ def age_pyramid(cohort: Any, ax: Any = None) -> Any:
 
 def fidelity_chart(report: pd.DataFrame, ax: Any = None) -> Any:
     """Observed value relative to target, with the tolerance band: a bar outside the band failed."""
-    import matplotlib.pyplot as plt
-
-    ax = ax or plt.gca()
+    ax = _axes(ax)
     tol = report["tolerance"].astype(float).replace(0, np.nan)
     z = (report["observed"].astype(float) - report["target"].astype(float)) / tol
     y = np.arange(len(report))
-    colours = ["#2e7d32" if ok else "#c62828" for ok in report["ok"]]
+    colours = [FIGURE["ok"] if ok else FIGURE["fail"] for ok in report["ok"]]
     ax.barh(y, z.fillna(0), color=colours)
-    ax.axvspan(-1, 1, color="#e8f5e9", zorder=0, label="within tolerance")
+    ax.axvspan(-1, 1, color=FIGURE["band-ok"], zorder=0, label="within tolerance")
     ax.set_yticks(y, report["name"])
     ax.invert_yaxis()
     ax.set_xlabel("(observed - target) / tolerance")
@@ -60,18 +66,16 @@ def fidelity_chart(report: pd.DataFrame, ax: Any = None) -> Any:
 
 def vital_by_age(cohort: Any, code: str, ax: Any = None) -> Any:
     """One vital sign against the patient's age (points outside the physiological range in red)."""
-    import matplotlib.pyplot as plt
-
-    ax = ax or plt.gca()
+    ax = _axes(ax)
     vital = C.VITAL_BY_CODE[code]
     age = pd.Series(cohort.ages().to_numpy(), index=cohort.patients["Id"])
     obs = cohort.observations[cohort.observations["CODE"] == code]
     x = obs["PATIENT"].map(age)
     bad = ~obs["VALUE"].between(vital.low, vital.high)
-    ax.scatter(x[~bad], obs.loc[~bad, "VALUE"], s=4, alpha=0.3, color="#1565c0", label="in range")
-    ax.scatter(x[bad], obs.loc[bad, "VALUE"].clip(upper=vital.high * 1.2), s=16, color="#c62828",
+    ax.scatter(x[~bad], obs.loc[~bad, "VALUE"], s=4, alpha=0.3, color=FIGURE["primary"], label="in range")
+    ax.scatter(x[bad], obs.loc[bad, "VALUE"].clip(upper=vital.high * 1.2), s=16, color=FIGURE["fail"],
                marker="x", label="out of range (anomaly, clipped for display)")
-    ax.axhspan(vital.low, vital.high, color="#f5f5f5", zorder=0)
+    ax.axhspan(vital.low, vital.high, color=FIGURE["band"], zorder=0)
     ax.set_xlabel("age (years)")
     ax.set_ylabel(f"{vital.display} ({vital.unit})")
     ax.legend(loc="upper left", fontsize="small")
@@ -80,11 +84,14 @@ def vital_by_age(cohort: Any, code: str, ax: Any = None) -> Any:
 
 
 def compare(cohort: Any, report: pd.DataFrame | None = None) -> Any:
-    """The module's comparison figure: age pyramid, systolic BP by age, and the fidelity chart."""
-    import matplotlib.pyplot as plt
+    """The module's comparison figure: age pyramid, systolic BP by age, and the fidelity chart.
+
+    A course figure, not a pyplot one: as a cell's last value it shows once, as an image."""
+    from careops.report.figure import Figure
 
     n = 3 if report is not None else 2
-    fig, axes = plt.subplots(1, n, figsize=(6 * n, 4.5), constrained_layout=True)
+    fig = Figure(figsize=(6 * n, 4.5), layout="constrained")
+    axes = fig.subplots(1, n)
     age_pyramid(cohort, axes[0])
     vital_by_age(cohort, "8480-6", axes[1])
     if report is not None:

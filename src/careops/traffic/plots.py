@@ -4,9 +4,11 @@ from __future__ import annotations
 from typing import Iterable
 
 import pandas as pd
-from matplotlib.figure import Figure
+from careops.report.figure import Figure
+from careops.report.theme import FIGURE
 
-PALETTE = {"v1": "#1f77b4", "v2": "#2ca02c", "v2-faulty": "#d62728", "": "#7f7f7f"}
+#: A release's colour: the old one neutral blue, the new one green, the faulty one red.
+RELEASE_COLOURS = {"v1": FIGURE["primary"], "v2": FIGURE["ok"], "v2-faulty": FIGURE["fail"], "": FIGURE["muted"]}
 
 
 def per_second(frame: pd.DataFrame) -> pd.DataFrame:
@@ -36,23 +38,24 @@ def plot_rollout(frame: pd.DataFrame, marks: Iterable[tuple[str, float]] = (), *
     start = t0 if t0 is not None else (float(frame["t_sched"].min()) if len(frame) else 0.0)
     versions = [c for c in table.columns if c not in ("failed", "failed_http", "failed_mllp", "p95_ms")]
     for v in versions:
-        axes[0].plot(table.index, table[v], label=str(v), color=PALETTE.get(str(v)), drawstyle="steps-post")
+        axes[0].plot(table.index, table[v], label=str(v), color=RELEASE_COLOURS.get(str(v), FIGURE["muted"]),
+                     drawstyle="steps-post")
     axes[0].set_ylabel("answered / s\n(HTTP + MLLP)")
     if versions:
         axes[0].legend(title="release", loc="upper left")
     if "failed" in table:
-        axes[1].bar(table.index, table["failed_http"], color="#b00020", width=0.9, align="edge", label="HTTP")
-        axes[1].bar(table.index, table["failed_mllp"], bottom=table["failed_http"], color="#ff9800", width=0.9,
+        axes[1].bar(table.index, table["failed_http"], color=FIGURE["fail"], width=0.9, align="edge", label="HTTP")
+        axes[1].bar(table.index, table["failed_mllp"], bottom=table["failed_http"], color=FIGURE["warn"], width=0.9,
                     align="edge", label="MLLP attempt (resent)")
         axes[1].legend(loc="upper left")
-        axes[2].plot(table.index, table["p95_ms"], color="#444444", drawstyle="steps-post")
+        axes[2].plot(table.index, table["p95_ms"], color=FIGURE["text"], drawstyle="steps-post")
     axes[1].set_ylabel("failed / s")
     axes[2].set_ylabel("p95 latency (ms)")
     axes[2].set_xlabel("seconds since traffic started")
     for label, when in marks:
         for ax in axes:
-            ax.axvline(when - start, color="#ff7f0e", linestyle="--", linewidth=1)
+            ax.axvline(when - start, color=FIGURE["event"], linestyle="--", linewidth=1)
         axes[0].annotate(label, xy=(when - start, 1), xycoords=("data", "axes fraction"), rotation=90,
-                         va="top", ha="right", fontsize=8, color="#ff7f0e")
+                         va="top", ha="right", fontsize=8, color=FIGURE["event"])
     fig.suptitle(title)
     return fig

@@ -7,7 +7,6 @@ record (the sender's view) with the control ids found in the database(s).
 from __future__ import annotations
 
 import collections
-import html
 import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -17,6 +16,7 @@ import pandas as pd
 from careops.errors import LabError
 from careops.images.catalog import LAB_IMAGE
 from careops.lab import Lab
+from careops.report import theme
 
 
 @dataclass
@@ -58,10 +58,11 @@ class ReconcileReport:
         return head + (": every message ACKed and stored exactly once" if self.ok else ": " + "; ".join(self.problems()))
 
     def _repr_html_(self) -> str:
-        colour = "#1b7f3b" if self.ok else "#b00020"
-        items = "".join(f"<li>{html.escape(p)}</li>" for p in self.problems())
-        return (f"<div style='color:{colour}'><b>{'reconciled' if self.ok else 'NOT reconciled'}</b>: "
-                f"{self.sent} sent, {self.acked} ACKed, {self.stored} stored</div>" + (f"<ul>{items}</ul>" if items else ""))
+        status = theme.verdict(self.ok, "reconciled", "NOT reconciled")
+        body = theme.para(theme.esc(f"{self.sent} sent, {self.acked} ACKed, {self.stored} stored"))
+        return theme.card("MLLP messages against the database", body + theme.items((False, theme.esc(p))
+                                                                                  for p in self.problems()),
+                          status=status, ok=self.ok)
 
 
 def _ids(db_rows: Iterable[Any] | pd.DataFrame) -> list[str]:

@@ -8,7 +8,6 @@ as a pandas DataFrame, one row per attempt.
 """
 from __future__ import annotations
 
-import html
 import json
 import random
 import secrets
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm import tqdm
 
 from careops import legacy_adt
 from careops.errors import LabError
@@ -26,6 +24,8 @@ from careops.hl7 import build_adt
 from careops.images.catalog import LAB_IMAGE
 from careops.lab import Lab
 from careops.lab.container import LabContainer
+from careops.progress import Progress
+from careops.report import theme
 
 DRIVER_DIR = "/tmp/careops-traffic"
 #: while this file exists in the traffic container, its MLLP channel holds its messages (TrafficRun.hold)
@@ -149,9 +149,7 @@ class TrafficResult:
         }
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-                       for k, v in self.summary().items())
-        return f"<b>traffic run {html.escape(self.plan.prefix)}</b><table>{rows}</table>"
+        return theme.card(f"Traffic run {self.plan.prefix}", theme.fields(self.summary()))
 
 
 class TrafficRun:
@@ -185,12 +183,13 @@ class TrafficRun:
         """Block until the driver finished (showing progress), then read its record."""
         total = self.plan.duration
         limit = self.plan.duration + self.plan.grace + 30
-        with tqdm(total=round(total), desc=f"traffic {self.plan.prefix}", unit="s", disable=not progress,
-                  leave=False) as bar:
+        with Progress(f"traffic {self.plan.prefix}", total=round(total), unit="second", enabled=progress, every=5.0,
+                      leave=False) as shown:
             while True:
                 status = self.container.status
-                bar.n = min(round(total), round(time.time() - self.started))
-                bar.refresh()
+                done = min(round(total), round(time.time() - self.started))
+                if done > shown.n:
+                    shown.advance(done - shown.n)
                 if status in ("exited", "dead"):
                     break
                 if time.time() - self.started > limit:

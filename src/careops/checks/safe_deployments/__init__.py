@@ -24,7 +24,7 @@ from careops.checks.safe_deployments import recorded
 from careops.errors import CareOpsError
 from careops.legacy_adt import HTTP_PORT, MLLP_PORT
 from careops.lab import Lab
-from careops.report import CheckReport, learner_check
+from careops.report import CheckReport, learner_check, learner_error
 from careops.rollout import COLOURS, RolloutSpec
 from careops.rollout.drills import (
     ROLLING_REPLICAS,
@@ -150,7 +150,7 @@ def canary_analysis(fn: Callable[..., Any], cases: list[recorded.CanaryCase] | N
         try:
             got = fn(frame, canary_upstream=recorded.CANARY_UPSTREAM, now=recorded.NOW, window_seconds=window, **rule)
         except Exception as exc:  # noqa: BLE001 - the learner's error, reported as a failed criterion
-            got = f"raised {type(exc).__name__}: {exc}"
+            got = learner_error(exc)
         verdicts[what] = got
         report.check(got == expected, f"{what}: {expected}", expected=expected, got=got,
                      hint=_canary_hint(expected, got))
@@ -275,7 +275,7 @@ def deployment_row(fn: Callable[..., Any], cases: list[str] | None = None, *,
         try:
             got = dict(fn(frame, **args))
         except Exception as exc:  # noqa: BLE001 - the learner's error, reported as a failed criterion
-            report.fail(f"{case}: the row", hint=f"raised {type(exc).__name__}: {exc}")
+            report.fail(f"{case}: the row", hint=learner_error(exc))
             continue
         rows[case] = got
         if set(got) != set(DEPLOYMENT_ROW_KEYS):
@@ -319,7 +319,7 @@ def change_record(fn: Callable[[pd.DataFrame], Any], *, seeds: tuple[int, ...] =
         try:
             out = fn(recorded.sample_change_log(seed))
         except Exception as exc:  # noqa: BLE001 - the learner's error, reported as a failed criterion
-            report.fail(f"change_record runs on {label}: raised {type(exc).__name__}: {exc}",
+            report.fail(f"change_record runs on {label}: {learner_error(exc)}",
                         hint="try it on recorded.sample_change_log() and read the traceback")
             continue
         if not report.check(isinstance(out, pd.DataFrame), f"{label}: returns a DataFrame",
