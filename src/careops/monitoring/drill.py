@@ -107,7 +107,7 @@ class AlertWatch:
         return pd.DataFrame(self.rows, columns=["t", "alert", "state"])
 
 
-@dataclass
+@dataclass(repr=False)
 class DrillRun:
     """One incident drill: what happened when, what the ward's record says, and the measurements."""
 
@@ -129,6 +129,10 @@ class DrillRun:
     #: when careops ended an incident the runbook did not end (None: the runbook did)
     ended_by_careops_at: float | None = None
     notes: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return (f"<incident drill {self.incident.kind}: detected {_in(self.time_to_detect)}, recovered "
+                f"{_in(self.time_to_recover)}, {len(self.reconcile.lost)} ACKed message(s) lost>")
 
     @property
     def ended_by_careops(self) -> bool:
@@ -199,6 +203,10 @@ class DrillRun:
         body += theme.table(self.timeline().itertuples(index=False), ["t (s)", "what"])
         body += "".join(f"<div>{theme.esc(n)}</div>" for n in self.notes)
         return theme.card(f"incident drill: {self.incident.title}", body, status=status, ok=ok)
+
+
+def _in(seconds: float | None) -> str:
+    return "never" if seconds is None else f"after {seconds:g} s"
 
 
 def _first_states(alerts: pd.DataFrame, state: str) -> dict[str, float]:

@@ -151,7 +151,7 @@ PROBE_MESSAGES = (
 )
 
 
-@dataclass
+@dataclass(repr=False)
 class OwnMetricRun:
     """The learner's metric, live: what the service did with it and what Prometheus scraped."""
 
@@ -162,6 +162,11 @@ class OwnMetricRun:
     expected: dict[tuple[tuple[str, str], ...], int] = field(default_factory=dict)
     scraped: pd.DataFrame = field(default_factory=pd.DataFrame)
     metrics_text: str = ""
+
+    def __repr__(self) -> str:
+        if self.definition is None:
+            return f"<your metric: {self.problem}>"
+        return f"<your metric {self.definition.name}: expected {self.expected}, scraped {self.scraped_counts()}>"
 
     def scraped_counts(self) -> dict[tuple[tuple[str, str], ...], int]:
         if self.definition is None or not len(self.scraped):

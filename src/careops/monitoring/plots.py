@@ -4,13 +4,13 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 
-from careops.report.theme import PALETTE
+from careops.report.figure import Figure
+from careops.report.theme import FIGURE
 
 #: admissions by outcome, in the theme's colours
-OUTCOMES = (("in time", PALETTE["ok"]), ("stored late", PALETTE["warn"]), ("refused", PALETTE["fail"]),
-            ("unanswered", PALETTE["muted"]))
+OUTCOMES = (("in time", FIGURE["ok"]), ("stored late", FIGURE["warn"]), ("refused", FIGURE["fail"]),
+            ("unanswered", FIGURE["muted"]))
 
 
 def _outcome(row: pd.Series) -> str:
@@ -40,12 +40,12 @@ def plot_drill(run: Any) -> Figure:
                              label=name)
                 bottom = bottom + table[name]
         ax_count.legend(loc="upper left", fontsize=8, ncol=4)
-        ax_age.scatter(messages["created"] - t0, messages["age"], s=6, color=PALETTE["info"])
-        ax_age.axhline(2.0, color=PALETTE["fail"], linestyle=":", linewidth=1)
+        ax_age.scatter(messages["created"] - t0, messages["age"], s=6, color=FIGURE["primary"])
+        ax_age.axhline(2.0, color=FIGURE["fail"], linestyle=":", linewidth=1)
         ax_age.annotate("SLO: 2 s", xy=(0, 2.0), xycoords=("axes fraction", "data"), fontsize=8,
-                        color=PALETTE["fail"], va="bottom")
+                        color=FIGURE["fail"], va="bottom")
     if len(run.rejected) and run.rejected["value"].max() > 0:
-        ax_count.plot(run.rejected["t"] - t0, run.rejected["value"], color=PALETTE["fail"], linestyle="--",
+        ax_count.plot(run.rejected["t"] - t0, run.rejected["value"], color=FIGURE["fail"], linestyle="--",
                       linewidth=1, label="rejected (AR) / s, from Prometheus")
         ax_count.legend(loc="upper left", fontsize=8, ncol=5)
     ax_count.set_ylabel("admissions / s\n(by creation)")
@@ -53,24 +53,24 @@ def plot_drill(run: Any) -> Figure:
     alerts = run.alerts
     names = sorted(alerts["alert"].unique()) if len(alerts) else []
     for i, name in enumerate(names):
-        for state, colour, height in (("pending", PALETTE["warn"], 0.35), ("firing", PALETTE["fail"], 0.7)):
+        for state, colour, height in (("pending", FIGURE["warn"], 0.35), ("firing", FIGURE["fail"], 0.7)):
             ts = alerts[(alerts["alert"] == name) & (alerts["state"] == state)]["t"] - t0
             ax_alerts.broken_barh([(t, 0.5) for t in ts], (i - height / 2, height), color=colour)
     ax_alerts.set_yticks(range(len(names)), names, fontsize=8)
     ax_alerts.set_ylim(-0.7, max(len(names), 1) - 0.3)
     ax_alerts.set_ylabel("alerts\n(pending, firing)")
     ax_alerts.set_xlabel("seconds since the ward started sending")
-    marks = [(run.injected_at, "incident", PALETTE["fail"])]
+    marks = [(run.injected_at, "incident", FIGURE["fail"])]
     if run.detected_at is not None:
-        marks.append((run.detected_at, "detected", PALETTE["warn"]))
-    marks += [(a.at, a.action, PALETTE["info"]) for a in run.actions]
+        marks.append((run.detected_at, "detected", FIGURE["warn"]))
+    marks += [(a.at, a.action, FIGURE["event"]) for a in run.actions]
     if run.recovered_at is not None:
-        marks.append((run.recovered_at, "recovered", PALETTE["ok"]))
+        marks.append((run.recovered_at, "recovered", FIGURE["ok"]))
     for when, label, colour in marks:
         for ax in (ax_count, ax_age, ax_alerts):
             ax.axvline(when - t0, color=colour, linestyle="--", linewidth=1)
-        ax_count.annotate(label, xy=(when - t0, 1), xycoords=("data", "axes fraction"), rotation=90, va="top",
-                          ha="right", fontsize=8, color=colour)
+        ax_alerts.annotate(label, xy=(when - t0, 1), xycoords=("data", "axes fraction"), rotation=90, va="top",
+                           ha="right", fontsize=8, color=colour)
     fig.suptitle(f"incident drill: {run.incident.title} (detect {_s(run.time_to_detect)}, "
                  f"recover {_s(run.time_to_recover)})")
     return fig
@@ -90,14 +90,17 @@ def plot_burn_rate(burn: pd.Series | dict[str, pd.Series], *, title: str = "erro
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax = fig.subplots()
     series = burn if isinstance(burn, dict) else {"burn rate": burn}
-    colours = (PALETTE["info"], PALETTE["text"], PALETTE["muted"])
+    colours = (FIGURE["primary"], FIGURE["secondary"], FIGURE["muted"])
     for (name, values), colour in zip(series.items(), colours * 3):
         ax.plot(pd.Series(values).index, pd.Series(values).to_numpy(), label=name, color=colour, linewidth=1)
     for level, label in BURN_THRESHOLDS:
-        ax.axhline(level, color=PALETTE["fail"] if level > 1 else PALETTE["ok"], linestyle=":", linewidth=1)
+        ax.axhline(level, color=FIGURE["fail"] if level > 1 else FIGURE["ok"], linestyle=":", linewidth=1)
         ax.annotate(f"{level:g}x  {label}", xy=(0, level), xycoords=("axes fraction", "data"), fontsize=8,
-                    va="bottom", color=PALETTE["fail"] if level > 1 else PALETTE["ok"])
+                    va="bottom", color=FIGURE["fail"] if level > 1 else FIGURE["ok"])
     ax.set_yscale("symlog", linthresh=1)
+    top = max([float(pd.Series(v).max()) for v in series.values() if len(pd.Series(v).dropna())] + [20.0])
+    ax.set_ylim(0, top * 2)
+    fig.autofmt_xdate()
     ax.set_ylabel("burn rate (x the budget's pace)")
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title(title)

@@ -82,6 +82,13 @@ class Prometheus:
             self._url = f"http://127.0.0.1:{self.container.port(PROMETHEUS_PORT)}"
         return self._url
 
+    def address(self) -> str:
+        """The web UI's address, or why there is none (not published, container gone)."""
+        try:
+            return self.url
+        except LabError as exc:
+            return exc.message
+
     def _get(self, path: str, params: dict[str, Any] | None = None, *, method: str = "GET") -> Any:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
         request = urllib.request.Request(self.url + path + query, method=method)
@@ -134,8 +141,17 @@ class Prometheus:
                                       fix="read prometheus.container.logs()")
             time.sleep(0.1)
 
-    def query(self, expr: str, at: float | None = None) -> pd.DataFrame:
-        """An instant query: one row per series with its labels as columns and ``value``."""
+    def query(self, expr: str, at: float | None = None, *, wait: float = 0.0) -> pd.DataFrame:
+        """An instant query: one row per series with its labels as columns and ``value``; ``wait`` seconds for
+        a first answer (a rate over a window needs a few scrapes first)."""
+        deadline = time.monotonic() + wait
+        while True:
+            frame = self._query(expr, at)
+            if len(frame) or time.monotonic() >= deadline:
+                return frame
+            time.sleep(0.5)
+
+    def _query(self, expr: str, at: float | None) -> pd.DataFrame:
         params: dict[str, Any] = {"query": expr}
         if at is not None:
             params["time"] = f"{at:.3f}"
@@ -211,7 +227,7 @@ class Prometheus:
     def _repr_html_(self) -> str:
         from careops.report import theme
 
-        return theme.card("Prometheus", theme.fields({"container": self.container.name, "web UI and API": self.url,
+        return theme.card("Prometheus", theme.fields({"container": self.container.name, "web UI and API": self.address(),
                                                       "scrapes": f"{adt.CONTAINER}:{adt.HTTP_PORT}/metrics every "
                                                                  f"{SCRAPE_SECONDS} s"}))
 

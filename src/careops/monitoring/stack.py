@@ -159,15 +159,17 @@ class MonitoringStack:
 
         return list(json.loads(res.output.strip().splitlines()[-1]))
 
+    def __repr__(self) -> str:
+        return f"<monitoring stack of lab {self.lab.name}: Prometheus at {self.prometheus.address()}>"
+
     def _repr_html_(self) -> str:
         from careops.report import theme
 
         rows: list[tuple[Any, ...]] = []
         for c in (self.keeper, self.adt, self.prometheus.container):
-            rows.append((theme.esc(c.labels.get(L.ROLE, c.name)), theme.code(c.image_name),
-                         theme.state(c.state().status)))
-        return theme.card(f"monitoring lab {self.lab.name}", theme.table(rows, ["container", "image", "state"], raw=True)
-                          + theme.fields({"Prometheus": self.prometheus.url}))
+            rows.append((c.labels.get(L.ROLE, c.name), theme.code(c.image_name), theme.state(c.state().status)))
+        return theme.card(f"monitoring lab {self.lab.name}", theme.table(rows, ["container", "image", "state"])
+                          + theme.fields({"Prometheus (web UI and API)": self.prometheus.address()}))
 
 
 __all__ = ["ADMISSIONS_PER_SECOND", "DISK_KEEPER", "DISK_SIZE", "DISK_VOLUME", "LAB_NAME", "MonitoringStack",
