@@ -34,11 +34,14 @@ ADT_JOB = "adt"
 SCRAPE_SECONDS = 1
 
 
-def prometheus_config(targets: tuple[str, ...] = (f"{adt.CONTAINER}:{adt.HTTP_PORT}",)) -> str:
-    """The lab's prometheus.yml: the ADT service scraped every second; every rule file in rules/ loaded."""
+def prometheus_config(targets: tuple[str, ...] = (f"{adt.CONTAINER}:{adt.HTTP_PORT}",), *,
+                      interval: float = SCRAPE_SECONDS) -> str:
+    """The lab's prometheus.yml: the ADT service scraped every second (``interval``); every rule file in rules/
+    loaded and evaluated as often."""
     listed = ", ".join(f'"{t}"' for t in targets)
-    return (f"global:\n  scrape_interval: {SCRAPE_SECONDS}s\n  scrape_timeout: {SCRAPE_SECONDS}s\n"
-            f"  evaluation_interval: {SCRAPE_SECONDS}s\n"
+    every = f"{round(interval * 1000)}ms"
+    return (f"global:\n  scrape_interval: {every}\n  scrape_timeout: {every}\n"
+            f"  evaluation_interval: {every}\n"
             f"rule_files:\n  - {CONFIG_DIR}/rules/*.yml\n"
             f"scrape_configs:\n  - job_name: {ADT_JOB}\n    static_configs:\n      - targets: [{listed}]\n")
 
@@ -62,11 +65,13 @@ class Prometheus:
 
     @classmethod
     def start(cls, lab: Lab, rules: dict[str, str] | None = None, *, name: str = "prometheus",
-              targets: tuple[str, ...] = (f"{adt.CONTAINER}:{adt.HTTP_PORT}",), timeout: float = 60) -> "Prometheus":
-        """Start Prometheus with ``rules`` (file name -> rule file text) and wait until it answers."""
+              targets: tuple[str, ...] = (f"{adt.CONTAINER}:{adt.HTTP_PORT}",), interval: float = SCRAPE_SECONDS,
+              timeout: float = 60) -> "Prometheus":
+        """Start Prometheus with ``rules`` (file name -> rule file text), scraping every ``interval`` seconds,
+        and wait until it answers."""
         container = lab.run(PROMETHEUS_IMAGE, name=name, ports=[PROMETHEUS_PORT], memory="256m", cpus=1.0,
                             pids=128)
-        files = {"prometheus.yml": prometheus_config(targets).encode()}
+        files = {"prometheus.yml": prometheus_config(targets, interval=interval).encode()}
         files.update({f"rules/{n}": text.encode() for n, text in (rules or {}).items()})
         files["go"] = b""  # last: careops-prometheus-start waits for it
         container.put_files(CONFIG_DIR, files, mode=0o640, uid=PROMETHEUS_UID, gid=PROMETHEUS_UID)
