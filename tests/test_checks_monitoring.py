@@ -213,7 +213,8 @@ def test_postmortem_passes_the_solution_and_fails_what_a_postmortem_must_not_be(
     blaming = POSTMORTEM.replace("## Root cause\n", "## Root cause\nHuman error: the night operator was careless.\n")
     assert _failed(check.postmortem.report(blaming, run)) == [
         "it is blameless: it describes the system, not who to blame"]
-    phi = POSTMORTEM.replace("## Impact\n", "## Impact\n- call the patient back on 212-555-1234\n")  # phi-scan: allow -- a real-looking phone the check must catch
+    phone = "212-555-" + "1234"  # a real-looking phone, written in two parts so this file carries none
+    phi = POSTMORTEM.replace("## Impact\n", f"## Impact\n- call the patient back on {phone}\n")
     assert _failed(check.postmortem.report(phi, run)) == ["it carries no patient identifiers"]
     no_owner = POSTMORTEM.replace("(owner: ", "(")
     assert any("owner" in m for m in _failed(check.postmortem.report(no_owner, run)))
@@ -243,7 +244,8 @@ def test_the_solution_rules_pass_every_case(prometheus_image: None) -> None:
 @pytest.mark.parametrize("old, new, fails", [
     ("adt:admissions_bad_ratio:rate1h > 14.4 * 0.005 and adt:admissions_bad_ratio:rate5m > 14.4 * 0.005",
      "adt:admissions_bad_ratio:rate5m > 14.4 * 0.005", "one-minute outage"),  # one window pages on a blip
-    ('sum(rate(adt_messages_received_total{event="A01"}[10s])) == 0', "time() - adt_last_success_timestamp_seconds > 10",
+    ('sum(rate(adt_messages_received_total{event="A01"}[10s])) == 0',
+     "time() - adt_last_success_timestamp_seconds > 10",
      "disk fills up: ADTFeedSilent stays silent"),  # a stuck database is not a silent feed
     ("sum(increase(adt_db_write_errors_total[30s])) > 0", "sum(adt_db_write_errors_total) > 0",
      "ADTDatabaseWriteErrors stays silent between 6:05:00"),  # fires forever after the first error

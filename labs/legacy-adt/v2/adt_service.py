@@ -264,11 +264,12 @@ class Metrics:
                 f'adt_build_info{{version="{self.version}"}} 1',
                 "# HELP process_start_time_seconds Start time of the process since the Unix epoch in seconds.",
                 "# TYPE process_start_time_seconds gauge", f"process_start_time_seconds {self.started:.3f}",
-                "# HELP adt_messages_received_total HL7 messages received over MLLP (counted when answered), by event (other: unreadable "
-                "or not ADT A01/A03/A08).",
+                "# HELP adt_messages_received_total HL7 messages received over MLLP (counted when answered), by event "
+                "(other: unreadable or not ADT A01/A03/A08).",
                 "# TYPE adt_messages_received_total counter",
                 *(f'adt_messages_received_total{{event="{e}"}} {_number(n)}' for e, n in sorted(self.received.items())),
-                "# HELP adt_acks_total ACKs sent, by event and ACK code (AA accepted and stored, AE error, AR rejected).",
+                "# HELP adt_acks_total ACKs sent, by event and ACK code (AA accepted and stored, AE error, "
+                "AR rejected).",
                 "# TYPE adt_acks_total counter",
                 *(f'adt_acks_total{{event="{e}",code="{c}"}} {_number(n)}' for (e, c), n in sorted(self.acks.items())),
                 "# HELP adt_processing_seconds Seconds from a complete MLLP frame to its ACK, by event and ACK code.",

@@ -91,11 +91,10 @@ def bench_make_lab_prepare() -> list[BenchRow]:
 
 def _mllp_rate(image: str, messages: int, connections: int) -> float:
     """ADT messages per second (each ACKed after a durable write in v2) against ``image`` in a Lab."""
-    import threading
     import urllib.request
 
     from careops.polling import eventually
-    from careops.hl7 import MllpClient, build_adt
+    from careops.hl7 import build_adt, send_batches
     from careops.lab import Lab
 
     with Lab("bench-mllp", learner="bench") as lab:
@@ -108,22 +107,7 @@ def _mllp_rate(image: str, messages: int, connections: int) -> float:
         batches = [[build_adt("A08", control_id=f"BENCH-{k}-{i}", mrn=f"SYN-{i % 50:04d}", family="Benchmark",
                               given="Alex", birth_date="19800101", sex="F") for i in range(per)]
                    for k in range(connections)]
-        failures: list[str] = []
-
-        def sender(batch: list[str]) -> None:
-            with MllpClient("127.0.0.1", port, timeout=30) as client:
-                for msg in batch:
-                    ack = client.send(msg)
-                    if not ack.ok:
-                        failures.append(ack.text)
-
-        threads = [threading.Thread(target=sender, args=(b,)) for b in batches]
-        t = time.perf_counter()
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        elapsed = time.perf_counter() - t
+        elapsed, failures = send_batches("127.0.0.1", port, batches)
         if failures:
             raise RuntimeError(f"{len(failures)} messages were not accepted by {image}, e.g. {failures[0]}")
     return per * connections / elapsed

@@ -11,13 +11,11 @@
 from __future__ import annotations
 
 import statistics
-import threading
-import time
 from dataclasses import dataclass, field
 
 from careops import legacy_adt as adt
 from careops.errors import MonitoringError
-from careops.hl7 import MllpClient, build_adt
+from careops.hl7 import build_adt, send_batches
 from careops.lab import Lab
 from careops.monitoring.prometheus import SCRAPE_SECONDS, Prometheus
 from careops.paths import lab_asset
@@ -69,23 +67,9 @@ class ScrapeOverhead:
 def _throughput(address: tuple[str, int], messages: int, connections: int, tag: str) -> float:
     per = messages // connections
     batches = [[build_adt("A01", control_id=f"{tag}-{k}-{i}", mrn=f"SYN-B{k}{i:05d}", family="Benchmark",
-                          given="Alex", birth_date="19800101", sex="F") for i in range(per)] for k in range(connections)]
-    failures: list[str] = []
-
-    def send(batch: list[str]) -> None:
-        with MllpClient(*address, timeout=30) as client:
-            for message in batch:
-                ack = client.send(message)
-                if not ack.ok:
-                    failures.append(ack.text)
-
-    threads = [threading.Thread(target=send, args=(b,)) for b in batches]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
+                          given="Alex", birth_date="19800101", sex="F") for i in range(per)]
+               for k in range(connections)]
+    elapsed, failures = send_batches(*address, batches)
     if failures:
         raise MonitoringError(f"{len(failures)} benchmark messages were refused, e.g. {failures[0]}",
                               fix="check the service: careops labs ls")

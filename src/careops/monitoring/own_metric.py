@@ -22,7 +22,6 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandas as pd
 

@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,22 @@ def prometheus_config(targets: tuple[str, ...] = (f"{adt.CONTAINER}:{adt.HTTP_PO
             f"  evaluation_interval: {every}\n"
             f"rule_files:\n  - {CONFIG_DIR}/rules/*.yml\n"
             f"scrape_configs:\n  - job_name: {ADT_JOB}\n    static_configs:\n      - targets: [{listed}]\n")
+
+
+def wait_answering(url: str, *, timeout: float, alive: Callable[[], object]) -> bool:
+    """Poll ``url`` until it answers 200 (True) or ``timeout`` passes (False); ``alive()`` is called between
+    tries and raises (or returns False) when the container behind the URL stopped."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        if alive() is False or time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
 
 
 @dataclass(frozen=True)
@@ -132,19 +149,9 @@ class Prometheus:
                                   fix="read the lines above; a rule file Prometheus cannot load stops it at start")
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            self.check_alive()
-            if time.monotonic() > deadline:
-                raise MonitoringError(f"Prometheus was not ready within {timeout:g} s",
-                                      fix="read prometheus.container.logs()")
-            time.sleep(0.1)
+        if not wait_answering(f"{self.url}/-/ready", timeout=timeout, alive=self.check_alive):
+            raise MonitoringError(f"Prometheus was not ready within {timeout:g} s",
+                                  fix="read prometheus.container.logs()")
 
     def query(self, expr: str, at: float | None = None, *, wait: float = 0.0) -> pd.DataFrame:
         """An instant query: one row per series with its labels as columns and ``value``; ``wait`` seconds for
@@ -232,9 +239,11 @@ class Prometheus:
     def _repr_html_(self) -> str:
         from careops.report import theme
 
-        return theme.card("Prometheus", theme.fields({"container": self.container.name, "web UI and API": self.address(),
+        return theme.card("Prometheus", theme.fields({"container": self.container.name,
+                                                      "web UI and API": self.address(),
                                                       "scrapes": f"{adt.CONTAINER}:{adt.HTTP_PORT}/metrics every "
                                                                  f"{SCRAPE_SECONDS} s"}))
 
 
-__all__ = ["ADT_JOB", "Alert", "PROMETHEUS_PORT", "Prometheus", "SCRAPE_SECONDS", "prometheus_config"]
+__all__ = ["ADT_JOB", "Alert", "PROMETHEUS_PORT", "Prometheus", "SCRAPE_SECONDS", "prometheus_config",
+           "wait_answering"]

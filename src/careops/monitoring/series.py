@@ -348,5 +348,6 @@ def regenerate(out: Path | None = None, *, recorded: bool = False, lab: Any = No
     return written
 
 
-__all__ = ["CONSTRUCTED", "RECORDED", "Fires", "clock", "duration", "seconds_of", "Phase", "RecordValue", "SeriesCase", "SeriesFile", "case_file", "compress", "constructed",
-           "load_series", "promtool_test", "record_live", "regenerate", "write_series"]
+__all__ = ["CONSTRUCTED", "RECORDED", "Fires", "Phase", "RecordValue", "SeriesCase", "SeriesFile", "case_file",
+           "clock", "compress", "constructed", "duration", "load_series", "promtool_test", "record_live", "regenerate",
+           "seconds_of", "write_series"]

@@ -17,7 +17,6 @@ the drill (:mod:`careops.monitoring.drill`) measures what they did.
 """
 from __future__ import annotations
 
-import time
 import urllib.request
 from typing import Any
 
@@ -27,7 +26,7 @@ from careops.images.catalog import ADT_V2, LAB_IMAGE
 from careops.lab import Lab
 from careops.lab import labels as L
 from careops.lab.container import LabContainer
-from careops.monitoring.prometheus import Prometheus
+from careops.monitoring.prometheus import Prometheus, wait_answering
 from careops.traffic import TrafficPlan, TrafficRun, start_traffic
 
 LAB_NAME = "monitoring"
@@ -105,20 +104,12 @@ class MonitoringStack:
             return r.read().decode()
 
     def wait_healthy(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.http_url}{adt.HEALTH_PATH}", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
+        if not wait_answering(f"{self.http_url}{adt.HEALTH_PATH}", timeout=timeout,
+                              alive=lambda: self.adt.state().status == "running"):
             state = self.adt.state()
-            if state.status != "running" or time.monotonic() > deadline:
-                raise MonitoringError(f"the ADT service did not become healthy ({state.status}, exit "
-                                      f"{state.exit_code}); its last lines:\n{self.adt.logs(10)}",
-                                      fix=f"careops labs reset {self.lab.name} --yes, then run the cell again")
-            time.sleep(0.1)
+            raise MonitoringError(f"the ADT service did not become healthy ({state.status}, exit {state.exit_code}); "
+                                  f"its last lines:\n{self.adt.logs(10)}",
+                                  fix=f"careops labs reset {self.lab.name} --yes, then run the cell again")
 
     def restart_service(self) -> None:
         """Stop the service gracefully (SIGTERM: it finishes what it holds) and start the same release again."""

@@ -94,7 +94,8 @@ def own_metric(run: OwnMetricRun) -> CheckReport:
     report.check(f"# TYPE {d.name} counter" in run.metrics_text, f"/metrics declares {d.name} as a counter, with help",
                  hint="the service shows a metric once it accepted the declaration")
     got = run.scraped_counts()
-    report.check(len(run.scraped) > 0, f"Prometheus scraped {d.name}", expected="at least one series", got=len(run.scraped),
+    report.check(len(run.scraped) > 0, f"Prometheus scraped {d.name}", expected="at least one series",
+                 got=len(run.scraped),
                  hint="events and outcome must match some of the messages careops sends (A01, A03, A08; accepted "
                       "and refused)")
     report.check(bool(run.expected) and got == run.expected,
