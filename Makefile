@@ -18,7 +18,7 @@ help: ## show these targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo
 	@echo "  Variables: PORT=$(PORT) (JupyterLab), NO_BROWSER=1 (do not open a browser),"
-	@echo "             ASSIGNMENT=, SUBMISSIONS=, REGRADE=1, JOBS= (make grade)"
+	@echo "             ASSIGNMENT=, SUBMISSIONS=, REGRADE=1, JOBS=, LEARNER= (make grade)"
 	@echo "             ROSTER=class.csv, HUB_PORT= (make workshop)"
 
 lab: prepare ## set everything up and open the course in JupyterLab
@@ -32,8 +32,8 @@ test: venv engine test-tools images ## set everything up and run the whole test 
 bench: venv engine images ## measure speed against references taken in the same run
 	$(CAREOPS) bench
 
-grade: grade-args venv engine images ## grade submissions in sandboxes: make grade ASSIGNMENT=00-orientation [SUBMISSIONS=dir] [REGRADE=1]
-	$(CAREOPS) grade $(ASSIGNMENT) $(if $(SUBMISSIONS),--submissions $(SUBMISSIONS),) $(if $(REGRADE),--regrade,) $(if $(JOBS),--jobs $(JOBS),)
+grade: grade-args venv engine images ## grade submissions in sandboxes: make grade ASSIGNMENT=00-orientation [SUBMISSIONS=dir] [REGRADE=1] [LEARNER=id]
+	$(CAREOPS) grade $(ASSIGNMENT) $(if $(SUBMISSIONS),--submissions $(SUBMISSIONS),) $(if $(REGRADE),--regrade,) $(if $(JOBS),--jobs $(JOBS),) $(foreach l,$(LEARNER),--learner $(l))
 
 grade-args:
 	@test -n "$(ASSIGNMENT)" || { echo "make grade needs ASSIGNMENT=<a folder of notebooks/>, e.g. make grade ASSIGNMENT=00-orientation" >&2; exit 2; }

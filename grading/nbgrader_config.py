@@ -11,9 +11,12 @@ builds (it copies this file to ``<copy>/grading/``).
 
 Layout (fixed; see README):
     notebooks/<assignment>/*.ipynb         instructor SOURCE notebooks
+    grading/references/                    the grader's reference answers (instructor's host only)
+    grading/deadlines.yaml                 due dates, extensions, late policy (careops.grading.deadlines)
     build/release/<assignment>/            learner versions (generate_assignment)
     build/course/{submitted,autograded,feedback,solution,source_with_tests}/
     build/gradebook.db                     the gradebook (sqlite)
+    build/grading/<assignment>/            grades.csv, canvas.csv, moodle.csv, the journal, returned feedback
 """
 import os
 from pathlib import Path
@@ -74,3 +77,37 @@ c.Execute.interrupt_on_timeout = True
 # author's Jupyter wrote into the notebook's metadata.
 c.Execute.kernel_name = "python3"
 c.Autograde.create_student = True
+
+# --- deadlines: nbgrader's late-submission plugin with the course's policy ----------
+# Due dates, extensions and the policy live in grading/deadlines.yaml; `careops grade` writes the due date and
+# each learner's extension into the gradebook, and nbgrader's AssignLatePenalties asks this plugin.
+c.AssignLatePenalties.plugin_class = "careops.grading.deadlines.CourseLatePolicy"
+c.CourseLatePolicy.course_root = str(ROOT)
+
+# --- feedback: each check's report and pass/fail, never the hidden tests, offline ----
+# careops.grading.feedback.LearnerFeedback removes the hidden tests and their failure details and puts a
+# summary in plain words on top; the careops_feedback template is nbgrader's without MathJax's CDN script.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "careops.grading.feedback.LearnerFeedback",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+try:
+    from careops.grading.feedback import TEMPLATE as _TEMPLATE, template_dirs as _dirs, template_paths as _paths
+
+    c.GenerateFeedback.HTMLExporter.template_name = _TEMPLATE
+    c.GenerateFeedback.HTMLExporter.extra_template_basedirs = _dirs()
+    c.GenerateFeedback.HTMLExporter.extra_template_paths = _paths()
+except ImportError:  # nbgrader run from an environment without the toolkit: nbgrader's own template
+    pass
+
+# --- LMS: Moodle and Canvas downloads in (careops.grading.lms), their grade imports out (.export) ---
+# `careops grade` reads both kinds of download and writes build/grading/<assignment>/{canvas,moodle}.csv after
+# every run. By hand: nbgrader zip_collect --collector=careops.grading.lms.MoodleCollector (or CanvasCollector),
+# nbgrader export --exporter=careops.grading.export.CanvasExportPlugin (or MoodleExportPlugin --assignment=NAME).
+# Canvas: a column named "<assignment> (<Canvas assignment id>)" updates that assignment; without an id here
+# Canvas creates a new assignment from the column on import.
+c.CanvasExportPlugin.canvas_assignment_ids = {}  # e.g. {"00-orientation": "12345"}
+c.CanvasExportPlugin.course_root = str(ROOT)
+c.MoodleExportPlugin.course_root = str(ROOT)
+c.ExtractorPlugin.zip_ext = [".zip", ".gz", ".tgz"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import pickle
 import sys
@@ -51,6 +52,81 @@ def orientation_release(orientation_course: Any) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+@pytest.fixture(scope="session")
+def released_course(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A throwaway course with every module, released by `careops release` (real nbgrader)."""
+    import io
+    from contextlib import redirect_stdout
+
+    from careops.apps.release import main
+    from careops.grading.course import make_temp_course
+
+    root = tmp_path_factory.mktemp("release-all") / "course"
+    for assignment in sorted(p.name for p in (REPO_ROOT / "notebooks").iterdir() if p.is_dir()
+                             and not p.name.startswith((".", "_"))):
+        course = make_temp_course(root, assignment)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(course_dir=course.root) == 0
+    from types import SimpleNamespace
+
+    return SimpleNamespace(course=course, root=course.root, release=course.release, build=course.build,
+                           output=out.getvalue())
+
+
+@pytest.fixture(scope="session")
+def learner_tree(released_course: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The learner's copy of this checkout, with the released modules (careops.grading.learner_copy)."""
+    from careops.grading import learner_copy
+
+    return learner_copy.write(REPO_ROOT, released_course.release, tmp_path_factory.mktemp("learner-copy"))
+
+
+class _ExportStream(io.RawIOBase):
+    """The chunks of ``docker export`` as a file for tarfile's streaming mode."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks, self.buf = chunks, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self.buf:
+            try:
+                self.buf = next(self.chunks)
+            except StopIteration:
+                return 0
+        n = min(len(b), len(self.buf))
+        b[:n], self.buf = self.buf[:n], self.buf[n:]
+        return n
+
+
+@pytest.fixture(scope="session")
+def image_filesystem() -> Any:
+    """``files_of(image, max_size)``: every regular file of an image up to ``max_size`` bytes, by path (no leading
+    slash), read from ``docker export`` of a container that never starts."""
+    import tarfile
+
+    from careops import engine
+
+    def files_of(image: str, max_size: int = 2 * 2**20) -> dict[str, bytes]:
+        container = engine.client().containers.create(image, ["true"], network_mode="none")
+        files: dict[str, bytes] = {}
+        try:
+            with tarfile.open(fileobj=io.BufferedReader(_ExportStream(iter(container.export())), 1 << 20),
+                              mode="r|") as tar:
+                for member in tar:
+                    if member.isfile() and member.size <= max_size:
+                        data = tar.extractfile(member)
+                        files[member.name] = data.read() if data else b""
+        finally:
+            container.remove(force=True)
+        return files
+
+    return files_of
+
+
 class GradingSandboxes:
     """Grading sandboxes (careops/grader image) of one test, all under one session id."""
 
@@ -81,3 +157,36 @@ def grading_sandboxes() -> Iterator[GradingSandboxes]:
     sandboxes = GradingSandboxes()
     yield sandboxes
     remove_leftovers(sandboxes.assignment, session=sandboxes.session)
+
+
+#: Debian's Chromium (never Playwright's own download), headless, with the flags this closed network needs.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",  # without these Chromium floods the closed network
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def playwright_session() -> Iterator[Any]:
+    """One Playwright for the whole run: a sync Playwright keeps its event loop running in this thread until it
+    stops, so a second ``sync_playwright()`` beside it fails. Every browser test takes this one (or ``chromium``)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright_session: Any) -> Iterator[Any]:
+    """One headless Chromium for every browser test; each test opens its own context or page."""
+    browser = playwright_session.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    try:
+        yield browser
+    finally:
+        browser.close()

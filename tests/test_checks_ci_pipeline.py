@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from careops.checks import ci_pipeline
 from careops.checks.ci_pipeline import PRACTICE_MUTANTS, count_tests, service_source, unit_tests
+from careops.grading.references import load as load_reference
 
 pytestmark = pytest.mark.docker
 
@@ -54,3 +56,27 @@ def test_tests_that_fail_on_real_code_are_reported() -> None:
     assert "test_one: AssertionError: the control id is MSH-10" in failed.got and "1 failed" in failed.got
     page = report._repr_html_()
     assert "test_one" in page and "the control id is MSH-10" in page and "0/0" not in page
+
+
+# --- exercise 5: the change record (pandas only) ------------------------------------------------------
+
+def test_the_practice_change_record_is_the_references_answer_computed_ahead() -> None:
+    """The toolkit ships the practice log's answer as data; the reference implementation stays with the grader."""
+    reference = load_reference("ci_pipeline")
+    want = reference.change_record(ci_pipeline.sample_audit_frame()).astype(str).to_dict("records")
+    assert ci_pipeline.PRACTICE_CHANGE_RECORD == want
+    assert not hasattr(ci_pipeline, "_reference_change_record")
+
+
+def test_change_record_check_on_the_practice_log_and_the_hidden_logs() -> None:
+    reference = load_reference("ci_pipeline")
+    right = ci_pipeline.change_record.report(reference.change_record)
+    assert right.passed, str(right)
+    hidden = ci_pipeline.change_record.report(reference.change_record, cases=reference.hidden_change_record_cases())
+    assert hidden.passed and len(hidden.criteria) == 2 * 5, str(hidden)
+
+    def approved_only(frame):
+        return reference.change_record(frame[frame["outcome"] == "approved"])
+
+    wrong = ci_pipeline.change_record.report(approved_only)
+    assert [c.message for c in wrong.failures] == ["one row per approval decision, denied ones included"]

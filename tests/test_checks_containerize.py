@@ -9,12 +9,21 @@ import pytest
 
 from careops.checks import CheckFailed
 from careops.checks import containerize as check
+from careops.grading.references import load as load_reference
 
 ROOT = Path(__file__).resolve().parents[1]
-GOOD = (ROOT / "labs/containerize/solution/Dockerfile").read_text()
-IGNORE = (ROOT / "labs/containerize/solution/.dockerignore").read_text()
-ANSWERS = {"A": "hard-coded-path", "B": "phi-in-log", "C": "ack-before-commit", "D": "config-in-file",
-           "E": "runs-as-root"}
+GOOD = (ROOT / "grading/references/containerize/Dockerfile").read_text()
+IGNORE = (ROOT / "grading/references/containerize/.dockerignore").read_text()
+#: exercise 1's answer key: with the grader's references (the toolkit keeps digests only)
+ANSWERS = load_reference("containerize").FAULTS
+
+
+def test_the_toolkit_keeps_exercise_1s_answers_as_digests_only() -> None:
+    import inspect
+
+    assert {k: check.fault_digest(k, v) for k, v in ANSWERS.items()} == check.FAULT_DIGESTS
+    text = inspect.getsource(check)
+    assert not any(f'"{letter}": "{fault}"' in text for letter, fault in ANSWERS.items())
 
 
 def test_legacy_faults_both_ways() -> None:

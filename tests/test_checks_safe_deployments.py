@@ -16,8 +16,8 @@ from careops import engine
 from careops.checks import CheckFailed, live_checks
 from careops.checks import safe_deployments as check
 from careops.checks.safe_deployments import recorded
-from careops.checks.safe_deployments.solutions import SOLUTION_FILES, solution_artifact
 from careops.errors import RolloutError
+from careops.grading.references import load as load_reference
 from careops.report import NOT_WRITTEN
 from careops.images import ensure_images
 from careops.images.build import existing_image
@@ -27,7 +27,10 @@ from careops.rollout.analysis import analyze
 from careops.router import ROUTER_IMAGE, RouterConfig
 from careops.traffic import TrafficPlan, TrafficResult, reconcile
 
-#: the notebook's solution artifacts (labs/safe-deployments/solution/, kept equal to the notebook below)
+#: the grader's references (grading/references/): the notebook's solution artifacts (kept equal to the notebook
+#: below), the graded rows and change records
+REFERENCE = load_reference("safe_deployments")
+SOLUTION_FILES, solution_artifact = REFERENCE.SOLUTION_FILES, REFERENCE.solution_artifact
 ROUTER = solution_artifact("router")
 BLUE_GREEN = solution_artifact("blue-green")
 FAULTY = solution_artifact("rollback")
@@ -47,7 +50,7 @@ def test_solution_files_are_the_notebooks_solution_cells() -> None:
         lines = [line for line in cells[artifact].splitlines() if not line.startswith("%%artifact")
                  and line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
         assert solution_artifact(name) == "\n".join(lines) + "\n", f"{name}.yaml drifted from the notebook"
-    with pytest.raises(RolloutError, match="no solution artifact"):
+    with pytest.raises(ValueError, match="no solution artifact"):
         solution_artifact("../../README")
 
 
@@ -164,8 +167,16 @@ def good_record(audit: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_the_right_change_record_passes_every_log() -> None:
-    report = check.change_record.report(good_record, seeds=(0, 3, 4, 5))
-    assert report.passed, str(report)
+    report = check.change_record.report(good_record, cases=REFERENCE.change_record_cases((3, 4, 5)))
+    assert report.passed and len(report.criteria) == 3 * 5, str(report)
+    assert check.change_record.report(good_record).passed  # the practice log and its answer
+
+
+def test_the_practice_answer_shipped_with_the_toolkit_is_the_references_answer() -> None:
+    """The practice log's answer is data computed ahead; the toolkit has no way to compute another log's."""
+    assert recorded.PRACTICE_CHANGE_RECORD == REFERENCE.change_record(0)
+    assert not hasattr(recorded, "expected_change_record") and not hasattr(recorded, "ROW_ANSWERS")
+    assert set(recorded.PRACTICE_ROWS) <= set(REFERENCE.GRADED_ROWS) | set(recorded.PRACTICE_ROW_ANSWERS)
 
 
 @pytest.mark.parametrize("wrong, words", [
@@ -389,13 +400,13 @@ ROW_MISTAKES = {
 
 def test_the_right_row_passes_practice_and_hidden_deployments() -> None:
     assert check.deployment_row.report(good_row).passed
-    report = check.deployment_row.report(good_row, recorded.GRADED_ROWS)
-    assert report.passed and len(report.criteria) == len(recorded.GRADED_ROWS), str(report)
+    report = check.deployment_row.report(good_row, REFERENCE.GRADED_ROWS)
+    assert report.passed and len(report.criteria) == len(REFERENCE.GRADED_ROWS), str(report)
 
 
 @pytest.mark.parametrize("mistake", sorted(ROW_MISTAKES))
 def test_each_plausible_row_mistake_fails_the_hidden_deployments(mistake: str) -> None:
-    report = check.deployment_row.report(ROW_MISTAKES[mistake], recorded.GRADED_ROWS)
+    report = check.deployment_row.report(ROW_MISTAKES[mistake], REFERENCE.GRADED_ROWS)
     assert not report.passed, mistake
     assert all(f.hint for f in report.failures)
 

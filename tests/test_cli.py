@@ -90,7 +90,7 @@ def test_pipeline_validate_names_the_line_and_runs_nothing(repo_root):
 
 
 def test_pipeline_validate_accepts_the_reference_workflow(repo_root):
-    result = CliRunner().invoke(cli, ["pipeline", "validate", str(repo_root / "labs/ci-pipeline/solution-ci.yml")])
+    result = CliRunner().invoke(cli, ["pipeline", "validate", str(repo_root / "grading/references/ci-pipeline/ci.yml")])
     assert result.exit_code == 0, result.output
 
 

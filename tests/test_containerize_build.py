@@ -25,7 +25,7 @@ from careops.lab import find, reset
 
 pytestmark = pytest.mark.docker
 
-SOLUTION = Path(__file__).resolve().parents[1] / "labs" / "containerize" / "solution"
+SOLUTION = Path(__file__).resolve().parents[1] / "grading" / "references" / "containerize"
 GOOD = (SOLUTION / "Dockerfile").read_text()
 IGNORE = (SOLUTION / ".dockerignore").read_text()
 BASE = "FROM careops/base:bookworm\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 from careops.containerize.context import context_entries, write_service_context
 from careops.phi import HIGH_PRECISION_KINDS, scan_text
 
-IGNORE = (Path(__file__).resolve().parents[1] / "labs/containerize/solution/.dockerignore").read_text()
+IGNORE = (Path(__file__).resolve().parents[1] / "grading/references/containerize/.dockerignore").read_text()
 
 
 def test_the_context_holds_the_v2_service_and_realistic_decoys(tmp_path: Path) -> None:

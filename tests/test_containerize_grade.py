@@ -16,7 +16,7 @@ from careops.lab import reset
 
 parse_module = importlib.import_module("careops.dockerfile.parse")  # the module (the package's `parse` is the function)
 
-SOLUTION = Path(__file__).resolve().parents[1] / "labs" / "containerize" / "solution"
+SOLUTION = Path(__file__).resolve().parents[1] / "grading" / "references" / "containerize"
 GOOD = (SOLUTION / "Dockerfile").read_text()
 IGNORE = (SOLUTION / ".dockerignore").read_text()
 

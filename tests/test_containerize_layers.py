@@ -10,7 +10,7 @@ from careops.containerize.build import build_learner_image
 from careops.containerize.layers import scan_image
 
 pytestmark = pytest.mark.docker
-SOLUTION = Path(__file__).resolve().parents[1] / "labs" / "containerize" / "solution"
+SOLUTION = Path(__file__).resolve().parents[1] / "grading" / "references" / "containerize"
 GOOD = (SOLUTION / "Dockerfile").read_text()
 IGNORE = (SOLUTION / ".dockerignore").read_text()
 

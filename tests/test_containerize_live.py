@@ -12,7 +12,7 @@ from careops.containerize.live import data_folder, live_report
 from careops.lab import find, reset
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-SOLUTION = Path(__file__).resolve().parents[1] / "labs" / "containerize" / "solution"
+SOLUTION = Path(__file__).resolve().parents[1] / "grading" / "references" / "containerize"
 GOOD = (SOLUTION / "Dockerfile").read_text()
 IGNORE = (SOLUTION / ".dockerignore").read_text()
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from careops.dockerfile.hadolint import run_hadolint
 
-SOLUTION = (Path(__file__).resolve().parents[1] / "labs" / "containerize" / "solution" / "Dockerfile").read_text()
+SOLUTION = (Path(__file__).resolve().parents[1] / "grading" / "references" / "containerize" / "Dockerfile").read_text()
 
 
 def test_solution_is_clean() -> None:

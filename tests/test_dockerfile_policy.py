@@ -8,7 +8,7 @@ import pytest
 from careops.dockerfile.policy import evaluate_policy
 from careops.errors import CareOpsError
 
-SOLUTION = (Path(__file__).resolve().parents[1] / "labs" / "containerize" / "solution" / "Dockerfile").read_text()
+SOLUTION = (Path(__file__).resolve().parents[1] / "grading" / "references" / "containerize" / "Dockerfile").read_text()
 END = len(SOLUTION.splitlines()) + 1  # the line an appended instruction lands on
 USER_LINE = next(n for n, ln in enumerate(SOLUTION.splitlines(), 1) if ln.startswith("USER"))
 

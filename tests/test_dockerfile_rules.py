@@ -7,7 +7,7 @@ import pytest
 
 from careops.dockerfile.rules import RULES, evaluate, static_report
 
-SOLUTION = Path(__file__).resolve().parents[1] / "labs" / "containerize" / "solution"
+SOLUTION = Path(__file__).resolve().parents[1] / "grading" / "references" / "containerize"
 DOCKERFILE = (SOLUTION / "Dockerfile").read_text()
 IGNORE = (SOLUTION / ".dockerignore").read_text()
 

@@ -17,7 +17,7 @@ from fhir.resources.R4B.patient import Patient
 from careops.hl7 import MllpClient, build_adt
 
 FACADE = Path(__file__).resolve().parents[1] / "labs" / "containerize" / "fhir-facade"
-SOLUTION = Path(__file__).resolve().parents[1] / "labs" / "containerize" / "solution"
+SOLUTION = Path(__file__).resolve().parents[1] / "grading" / "references" / "containerize"
 IMAGE = "careops/fhir-facade:latest"
 
 

@@ -45,6 +45,10 @@ def test_solution_full_marks_and_release_zero_in_the_sandbox(assignment: str, tm
     subs.mkdir()
     B.save(B.answered(release, source, *_answer_ids(source)), subs / "solution.ipynb")
     B.save(release, subs / "blank.ipynb")
+    if assignment == "01-ci-pipeline":  # the hand-in: the toolkit's old reference answer as the answer
+        B.save(B.set_source(B.answered(release, source), "change_record",
+                            "from careops.checks.ci_pipeline import _reference_change_record as change_record\n"),
+               subs / "refcheat.ipynb")
     out = io.StringIO()
     with redirect_stdout(out):
         code = main(assignment=assignment, submissions=subs, course_dir=course.root, jobs=2, feedback=False,
@@ -54,3 +58,8 @@ def test_solution_full_marks_and_release_zero_in_the_sandbox(assignment: str, tm
     assert code == 0, out.getvalue()
     assert solution["status"] == "graded" and solution["score"] == solution["max_score"], (solution, out.getvalue())
     assert float(blank["score"]) == 0, blank
+    if assignment == "01-ci-pipeline":
+        cheat = rows["refcheat"]
+        assert cheat["test_change_record"] == "0" and float(cheat["score"]) == 0, cheat
+        assert ("test_change_record scored 0: cell change_record uses the course's reference answers "
+                "(from careops.checks.ci_pipeline import _reference_change_record)") in cheat["reason"], cheat

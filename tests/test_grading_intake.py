@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -46,22 +48,56 @@ def test_collect_a_folder_and_an_nbgrader_exchange(tmp_path: Path) -> None:
     (folder / "ana.ipynb").write_text("{}")
     (folder / "bo-2").mkdir()
     (folder / "bo-2" / "orientation.ipynb").write_text("{}")
-    subs = intake.collect(folder, ASSIGNMENT, ["orientation"])
+    found = intake.collect(folder, ASSIGNMENT, ["orientation"])
+    subs = found.submissions
     assert [(s.learner, list(s.files)) for s in subs] == [("ana", ["orientation"]), ("bo-2", ["orientation"])]
+    assert {s.handed_in_from for s in subs} == {intake.FILE_TIME} and all(s.handed_in for s in subs)
     digest = subs[0].digest
     (folder / "ana.ipynb").write_text("{ }")
-    assert intake.collect(folder, ASSIGNMENT, ["orientation"])[0].digest != digest
-    (folder / "bad name!.ipynb").write_text("{}")
-    with pytest.raises(intake.SubmissionError, match="cannot use 'bad name!' as a learner id"):
-        intake.collect(folder, ASSIGNMENT, ["orientation"])
+    assert intake.collect(folder, ASSIGNMENT, ["orientation"]).submissions[0].digest != digest
     inbound = tmp_path / "exchange" / "careops-labs" / "inbound"
     for folder_name in ("ana+00-orientation+2026-01-01 10:00:00.000000 UTC",
                         "ana+00-orientation+2026-01-02 10:00:00.000000 UTC",
                         "bo+01-ci-pipeline+2026-01-01 10:00:00.000000 UTC"):
         (inbound / folder_name).mkdir(parents=True)
         (inbound / folder_name / "orientation.ipynb").write_text(json.dumps({"when": folder_name}))
-    subs = intake.collect(tmp_path / "exchange", ASSIGNMENT, ["orientation"])
-    assert [s.learner for s in subs] == ["ana"]
-    assert "2026-01-02" in subs[0].files["orientation"].parent.name
+    (inbound / "ana+00-orientation+2026-01-02 10:00:00.000000 UTC" / "submission_secret.txt").write_text("s3cret")
+    found = intake.collect(tmp_path / "exchange", ASSIGNMENT, ["orientation"])
+    assert [s.learner for s in found.submissions] == ["ana"] and found.not_collected == []
+    ana = found.submissions[0]
+    assert "2026-01-02" in ana.files["orientation"].parent.name
+    assert ana.handed_in == datetime(2026, 1, 2, 10, 0) and ana.handed_in_from == intake.EXCHANGE_TIME
+    assert ana.secret is not None and ana.secret.read_text() == "s3cret"
     with pytest.raises(intake.SubmissionError, match="no submissions folder"):
         intake.collect(tmp_path / "nowhere", ASSIGNMENT, ["orientation"])
+
+
+def test_odd_names_and_files_are_set_aside_with_their_reason_and_the_rest_collected(tmp_path: Path) -> None:
+    """One odd name never stops the batch (it used to end the run with a rename hint)."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "ana.ipynb").write_text("{}")
+    (folder / "bad name!.ipynb").write_text("{}")
+    (folder / "notes.pdf").write_text("%PDF")
+    (folder / "Some Folder").mkdir()
+    (folder / "Some Folder" / "x.ipynb").write_text("{}")
+    (folder / "ana").mkdir()
+    older = folder / "ana" / "orientation.ipynb"
+    older.write_text("{}")
+    os.utime(older, (1_700_000_000, 1_700_000_000))
+    (folder / ".DS_Store").write_text("")
+    found = intake.collect(folder, ASSIGNMENT, ["orientation"])
+    assert [s.learner for s in found.submissions] == ["ana"]
+    assert found.submissions[0].origin == "ana.ipynb"  # the newer of the two hand-ins of ana
+    reasons = {nc.path: nc.reason for nc in found.not_collected}
+    assert sorted(reasons) == ["Some Folder/", "ana/", "bad name!.ipynb", "notes.pdf"]
+    assert reasons["bad name!.ipynb"].startswith("cannot tell whose hand-in this is: the file name 'bad name!'")
+    assert reasons["notes.pdf"] == "not a notebook (.pdf): only .ipynb files are graded"
+    assert reasons["ana/"] == "another hand-in of ana (ana.ipynb) is newer: that one is graded"
+
+
+def test_nbgrader_timestamps_read_as_utc() -> None:
+    assert intake.parse_time("2026-01-02 10:00:00.000000 UTC") == datetime(2026, 1, 2, 10, 0)
+    assert intake.parse_time("2026-01-02T11:00:00+01:00") == datetime(2026, 1, 2, 10, 0)
+    assert intake.parse_time("2026-01-02 10:00:00") == datetime(2026, 1, 2, 10, 0)
+    assert intake.parse_time("soon") is None

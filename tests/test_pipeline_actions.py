@@ -22,7 +22,7 @@ from careops.pipeline.actions import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pipeline"
-SOLUTION = Path(__file__).resolve().parents[1] / "labs" / "ci-pipeline" / "solution-ci.yml"
+SOLUTION = Path(__file__).resolve().parents[1] / "grading" / "references" / "ci-pipeline" / "ci.yml"
 KEY = b"test-key-for-the-pipeline-audit"
 
 

@@ -8,7 +8,7 @@ import pytest
 from careops.apps.pipeline import validate_main
 from careops.pipeline.policy import RULES, check_policy
 
-SOLUTION = (Path(__file__).resolve().parents[1] / "labs" / "ci-pipeline" / "solution-ci.yml").read_text()
+SOLUTION = (Path(__file__).resolve().parents[1] / "grading" / "references" / "ci-pipeline" / "ci.yml").read_text()
 STARTER = Path(__file__).resolve().parents[1] / "labs" / "ci-pipeline" / "starter-ci.yml"
 
 

@@ -62,8 +62,9 @@ def test_on_key_stays_a_string_as_in_yaml_1_2():
 
 
 def test_reference_and_starter_workflows_are_valid():
-    for name in ("solution-ci.yml", "starter-ci.yml"):
-        wf = load_workflow(LABS / name)
+    reference = Path(__file__).resolve().parents[1] / "grading" / "references" / "ci-pipeline" / "ci.yml"
+    for path in (reference, LABS / "starter-ci.yml"):
+        wf = load_workflow(path)
         assert wf.order()[0] == "lint"
 
 

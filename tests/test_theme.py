@@ -83,8 +83,8 @@ def _classes_with_repr_html() -> set[str]:
     return found
 
 
-ROLLOUT = (REPO / "labs" / "safe-deployments" / "solution" / "canary.yaml")
-WORKFLOW = REPO / "labs" / "ci-pipeline" / "solution-ci.yml"
+ROLLOUT = (REPO / "grading" / "references" / "safe-deployments" / "canary.yaml")
+WORKFLOW = REPO / "grading" / "references" / "ci-pipeline" / "ci.yml"
 
 
 def _traffic_frame() -> pd.DataFrame:

@@ -19,12 +19,10 @@ implementation in other words is issue 21's (answers out of the learner's reach)
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
-import tarfile
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,50 +79,22 @@ def secret_blocks() -> list[tuple[str, str, list[str]]]:
 
 
 def solution_files() -> list[Path]:
-    found = []
+    """Every answer file: the grader's references (grading/references/, where labs/*/solution* moved) and any
+    labs/*/solution* that comes back."""
+    found = [f for f in sorted((REPO / "grading" / "references").rglob("*")) if f.is_file() and f.name != "README.md"]
     for p in sorted((REPO / "labs").glob("*/solution*")):
         found += [p] if p.is_file() else [f for f in sorted(p.rglob("*")) if f.is_file()]
     return found
 
 
-class _Stream(io.RawIOBase):
-    """The chunks of ``docker export`` as a file for tarfile's streaming mode."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self.chunks, self.buf = chunks, b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        while not self.buf:
-            try:
-                self.buf = next(self.chunks)
-            except StopIteration:
-                return 0
-        n = min(len(b), len(self.buf))
-        b[:n], self.buf = self.buf[:n], self.buf[n:]
-        return n
-
-
 @pytest.fixture(scope="module")
-def image_files() -> dict[str, bytes]:
+def image_files(image_filesystem: Any) -> dict[str, bytes]:
     """Every regular file of the learner image up to MAX_FILE bytes, by path (no leading slash)."""
     from careops.apps import release
 
     release.main(assignments=None)  # the learner image copies build/release; unchanged assignments are skipped
     ensure_images(["learner"], progress=False)
-    cl = engine.client()
-    container = cl.containers.create(LEARNER_IMAGE, ["true"], network_mode="none")
-    files: dict[str, bytes] = {}
-    try:
-        with tarfile.open(fileobj=io.BufferedReader(_Stream(iter(container.export()))), mode="r|") as tar:
-            for member in tar:
-                if member.isfile() and member.size <= MAX_FILE:
-                    data = tar.extractfile(member)
-                    files[member.name] = data.read() if data else b""
-    finally:
-        container.remove(force=True)
+    files = image_filesystem(LEARNER_IMAGE, MAX_FILE)
     assert any(p.endswith("careops/__init__.py") for p in files), "the export holds no careops toolkit: not the image"
     return files
 

@@ -16,6 +16,7 @@ import click
 
 from careops.apps import bench as bench_app
 from careops.apps import doctor as doctor_app
+from careops.apps import feedback as feedback_app
 from careops.apps import grade as grade_app
 from careops.apps import images as images_app
 from careops.apps import jupyter as jupyter_app
@@ -251,9 +252,32 @@ defaults = grade_app.main.__kwdefaults__
               help="Seconds one whole submission may take (default: the grader's).")
 @click.option("--no-feedback", "feedback", is_flag=True, flag_value=False, default=defaults["feedback"],
               help="Do not generate feedback HTML.")
+@click.option("--learner", "learners", multiple=True, default=defaults["learners"], metavar="ID",
+              help="Grade only this learner, again (repeatable); everyone else's grades stay.")
 @_calls(grade_app.main)
 def grade() -> None:
-    """Autograde ASSIGNMENT's submissions in sealed sandboxes; feedback, CSV and a summary."""
+    """Autograde ASSIGNMENT's submissions in sealed sandboxes; feedback, CSVs for the class and a summary."""
+
+
+@cli.group()
+def feedback() -> None:
+    """Hand graded feedback back to learners."""
+
+
+defaults = feedback_app.return_main.__kwdefaults__
+
+
+@feedback.command("return")
+@click.argument("assignment")
+@click.option("--to", type=click.Path(file_okay=False, path_type=Path), default=defaults["to"],
+              help="Folder to fill, one sub-folder per learner (default: build/grading/ASSIGNMENT/return).")
+@click.option("--learner", "learners", multiple=True, default=defaults["learners"], metavar="ID",
+              help="Only this learner (repeatable).")
+@click.option("--exchange", type=click.Path(file_okay=False, path_type=Path), default=defaults["exchange"],
+              help="Also release it into this nbgrader exchange (learners run nbgrader fetch_feedback).")
+@_calls(feedback_app.return_main)
+def feedback_return() -> None:
+    """Put each learner's feedback of ASSIGNMENT in a folder of their own (and a Moodle zip, the exchange)."""
 
 
 defaults = bench_app.main.__kwdefaults__
@@ -291,6 +315,10 @@ def _workshop_name(main: Callable[..., int]) -> Callable[[Callable[..., Any]], C
 @click.option("--cpus", "cpu_limit", type=float, default=defaults["cpu_limit"], help="CPUs per learner's server (default 1).")
 @click.option("--idle-timeout", type=int, default=defaults["idle_timeout"],
               help="Seconds before an idle server is stopped (default 3600).")
+@click.option("--lab-containers", type=int, default=defaults["lab_containers"],
+              help="Lab containers each learner may have at once, through the lab broker (default 8).")
+@click.option("--lab-memory", default=defaults["lab_memory"],
+              help="Memory limits of one learner's lab containers in total, e.g. 2g (default 2g).")
 @click.option("--no-build", "build", is_flag=True, flag_value=False, default=defaults["build"],
               help="Do not check that the hub and learner images are current.")
 @_calls(workshop_app.up_main)

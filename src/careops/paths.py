@@ -25,8 +25,20 @@ def build_dir() -> Path:
     return repo_root() / "build"
 
 
+#: A file at the root of a learner's copy of the course (made by `careops release`: no source notebooks, no
+#: answers, the learner versions in release/).
+LEARNER_COPY_MARKER = "LEARNER-COPY.md"
+
+
+def is_learner_copy(root: Path | None = None) -> bool:
+    """Whether ``root`` (default: the course checkout) is a learner's copy of the course."""
+    return ((root or repo_root()) / LEARNER_COPY_MARKER).is_file()
+
+
 def release_dir() -> Path:
-    """Learner versions written by `careops release`, one folder per assignment."""
+    """Learner versions: written by `careops release` (build/release/), or shipped in a learner's copy (release/)."""
+    if is_learner_copy():
+        return repo_root() / "release"
     return build_dir() / "release"
 
 

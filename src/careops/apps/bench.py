@@ -155,10 +155,12 @@ def bench_synth(patients: int = 1000) -> list[BenchRow]:
 
 def bench_learner_dockerfile() -> list[BenchRow]:
     """Module 2: a learner's Dockerfile built with a warm cache vs a cold one; the live check per submission."""
-    from careops.containerize.grade import build_seconds_warm_vs_cold, live_check_seconds, solution_artifacts
+    from careops.containerize.grade import build_seconds_warm_vs_cold, live_check_seconds
+    from careops.grading.references import load
 
-    builds = build_seconds_warm_vs_cold(*solution_artifacts())
-    live = live_check_seconds(*solution_artifacts())
+    solution = load("containerize").solution_artifacts()  # the instructor's reference (a full checkout)
+    builds = build_seconds_warm_vs_cold(*solution)
+    live = live_check_seconds(*solution)
     return [BenchRow("learner image build, warm cache", builds["warm"], builds["cold"], "s", "the same build, no cache",
                      note=f"{builds['warm_cached_steps']} steps came from the cache"),
             BenchRow("live Dockerfile check per submission", live, builds["cold"], "s", "its cold build alone",
@@ -190,17 +192,18 @@ def bench_router_switch(switches: int = 10) -> BenchRow:
 
 # -- module 3: safe deployments under traffic ---------------------------------------------------
 
-#: the notebook's rollback solution (labs/safe-deployments/solution/rollback.yaml) with a tight budget (3, not 40):
+#: the notebook's rollback solution (grading/references/safe-deployments/rollback.yaml) with a tight budget (3, not 40):
 #: v2-faulty fails ~3 requests/s at 25 %, so the budget check, not the analysis after the 4 s pause, is what stops
 #: it (the mechanism this bench times)
 _ROLLBACK_BUDGET = 3
 
 
 def _solution(name: str) -> str:
-    """The notebook's solution artifact, so the bench deploys what a learner is expected to write."""
-    from careops.checks.safe_deployments.solutions import solution_artifact
+    """The notebook's solution artifact, so the bench deploys what a learner is expected to write (a reference:
+    the bench runs from the instructor's checkout)."""
+    from careops.grading.references import load
 
-    return solution_artifact(name)
+    return load("safe_deployments").solution_artifact(name)
 
 
 def _rollback_spec() -> str:
@@ -424,6 +427,44 @@ def bench_scrape_overhead(messages: int = 8000, rounds: int = 3) -> list[BenchRo
                                                      f"{o.scrapes} scrapes seen in all")]
 
 
+def bench_broker_overhead(repeat: int = 5) -> BenchRow:
+    """Lab.run through the workshop's lab broker (in a learner's server) vs straight to the engine (here).
+
+    Brings up a workshop of its own (one learner, a free port), starts the learner's server, times, takes it down.
+    """
+    import socket
+
+    from careops.apps import release
+    from careops.apps import workshop as workshop_app
+    from careops.images import ensure_images
+    from careops.workshop import hub
+    from careops.workshop.api import HubAPI
+    from careops.workshop.probe import broker_overhead, start_server
+    from careops.workshop.settings import WorkshopSettings
+
+    release.main(assignments=None)
+    ensure_images(["learner", "hub"], progress=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    settings = WorkshopSettings(name="bench-broker", port=port)
+    with tempfile.TemporaryDirectory(prefix="careops-bench-") as tmp:
+        roster = Path(tmp) / "class.csv"
+        roster.write_text("username,role,name\nbench,learner,Bench Learner\n")
+        try:
+            workshop_app.up_main(name=settings.name, roster_file=str(roster), port=port, build=False)
+            start_server(HubAPI.for_workshop(settings), "bench")
+            figures = broker_overhead(settings, "bench", repeat)
+        finally:
+            hub.down(settings, remove_volumes=True)
+            shutil.rmtree(settings.state_dir, ignore_errors=True)
+    note = (f"goal <= 1.3x; through the broker {figures['broker_runs']} s, direct {figures['direct_runs']} s "
+            f"(a lab container of the lab image, 32 MiB, started and running); the broker itself adds "
+            f"{figures['added_ms']} ms per start (HTTP, the token, the checks), the rest is the engine's")
+    return BenchRow(f"Lab.run through the lab broker (median of {repeat})", float(figures["broker_median_s"]),
+                    float(figures["direct_median_s"]), "s", "Lab.run on this host's engine", note=note)
+
+
 BENCHES: dict[str, Callable[[], BenchRow | list[BenchRow]]] = {
     "lab-start": bench_lab_start,
     "mllp": bench_mllp,
@@ -436,6 +477,7 @@ BENCHES: dict[str, Callable[[], BenchRow | list[BenchRow]]] = {
     "rollback": bench_rollback_detection,
     "drill": bench_drill,
     "scrape": bench_scrape_overhead,
+    "broker": bench_broker_overhead,
 }
 
 

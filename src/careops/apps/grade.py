@@ -1,10 +1,13 @@
 """`careops grade ASSIGNMENT`: autograde every submission in sealed sandboxes, in parallel.
 
-Collects the submissions (a folder of files, one per learner, as an LMS
-export gives them, or nbgrader's exchange), grades what is new or changed
-(``regrade`` grades everything again), writes per-learner feedback HTML and
-build/grading/<assignment>/grades.csv, and prints a summary: pass rate per
-exercise and every submission that could not be graded fully, with its reason.
+Collects the submissions (a folder of files, one per learner; a Moodle or
+Canvas download, unpacked or as its zip; or nbgrader's exchange), grades
+what is new or changed (``regrade`` grades everything again; ``learners``
+grades only those, again, and leaves everyone else's grades alone), then
+writes for the whole class, from nbgrader's gradebook, feedback HTML and
+build/grading/<assignment>/{grades,canvas,moodle}.csv, and prints a summary:
+pass rate per exercise, late hand-ins, every submission that could not be
+graded fully and every file set aside, each with its reason.
 Raises CareOpsError (exit 1) when grading cannot start; returns 2 when some
 submissions hit a grader problem (they are graded again on the next run).
 """
@@ -39,7 +42,7 @@ def default_submissions(course: Course, assignment: str) -> Path:
 
 def main(*, assignment: str, submissions: Path | None = None, regrade: bool = False, jobs: int | None = None,
          course_dir: Path | None = None, cell_timeout: float | None = None, wall_time: float | None = None,
-         feedback: bool = True, progress: bool = True) -> int:
+         feedback: bool = True, progress: bool = True, learners: tuple[str, ...] = ()) -> int:
     """Grade ``assignment``; print the summary; 0 when every submission was recorded."""
     course = Course((course_dir or repo_root()).resolve())
     if not course.config.is_file():
@@ -51,6 +54,7 @@ def main(*, assignment: str, submissions: Path | None = None, regrade: bool = Fa
         policy = SandboxPolicy(cell_timeout=cell_timeout or policy.cell_timeout,
                                wall_time=wall_time or policy.wall_time)
     summary: GradeSummary = grade_batch(course.root, assignment, source, regrade=regrade, jobs=jobs,
-                                        policy=policy, feedback=feedback, progress=progress)
+                                        policy=policy, feedback=feedback, progress=progress,
+                                        learners=list(learners) or None)
     print(summary)
     return 2 if any(r.status == "error" for r in summary.rows) else 0

@@ -337,34 +337,39 @@ def sample_audit_frame(seed: int = 0):  # noqa: ANN201 - a pandas DataFrame
     return frame
 
 
-def _reference_change_record(frame):  # noqa: ANN001, ANN202 - DataFrames
-    import pandas as pd
-
-    approvals = frame[frame["action"] == "pipeline.approval"]
-    out = pd.DataFrame({
-        "at": approvals["at"], "run_id": approvals["details"].map(lambda d: d.get("run_id")),
-        "environment": approvals["details"].map(lambda d: d.get("environment")), "approver": approvals["actor"],
-        "decision": approvals["outcome"], "note": approvals["details"].map(lambda d: d.get("note", "")),
-    })
-    return out.sort_values("at").reset_index(drop=True)
+#: The right change record of the practice log (``sample_audit_frame()``), worked out ahead, as text per column.
+#: Only the practice log's answer ships with the toolkit; the hidden logs' answers live with the grader
+#: (grading/references/ci_pipeline.py, read on the instructor's host).
+PRACTICE_CHANGE_RECORD: list[dict[str, str]] = [
+    {"at": "2026-11-02 09:01:30+00:00", "run_id": "20261102-0905-a1", "environment": "staging",
+     "approver": "Dana Reyes", "decision": "approved", "note": "tests green; CAB ticket 113"},
+    {"at": "2026-11-02 10:01:30+00:00", "run_id": "20261102-1140-b2", "environment": "staging",
+     "approver": "Sam Okoye", "decision": "denied", "note": "no rollback plan"},
+    {"at": "2026-11-03 11:01:30+00:00", "run_id": "20261103-0810-c3", "environment": "staging",
+     "approver": "Dana Reyes", "decision": "approved", "note": ""},
+]
 
 
 @learner_check
-def change_record(change_record, *, frames: list | None = None,  # noqa: ANN001 - the learner's function
-                        title: str = "Exercise 5: the change record for the advisory board") -> CheckReport:
-    """One row per approval decision (approved or denied), the agreed columns, oldest first."""
+def change_record(change_record, *, cases: list | None = None,  # noqa: ANN001 - the learner's function
+                  title: str = "Exercise 5: the change record for the advisory board") -> CheckReport:
+    """One row per approval decision (approved or denied), the agreed columns, oldest first.
+
+    ``cases`` are ``(audit frame, right record)`` pairs (the record as rows or a DataFrame); the default is the
+    practice log and its answer. Hidden tests bring their own, with answers from the grader's references.
+    """
     import pandas as pd
 
-    frames = frames or [sample_audit_frame()]
+    cases = cases or [(sample_audit_frame(), PRACTICE_CHANGE_RECORD)]
     report = CheckReport(title)
-    for i, frame in enumerate(frames):
+    for frame, right in cases:
         try:
             got = change_record(frame.copy())
         except Exception as exc:  # the learner's code
             report.fail(f"change_record runs on an audit log: {learner_error(exc)}",
                         hint="try it on the sample: change_record(sample_audit_frame())")
             return report
-        want = _reference_change_record(frame)
+        want = pd.DataFrame(right, columns=CHANGE_RECORD_COLUMNS).astype(str)
         if not report.check(isinstance(got, pd.DataFrame), "returns a pandas DataFrame", got=type(got).__name__):
             return report
         report.check(list(got.columns) == CHANGE_RECORD_COLUMNS, "the columns are " + ", ".join(CHANGE_RECORD_COLUMNS),
@@ -377,7 +382,7 @@ def change_record(change_record, *, frames: list | None = None,  # noqa: ANN001 
             g = got.reset_index(drop=True)
             report.check(g["at"].is_monotonic_increasing, "oldest decision first",
                          hint="sort_values('at')")
-            same = all(list(g[c].astype(str)) == list(want[c].astype(str)) for c in CHANGE_RECORD_COLUMNS)
+            same = all(list(g[c].astype(str)) == list(want[c]) for c in CHANGE_RECORD_COLUMNS)
             report.check(same, "who decided what, for which run and environment, matches the log",
                          hint="run_id, environment and note are in the details dict; approver is the actor; "
                               "decision is the outcome")

@@ -30,8 +30,19 @@ EXCERPTS = {
     "D": 'parser.add_option("--config", default="/etc/legacy-adt/adt.ini")',
     "E": 'if os.geteuid() != 0: sys.exit("run as root or pass --db/--log")',
 }
-_ANSWERS = {"A": "hard-coded-path", "B": "phi-in-log", "C": "ack-before-commit", "D": "config-in-file",
-            "E": "runs-as-root"}
+#: Exercise 1's answer key as digests (:func:`fault_digest`): the check tells right from wrong without holding the
+#: answers in plain text (the key itself is with the grader, grading/references/containerize.py).
+FAULT_DIGESTS = {"A": "b86fcae1652dfe5a", "B": "a4f1ae3b176e377d", "C": "8aa55f94f180925d", "D": "680dcf71659c7459",
+                 "E": "dba534eefd1cc00d"}
+
+
+def fault_digest(letter: str, fault: object) -> str:
+    """The digest an answer for excerpt ``letter`` is compared by."""
+    import hashlib
+
+    return hashlib.sha256(f"careops-exercise-1:{letter}:{fault}".encode()).hexdigest()[:16]
+
+
 _WHY = {
     "hard-coded-path": "a path baked into the code or INI only works on the one server it was written for",
     "phi-in-log": "logging the whole PID segment copies names, birth dates and phones into every log system",
@@ -46,16 +57,17 @@ def legacy_faults(answers: Mapping[str, str] | Any) -> CheckReport:
     """Exercise 1: name the fault each excerpt of v1 shows."""
     report = CheckReport("Exercise 1: what must change before ADT-Legacy goes into a container")
     if not report.check(isinstance(answers, Mapping), "the answer is a dict from excerpt letter to fault",
-                        got=type(answers).__name__, hint="faults = {\"A\": \"hard-coded-path\", ...}"):
+                        got=type(answers).__name__, hint="faults = {\"A\": \"<a fault name>\", \"B\": ..., ...}"):
         return report
     unknown = sorted({str(v) for v in answers.values()} - set(FAULT_KINDS))
     report.check(not unknown, "every answer is one of the fault names", got=unknown or None,
                  hint=f"use exactly: {', '.join(FAULT_KINDS)}")
-    for letter, want in _ANSWERS.items():
+    for letter, digest in FAULT_DIGESTS.items():
         got = answers.get(letter)
-        report.check(got == want, f"excerpt {letter}: {EXCERPTS[letter]}", got=got,
+        right = fault_digest(letter, got) == digest
+        report.check(right, f"excerpt {letter}: {EXCERPTS[letter]}", got=got,
                      hint=_WHY.get(str(got), "read the excerpt again: which rule of a container does it break?")
-                     if got != want else "")
+                     if not right else "")
     return report
 
 

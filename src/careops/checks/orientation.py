@@ -120,7 +120,11 @@ def leaked_names(fn: Callable[[Any, str], list[str]]) -> CheckReport:
         {"kind": "container", "name": "careops-ana-pharmacy-feed-relay", "lab": "pharmacy-feed", "learner": "ana", "status": "exited", "leaked": True},
     ])
     lab = "night-shift"
-    want = sorted(table[(table.lab == lab) & table.leaked].name)
+    # the practice table's answer and its two wrong neighbours, written out (the check never runs the filter
+    # the exercise asks for: that would be the answer in the toolkit)
+    want = ["careops-ana-night-shift-db", "careops-ana-night-shift-pump"]
+    still_in_use = {"careops-ana-orientation-probe", "careops-ana-orientation"}
+    leaked_elsewhere = {"careops-ana-pharmacy-feed-relay"}
     got, err = call_learner(fn, table.copy(), lab)
     report.check(err is None, "it runs on the table", hint="it takes (table, lab) and returns a list", got=err)
     if err is None:
@@ -128,10 +132,10 @@ def leaked_names(fn: Callable[[Any, str], list[str]]) -> CheckReport:
                      hint="turn a pandas Series into a list with .tolist()")
         names = [str(n) for n in got] if isinstance(got, (list, tuple)) else []
         # each criterion fails exactly when its own property does
-        in_use = sorted(set(names) & set(table[~table.leaked].name))
+        in_use = sorted(set(names) & still_in_use)
         report.check(not in_use, "resources still in use are kept", got=in_use or None,
                      hint="keep only the rows whose leaked column is True")
-        other_labs = sorted(set(names) & set(table[(table.lab != lab) & table.leaked].name))
+        other_labs = sorted(set(names) & leaked_elsewhere)
         report.check(not other_labs, f"leaked resources of other labs are left alone (only {lab})", got=other_labs or None,
                      hint="filter on the lab column too: another lab may be someone's work in progress")
         missing = [n for n in want if n not in names]

@@ -195,12 +195,27 @@ def _note_kept(original: str, result: str) -> bool:
     return all(p in result for p in pieces if len(p) > 3)
 
 
+def load_extract_answers(path: str | Path | None = None) -> pd.DataFrame:
+    """The practice extract's right AGE, BIRTH_YEAR, ZIP3 and ADMIT_YEAR, worked out ahead (one row per input row,
+    as text; labs/synthetic-data/admissions_extract.answers.csv). The check compares with these instead of running
+    the Safe Harbor rules itself: those rules are the exercise."""
+    return pd.read_csv(path or lab_dir() / "admissions_extract.answers.csv", dtype=str, keep_default_na=False)
+
+
 @learner_check
-def deidentified(fn: Callable[[pd.DataFrame], pd.DataFrame], extract: pd.DataFrame | None = None) -> CheckReport:
-    """Exercise 3a: deidentify(extract) follows Safe Harbor on the visible extract."""
-    from careops.phi import LOW_POPULATION_ZIP3, scan_dataframe
+def deidentified(fn: Callable[[pd.DataFrame], pd.DataFrame], extract: pd.DataFrame | None = None,
+                 answers: pd.DataFrame | None = None) -> CheckReport:
+    """Exercise 3a: deidentify(extract) follows Safe Harbor on the visible extract.
+
+    Another ``extract`` needs its ``answers`` (:func:`load_extract_answers`' columns) beside it.
+    """
+    from careops.phi import scan_dataframe
     from careops.phi.deid import redact_dates
 
+    if answers is None:
+        if extract is not None:
+            raise ValueError("deidentified(fn, extract) needs the extract's answers too (see load_extract_answers)")
+        answers = load_extract_answers()
     report = CheckReport("Exercise 3a: a Safe Harbor de-identification")
     src = load_extract() if extract is None else extract
     before = src.copy()
@@ -215,24 +230,23 @@ def deidentified(fn: Callable[[pd.DataFrame], pd.DataFrame], extract: pd.DataFra
     if list(out.columns) != DEID_COLUMNS or len(out) != len(src):
         report.fail("one output row per input row, in the same order", hint="do not filter or sort rows")
         return report
-    ages = src["AGE"].astype(int)
-    want_age = [("90+" if a >= 90 else str(a)) for a in ages]
+    want_age = list(answers["AGE"])
     got_age = [str(v) for v in out["AGE"]]
     bad = [i for i, (w, g) in enumerate(zip(want_age, got_age)) if w != g]
     report.check(not bad, "AGE is the age as text, and '90+' from 90 on", got=[got_age[i] for i in bad[:3]],
                  expected=[want_age[i] for i in bad[:3]], hint="89 stays '89'; 90 and over become '90+'")
-    old = ages >= 90
-    birth_old = out.loc[old.values, "BIRTH_YEAR"]
+    old = (answers["AGE"] == "90+").to_numpy()
+    birth_old = out.loc[old, "BIRTH_YEAR"]
     report.check(birth_old.isna().all(), "BIRTH_YEAR is empty for patients aged 90+ (the year would reveal the age)",
                  got=birth_old.dropna().tolist()[:3], hint="use None or pd.NA where the age is 90 or more")
-    want_by = src.loc[~old.values, "BIRTHDATE"].str.slice(0, 4).astype(int).tolist()
-    got_by = pd.to_numeric(out.loc[~old.values, "BIRTH_YEAR"], errors="coerce").tolist()
+    want_by = [int(y) for y in answers.loc[~old, "BIRTH_YEAR"]]
+    got_by = pd.to_numeric(out.loc[~old, "BIRTH_YEAR"], errors="coerce").tolist()
     report.check(want_by == got_by, "BIRTH_YEAR is the year of birth for everyone younger",
                  hint="the first four characters of an ISO date, as a number")
-    want_ay = src["ADMIT_DATE"].str.slice(0, 4).astype(int).tolist()
+    want_ay = [int(y) for y in answers["ADMIT_YEAR"]]
     report.check(pd.to_numeric(out["ADMIT_YEAR"], errors="coerce").tolist() == want_ay, "ADMIT_YEAR is the admission year",
                  hint="dates become years")
-    want_zip = ["000" if z[:3] in LOW_POPULATION_ZIP3 else z[:3] for z in src["ZIP"]]
+    want_zip = list(answers["ZIP3"])
     got_zip = [str(z) for z in out["ZIP3"]]
     bad = [i for i, (w, g) in enumerate(zip(want_zip, got_zip)) if w != g]
     report.check(not bad, "ZIP3 keeps 3 digits, and 000 for the low-population areas",
@@ -529,4 +543,4 @@ def lab_is_clean(lab: str = "synthetic-data", timeout: float = 30.0) -> CheckRep
 
 __all__ = ["COHORT_PLAN", "FixedPid", "catches", "cohort_properties", "deidentified", "feed_reconciled", "fidelity",
            "generalised", "k_anonymity_fn", "lab_dir", "lab_is_clean", "lab_workdir", "load_extract",
-           "load_legacy_pid", "load_targets", "property_test", "reconcile_fn", "service_get", "start_legacy_adt"]
+           "load_extract_answers", "load_legacy_pid", "load_targets", "property_test", "reconcile_fn", "service_get", "start_legacy_adt"]

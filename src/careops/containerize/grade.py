@@ -83,14 +83,6 @@ def grade(dockerfile: str, dockerignore: str | None = None, *, learner: str | No
     return sub
 
 
-def solution_artifacts() -> tuple[str, str]:
-    """The reference Dockerfile and .dockerignore (labs/containerize/solution), e.g. for the bench."""
-    from careops import paths
-
-    folder = paths.lab_asset("containerize/solution")
-    return (folder / "Dockerfile").read_text(encoding="utf-8"), (folder / ".dockerignore").read_text(encoding="utf-8")
-
-
 def live_check_seconds(dockerfile: str, dockerignore: str | None, *, learner: str | None = None) -> float:
     """Bench: wall time of the live part (build + live checks + clean-up) of one submission."""
     started = time.monotonic()
@@ -113,4 +105,4 @@ def build_seconds_warm_vs_cold(dockerfile: str, dockerignore: str | None, *,
     return {"cold": cold.seconds, "warm": warm.seconds, "warm_cached_steps": float(warm.cached_steps)}
 
 
-__all__ = ["POINTS", "Submission", "build_seconds_warm_vs_cold", "grade", "live_check_seconds", "solution_artifacts"]
+__all__ = ["POINTS", "Submission", "build_seconds_warm_vs_cold", "grade", "live_check_seconds"]

@@ -9,26 +9,28 @@ notebook):
 3. its non-test cells run in the sandbox, in order; each test cell runs at
    its place in trusted code on the host (:mod:`.trusted`), live checks
    against a throwaway lab (:mod:`.live`);
-4. the executed notebook is scored by nbgrader into the gradebook, feedback
-   is generated, and only then the journal records the submission as done.
+4. the executed notebook is scored by nbgrader into the gradebook (with its
+   hand-in time, so nbgrader's late-submission plugin applies the course's
+   deadlines), and only then the journal records the submission as done.
 
 Only the main thread writes the gradebook and the journal. A grader killed
 at any moment loses nothing: a submission is done when its journal line is
 written (after its grades are committed); anything else is graded again, and
 nbgrader replaces a learner's earlier grades rather than adding to them.
-Re-running grades only new or changed submissions (``regrade=True`` forces).
+Re-running grades only new or changed submissions (``regrade=True`` forces);
+``learners=[...]`` grades only those (always again) and leaves everyone else's
+grades as they are. After every run grades.csv, the LMS exports, the plot and
+the feedback are written again for the whole class from the gradebook
+(:mod:`.export`, :mod:`.feedback`).
 """
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
-import io
 import json
 import os
 import time
 import uuid
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +40,18 @@ from careops.errors import CareOpsError
 from careops.grading import intake
 from careops.grading.agent import IMAGE_CAP, IMAGES_PER_CELL
 from careops.grading.course import COURSE_ID, Course, GradingError, generate_assignment
+from careops.grading.export import ClassRow, export_class, test_columns
+from careops.grading.feedback import (
+    GradingNotes,
+    exercise_labels,
+    grading_notes,
+    not_answered_output,
+    unanswered,
+    unanswered_tests,
+)
+from careops.grading.journal import Journal, grading_dir
 from careops.grading.live import live_meta, run_live_check
+from careops.grading.references import exercises_using_references
 from careops.grading.restore import grade_id, is_test, restore, source_text
 from careops.grading.sandbox import (
     Sandbox,
@@ -57,13 +70,11 @@ from careops.grading.trusted import (
 from careops.progress import Progress
 from careops.report import theme
 
-GRADER_FILES = ("agent.py", "trusted.py", "restore.py", "live.py", "autograder.py", "sandbox.py", "score.py")
+GRADER_FILES = ("agent.py", "trusted.py", "restore.py", "live.py", "autograder.py", "sandbox.py", "score.py",
+                "references.py", "feedback.py")
 STATUSES = ("graded", "incomplete", "rejected")
-
-
-def grading_dir(course: Course, assignment: str) -> Path:
-    """Where the grader keeps its journal, CSV and plot for one assignment."""
-    return course.build / "grading" / assignment
+#: a learner's line of the grade table (the class table's row)
+GradeRow = ClassRow
 
 
 @dataclass
@@ -78,37 +89,11 @@ class Outcome:
     notebooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     tests: dict[str, TestOutcome] = field(default_factory=dict)
     seconds: float = 0.0
+    submission: intake.Submission | None = None
 
     @property
     def reason(self) -> str:
         return "; ".join(self.reasons + self.notes)
-
-
-class Journal:
-    """Append-only record of recorded submissions; the last line of a learner wins."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def entries(self) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        if not self.path.is_file():
-            return found
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a line torn by a crash: that submission is simply graded again
-            if isinstance(entry, dict) and isinstance(entry.get("learner"), str):
-                found[entry["learner"]] = entry
-        return found
-
-    def append(self, entry: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, sort_keys=True) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
 
 
 def skipped_by_grader(cell: dict[str, Any]) -> bool:
@@ -154,11 +139,18 @@ def _sandbox_outputs(answer: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def execute(notebook: dict[str, Any], sandbox: Sandbox, prelude: dict[str, Any], *, learner: str,
-            artifacts_from: dict[str, Any]) -> tuple[dict[str, TestOutcome], list[str]]:
-    """Run a restored notebook: learner cells in the sandbox, tests on the host. Fills in outputs."""
+            artifacts_from: dict[str, Any], zeroed: dict[str, str] | None = None,
+            not_answered: dict[str, str] | None = None) -> tuple[dict[str, TestOutcome], list[str]]:
+    """Run a restored notebook: learner cells in the sandbox, tests on the host. Fills in outputs.
+
+    ``zeroed`` tests (test -> reason: they rely on the reference answers) score 0 without running;
+    a failed test or an answer cell in ``not_answered`` (grade id -> "not answered: exercise ...") says so
+    instead of its error.
+    """
     tests: dict[str, TestOutcome] = {}
     incidents: list[str] = []
     defined: dict[str, Any] = {}
+    zeroed, not_answered = zeroed or {}, not_answered or {}
     try:
         sandbox.wait_ready()
     except SandboxError as exc:
@@ -170,7 +162,9 @@ def execute(notebook: dict[str, Any], sandbox: Sandbox, prelude: dict[str, Any],
         gid = grade_id(cell)
         label = f"cell {gid or index}"
         if is_test(cell):
-            if live_meta(cell):
+            if str(gid) in zeroed:
+                outcome = failed(str(gid), f"scored 0: {zeroed[str(gid)]}", "ReferenceUse")
+            elif live_meta(cell):
                 outcome = run_live_check(cell, artifacts_from, prelude, learner=learner,
                                          fetch=sandbox_fetcher(sandbox) if sandbox.dead is None else None)
             elif sandbox.dead is not None:
@@ -182,6 +176,9 @@ def execute(notebook: dict[str, Any], sandbox: Sandbox, prelude: dict[str, Any],
             err = outcome.error_output() or {}
             if err.get("ename") == "NotGraded" and "not run:" not in outcome.reason:
                 incidents.append(f"{gid}: {outcome.reason}")
+            elif not outcome.passed and str(gid) in not_answered and err.get("ename") != "NotGraded":
+                outcome.outputs = [not_answered_output(not_answered[str(gid)])]
+                outcome.hidden = False
             tests[str(gid)] = outcome
             cell["outputs"] = outcome.outputs
             continue
@@ -200,6 +197,8 @@ def execute(notebook: dict[str, Any], sandbox: Sandbox, prelude: dict[str, Any],
                                 "traceback": [f"SandboxError: {exc.message}"]}]
             continue
         cell["outputs"] = _sandbox_outputs(answer)
+        if str(gid) in not_answered and any(o.get("output_type") == "error" for o in cell["outputs"]):
+            cell["outputs"] = [not_answered_output(not_answered[str(gid)])]  # the stub's NotImplementedError
     for incident in sandbox.incidents:
         if incident not in incidents:
             incidents.append(incident)
@@ -235,12 +234,7 @@ class AssignmentContext:
 
     def test_ids(self) -> list[str]:
         """Column names of the autograded test cells, in notebook order."""
-        ids = []
-        for name, nb in self.sources.items():
-            for cell in nb.get("cells", []):
-                if is_test(cell):
-                    ids.append(grade_id(cell) if len(self.sources) == 1 else f"{name}:{grade_id(cell)}")
-        return [i for i in ids if i]
+        return test_columns(self.sources)
 
 
 def check_submission(sub: intake.Submission, ctx: AssignmentContext) -> intake.Submission:
@@ -267,7 +261,7 @@ def grade_submission(sub: intake.Submission, ctx: AssignmentContext, factory: Sa
                      key: str) -> Outcome:
     """Grade one accepted submission: one fresh sandbox per notebook."""
     start = time.monotonic()
-    out = Outcome(sub.learner, key, "graded")
+    out = Outcome(sub.learner, key, "graded", submission=sub)
     for name, source_nb in ctx.sources.items():
         submitted = sub.notebooks.get(name)
         if submitted is None:
@@ -275,13 +269,25 @@ def grade_submission(sub: intake.Submission, ctx: AssignmentContext, factory: Sa
             continue
         restored = restore(source_nb, submitted)
         out.notes.extend(restored.notes)
+        zeroed = exercises_using_references(restored.notebook)
+        out.notes.extend(f"{gid} scored 0: {why}" for gid, why in zeroed.items())
+        labels = exercise_labels(source_nb)
+        not_answered = {**{gid: f"not answered: {labels.get(gid, gid)}"
+                           for gid in unanswered(source_nb, restored.notebook)},
+                        **unanswered_tests(source_nb, restored.notebook)}
         sandbox = factory.take()
         try:
             tests, incidents = execute(restored.notebook, sandbox, ctx.preludes[name], learner=sub.learner,
-                                       artifacts_from=restored.notebook)
+                                       artifacts_from=restored.notebook, zeroed=zeroed, not_answered=not_answered)
         finally:
             sandbox.remove()
         out.reasons.extend(incidents)
+        grading_notes(restored.notebook, GradingNotes(
+            undone=[n for n in restored.notes if not n.startswith("missing answer")],
+            not_answered={g: t for g, t in not_answered.items() if g in tests and not tests[g].passed},
+            # (answer cells' own "not answered" show in their place; the summary lists the tests')
+            reference_use=zeroed, hidden_failed=[g for g, t in tests.items() if t.hidden and not t.passed],
+            incidents=incidents))
         out.notebooks[name] = restored.notebook
         for gid, t in tests.items():
             out.tests[gid if len(ctx.sources) == 1 else f"{name}:{gid}"] = t
@@ -292,23 +298,11 @@ def grade_submission(sub: intake.Submission, ctx: AssignmentContext, factory: Sa
 
 
 @dataclass
-class GradeRow:
-    """One learner's line of the grade export."""
-
-    learner: str
-    status: str
-    score: float
-    max_score: float
-    cells: dict[str, float]
-    reason: str
-
-
-@dataclass
 class GradeSummary:
-    """What a grading run produced: the grade table, pass rates, problems and where the files are."""
+    """What a grading run produced: the class's grade table, pass rates, problems and where the files are."""
 
     assignment: str
-    rows: list[GradeRow]
+    rows: list[ClassRow]
     test_ids: list[str]
     max_points: dict[str, float]
     csv_path: Path
@@ -316,23 +310,37 @@ class GradeSummary:
     graded_now: list[str]
     skipped: list[str]
     seconds: float
-
-    def pass_rates(self) -> dict[str, float]:
-        """Per test cell: the share of learners with full marks on it."""
-        n = len(self.rows) or 1
-        return {t: sum(r.cells.get(t, 0) >= self.max_points[t] for r in self.rows) / n for t in self.test_ids}
+    not_collected: list[intake.NotCollected] = field(default_factory=list)
+    exports: dict[str, Path] = field(default_factory=dict)
 
     @property
-    def problems(self) -> list[GradeRow]:
-        return [r for r in self.rows if r.status != "graded"]
+    def handed_in(self) -> list[ClassRow]:
+        return [r for r in self.rows if r.handed_in_or_graded]
+
+    def pass_rates(self) -> dict[str, float]:
+        """Per test cell: the share of learners who handed in with full marks on it."""
+        rows = self.handed_in
+        n = len(rows) or 1
+        return {t: sum(r.cells.get(t, 0) >= self.max_points[t] for r in rows) / n for t in self.test_ids}
+
+    @property
+    def problems(self) -> list[ClassRow]:
+        return [r for r in self.rows if r.status not in ("graded", "missing")]
 
     def __str__(self) -> str:
-        lines = [(f"{self.assignment}: {len(self.rows)} submission(s), {len(self.graded_now)} graded now, "
+        lines = [(f"{self.assignment}: {len(self.handed_in)} submission(s), {len(self.graded_now)} graded now, "
                   f"{len(self.skipped)} unchanged; grades in {self.csv_path}")]
         for t, rate in self.pass_rates().items():
             lines.append(f"  {t}: {rate:.0%} full marks")
         for r in self.problems:
             lines.append(f"  ! {r.learner} ({r.status}): {r.reason}")
+        late = [r for r in self.handed_in if r.late]
+        for r in late:
+            lines.append(f"  late: {r.learner} by {r.late} (penalty {r.late_penalty:g})")
+        for nc in self.not_collected:
+            lines.append(f"  not collected: {nc}")
+        if self.exports:
+            lines.append("  exports: " + ", ".join(f"{k} {v}" for k, v in self.exports.items()))
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -344,74 +352,11 @@ class GradeSummary:
         probs = (theme.table(([r.learner, theme.state("failed" if r.status != "incomplete" else "not-approved",
                                                       r.status), r.reason] for r in self.problems),
                              header=["learner", "status", "reason"]) if self.problems else theme.muted("none"))
+        odd = (theme.table(([nc.path, nc.reason] for nc in self.not_collected), header=["file", "why it was set aside"])
+               if self.not_collected else theme.muted("none"))
         body = (img + theme.section("Pass rate per exercise", rates) + theme.section("Not graded fully", probs)
-                + theme.para(theme.join(["CSV: ", theme.code(self.csv_path)])))
-        return theme.card(f"{self.assignment}: {len(self.rows)} submissions", body, ok=not self.problems)
-
-
-def _fmt(x: float) -> str:
-    return f"{x:g}"
-
-
-def export(ctx: AssignmentContext, learners: Iterable[str], journal: dict[str, dict[str, Any]], path: Path
-           ) -> tuple[list[GradeRow], dict[str, float]]:
-    """Write the grade CSV (atomically) from the gradebook, with status and reason from the journal."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    test_ids = ctx.test_ids()
-    rows: list[GradeRow] = []
-    max_points: dict[str, float] = {}
-    with Gradebook(ctx.course.db_url, COURSE_ID) as gb:
-        for learner in sorted(learners):
-            cells: dict[str, float] = {}
-            total = maximum = 0.0
-            try:
-                sub = gb.find_submission(ctx.assignment, learner)
-                for nb in sub.notebooks:
-                    for g in nb.grades:
-                        score = float(g.score or 0.0)
-                        total += score
-                        maximum += float(g.max_score or 0.0)
-                        col = g.name if len(ctx.sources) == 1 else f"{nb.name}:{g.name}"
-                        cells[col] = score
-                        max_points[col] = float(g.max_score or 0.0)
-            except MissingEntry:
-                pass
-            entry = journal.get(learner, {})
-            rows.append(GradeRow(learner, entry.get("status", "missing"), total, maximum, cells,
-                                 entry.get("reason", "")))
-    for t in test_ids:
-        max_points.setdefault(t, 0.0)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["learner", "status", "score", "max_score", *test_ids, "reason"])
-    for r in rows:
-        w.writerow([r.learner, r.status, _fmt(r.score), _fmt(r.max_score),
-                    *(_fmt(r.cells.get(t, 0.0)) for t in test_ids), r.reason])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
-    return rows, max_points
-
-
-def plot_scores(rows: list[GradeRow], path: Path, assignment: str) -> Path | None:
-    """A histogram of the scores (PNG)."""
-    if not rows:
-        return None
-    from careops.report.figure import Figure
-
-    fig = Figure(figsize=(5, 3))
-    ax = fig.add_subplot()
-    top = max((r.max_score for r in rows), default=1.0) or 1.0
-    ax.hist([r.score for r in rows], bins=[x - 0.5 for x in range(int(top) + 2)], color=theme.FIGURE["primary"],
-            rwidth=0.9)
-    ax.set_xlabel("score")
-    ax.set_ylabel("learners")
-    ax.set_title(f"{assignment}: score distribution")
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
+                + theme.section("Not collected", odd) + theme.para(theme.join(["CSV: ", theme.code(self.csv_path)])))
+        return theme.card(f"{self.assignment}: {len(self.handed_in)} submissions", body, ok=not self.problems)
 
 
 def _ensure_registered(course: Course, assignment: str) -> None:
@@ -427,11 +372,24 @@ def _ensure_registered(course: Course, assignment: str) -> None:
     generate_assignment(assignment, course.root)
 
 
+def _roster(course: Course) -> dict[str, dict[str, str]]:
+    """The gradebook's students (an imported roster maps LMS names and ids to the course's learner ids)."""
+    from nbgrader.api import Gradebook
+
+    if not course.gradebook.is_file():
+        return {}
+    with Gradebook(course.db_url, COURSE_ID) as gb:
+        return {s.id: {"first_name": s.first_name or "", "last_name": s.last_name or "", "email": s.email or "",
+                       "lms_user_id": s.lms_user_id or ""} for s in gb.students}
+
+
 def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, regrade: bool = False,
                 jobs: int | None = None, policy: SandboxPolicy | None = None, feedback: bool = True,
-                progress: bool = True) -> GradeSummary:
-    """Grade every submission of ``assignment`` found at ``submissions``; see the module doc."""
+                progress: bool = True, learners: list[str] | None = None) -> GradeSummary:
+    """Grade the submissions of ``assignment`` found at ``submissions`` (only ``learners``' when given, always
+    again); then write the class's grades, exports and feedback from the gradebook. See the module doc."""
     from careops import engine
+    from careops.grading import deadlines as dl
     from careops.grading.score import Scorer
 
     start = time.monotonic()
@@ -442,12 +400,24 @@ def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, regrade
                            fix="pass one of the folder names under notebooks/")
     _ensure_registered(course, assignment)
     ctx = AssignmentContext.load(course, assignment)
-    subs = [check_submission(s, ctx) for s in intake.collect(Path(submissions), assignment, list(ctx.sources))]
+    deadlines = dl.load(course.root)
+    _deadlines_into_gradebook(course, assignment, deadlines, reassess=False)
     out_dir = grading_dir(course, assignment)
+    found = intake.collect(Path(submissions), assignment, list(ctx.sources), work=out_dir / "unpacked",
+                           roster=_roster(course))
+    subs = [check_submission(s, ctx) for s in found.submissions]
+    if learners:
+        unknown = sorted(set(learners) - {s.learner for s in subs})
+        if unknown:
+            raise GradingError(
+                f"no submission of {', '.join(unknown)} at {submissions} (found: "
+                f"{', '.join(sorted(s.learner for s in subs)) or 'none'})",
+                fix="check the learner id (the grades.csv column 'learner'), or the submissions folder")
+        subs = [s for s in subs if s.learner in learners]
     journal = Journal(out_dir / "journal.jsonl")
     done = journal.entries()
     keys = {s.learner: hashlib.sha256(f"{s.digest}:{ctx.version}".encode()).hexdigest()[:24] for s in subs}
-    todo = [s for s in subs if regrade or done.get(s.learner, {}).get("key") != keys[s.learner]]
+    todo = [s for s in subs if regrade or learners or done.get(s.learner, {}).get("key") != keys[s.learner]]
     skipped = sorted(s.learner for s in subs if s not in todo)
     client = engine.client()
     remove_leftovers(assignment, client=client)
@@ -458,23 +428,27 @@ def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, regrade
     policy = policy or SandboxPolicy()
     session = uuid.uuid4().hex[:12]
     jobs = max(1, jobs or min(2, os.cpu_count() or 1))
+    by_learner = {s.learner: s for s in subs}
+
+    def entry(out: Outcome, sub: intake.Submission) -> dict[str, Any]:
+        return {"learner": out.learner, "key": out.key, "status": out.status, "reason": out.reason,
+                "seconds": round(out.seconds, 2), "handed_in": sub.handed_in.isoformat(" ") if sub.handed_in else "",
+                "handed_in_from": sub.handed_in_from, "origin": sub.origin, "profile": sub.profile}
 
     def record(out: Outcome) -> None:
         scorer = scorer_future.result()
+        sub = by_learner[out.learner]
         if out.status == "rejected":
-            scorer.record_zero(assignment, out.learner, out.reason)
+            scorer.record_zero(assignment, out.learner, out.reason, handed_in=sub.handed_in, profile=sub.profile)
         else:
-            scorer.record(assignment, out.learner, out.notebooks)
-            if feedback:
-                scorer.feedback(assignment, out.learner)
-        journal.append({"learner": out.learner, "key": out.key, "status": out.status, "reason": out.reason,
-                        "seconds": round(out.seconds, 2)})
+            scorer.record(assignment, out.learner, out.notebooks, handed_in=sub.handed_in, secret=sub.secret,
+                          profile=sub.profile, deadlines=deadlines)
+        journal.append(entry(out, sub))
 
     bar = Progress(f"grading {assignment}", total=len(todo), unit="submission", notebook=True) \
         if progress and todo else None
     rejected = [s for s in todo if s.problem]
     accepted = [s for s in todo if not s.problem]
-    failures: dict[str, dict[str, Any]] = {}
     factory = SandboxFactory(policy, assignment=assignment, session=session, client=client,
                              prestart=bool(accepted))
     try:
@@ -489,7 +463,8 @@ def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, regrade
                     record(fut.result())
                 except Exception as exc:  # noqa: BLE001 - the grader's trouble, not the learner's: retried next run
                     msg = exc.message if isinstance(exc, CareOpsError) else f"{type(exc).__name__}: {exc}"
-                    failures[futures[fut].learner] = {"status": "error", "reason": f"grader problem: {msg}"}
+                    sub = futures[fut]
+                    journal.append(entry(Outcome(sub.learner, "", "error", reasons=[f"grader problem: {msg}"]), sub))
                 if bar:
                     bar.advance()
     finally:
@@ -497,8 +472,28 @@ def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, regrade
         remove_leftovers(assignment, client=client, session=session)
         if bar:
             bar.close()
-    entries = {**journal.entries(), **failures}
-    rows, max_points = export(ctx, [s.learner for s in subs], entries, out_dir / "grades.csv")
-    plot = plot_scores(rows, out_dir / "scores.png", assignment)
-    return GradeSummary(assignment, rows, ctx.test_ids(), max_points, out_dir / "grades.csv", plot,
-                        sorted(s.learner for s in todo), skipped, time.monotonic() - start)
+    scorer = scorer_future.result()
+    _deadlines_into_gradebook(course, assignment, deadlines, reassess=True)
+    if feedback and course.root.joinpath("build", "course", "autograded").is_dir():
+        scorer.feedback(assignment)  # the whole class: the gradebook (late penalties, hand grading) may have moved
+    exports = export_class(course, assignment)
+    return GradeSummary(assignment, exports.table.rows, exports.table.test_ids, exports.table.max_points,
+                        exports.grades_csv, exports.plot, sorted(s.learner for s in todo), skipped,
+                        time.monotonic() - start, found.not_collected,
+                        {"canvas": exports.canvas_csv, "moodle": exports.moodle_csv})
+
+
+def _deadlines_into_gradebook(course: Course, assignment: str, deadlines: Any, *, reassess: bool) -> None:
+    """The due date (before scoring) and, after it, everyone's late penalty from the current deadlines file
+    (it may have changed since a learner was graded)."""
+    import warnings
+
+    from nbgrader.api import Gradebook
+
+    from careops.grading import deadlines as dl
+
+    with warnings.catch_warnings(), Gradebook(course.db_url, COURSE_ID) as gb:
+        warnings.simplefilter("ignore")  # nbgrader's SQLAlchemy "not in session" chatter
+        dl.apply(gb, deadlines, assignment)
+        if reassess:
+            dl.reassess(gb, deadlines, assignment)

@@ -226,9 +226,32 @@ class TestOutcome:
     passed: bool
     outputs: list[dict[str, Any]] = field(default_factory=list)
     reason: str = ""  # why it failed, one line
+    hidden: bool = False  # it failed in its hidden tests (the visible part passed): feedback must not show why
 
     def error_output(self) -> dict[str, Any] | None:
         return next((o for o in self.outputs if o.get("output_type") == "error"), None)
+
+
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
+def hidden_lines(source: str) -> set[int]:
+    """Line numbers (1-based) of a test cell's source that are inside its hidden-tests region."""
+    lines, inside = set(), False
+    for number, line in enumerate(source.splitlines(), start=1):
+        if HIDDEN_BEGIN in line:
+            inside = True
+        elif HIDDEN_END in line:
+            inside = False
+        elif inside:
+            lines.add(number)
+    return lines
+
+
+def _failed_in(exc: BaseException, filename: str, hidden: set[int]) -> bool:
+    """Whether the cell's own frame that raised is on a hidden line."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
+    return bool(frames) and frames[-1].lineno in hidden
 
 
 def _names_used(tree: ast.AST) -> list[str]:
@@ -285,23 +308,52 @@ def _check_failed_outputs(exc: CheckFailed) -> list[dict[str, Any]]:
                                           "evalue": exc.report.summary(), "traceback": line}]
 
 
+_VISIBLE = "__careops_visible_value__"
+
+
+def _keep_visible_value(tree: ast.Module, hidden: set[int]) -> None:
+    """The visible part's last expression (``check.thing(answer)``) is the cell's value in the learner's kernel,
+    where the hidden tests are gone: keep its value to show it, even though hidden tests follow it here."""
+    if not hidden:
+        return
+    first_hidden = min(hidden)
+    visible = [i for i, node in enumerate(tree.body) if (node.end_lineno or node.lineno) < first_hidden]
+    if visible and isinstance(tree.body[visible[-1]], ast.Expr) and visible[-1] != len(tree.body) - 1:
+        node = tree.body[visible[-1]]
+        tree.body[visible[-1]] = ast.copy_location(
+            ast.Assign(targets=[ast.Name(_VISIBLE, ast.Store())], value=node.value), node)
+        ast.fix_missing_locations(tree)
+
+
+def _show_visible_value(ns: dict[str, Any], outputs: list[dict[str, Any]]) -> None:
+    if _VISIBLE in ns:
+        shown = _display(ns.pop(_VISIBLE))
+        if shown:
+            outputs.append(shown)
+
+
 def run_test_source(source: str, grade_id: str, ns: dict[str, Any],
                     fetch: Callable[[str, list[dict[str, Any]]], Any] | None) -> tuple[TestOutcome, dict[str, Any]]:
     """Execute a test cell's source in ``ns`` (fetching missing names); returns the outcome and its new names."""
     filename = CELL_FILE.format(gid=grade_id)
     outputs: list[dict[str, Any]] = []
+    hidden: set[int] = set()
     try:
-        tree = ast.parse(python_source(source), filename=filename)
+        code = python_source(source)
+        hidden = hidden_lines(code)
+        tree = ast.parse(code, filename=filename)
         if fetch is not None:
             for name in _names_used(tree):
                 if name not in ns and not hasattr(builtins, name):
                     value = fetch(name, outputs)
                     if value is not _MISSING:
                         ns[name] = value
+        _keep_visible_value(tree, hidden)
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last = ast.Expression(tree.body.pop().value)
         exec(compile(tree, filename, "exec"), ns)  # noqa: S102 - the instructor's test cell (trusted)
+        _show_visible_value(ns, outputs)
         if last is not None:
             shown = _display(eval(compile(last, filename, "eval"), ns))
             if shown:
@@ -313,12 +365,14 @@ def run_test_source(source: str, grade_id: str, ns: dict[str, Any],
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
+        _show_visible_value(ns, outputs)
         if isinstance(exc, CheckFailed):
             outputs.extend(_check_failed_outputs(exc))
         else:
             outputs.append(_error_output(exc, filename))
         first = (str(exc).strip().splitlines() or [""])[0]
-        return TestOutcome(grade_id, False, outputs, f"{type(exc).__name__}: {first}"[:300]), {}
+        return TestOutcome(grade_id, False, outputs, f"{type(exc).__name__}: {first}"[:300],
+                           hidden=_failed_in(exc, filename, hidden)), {}
     assigned = _assigned(tree) if isinstance(tree, ast.Module) else set()
     return TestOutcome(grade_id, True, outputs), {k: ns[k] for k in assigned if k in ns}
 

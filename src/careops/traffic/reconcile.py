@@ -117,7 +117,7 @@ def stored_control_ids(lab: Lab, volume: str, prefix: str, *, db_path: str = "/d
                        user: str = "10001") -> list[str]:
     """Control ids starting with ``prefix`` in the ADT database on a lab volume, read by a short-lived container
     (whichever service containers are up or gone)."""
-    with lab.run(LAB_IMAGE, name="db-reader", user=user, volumes={volume: "/data"},
+    with lab.run(LAB_IMAGE, name="db-reader", user=user, volumes={volume: "/data"}, wait=False,
                  command=["python3", "-c", _READER, db_path, prefix], memory="64m", cpus=0.5, pids=16) as reader:
         code = reader.wait(timeout=60)
         out = reader.logs(None, stderr=False)

@@ -14,7 +14,7 @@ hidden tests, the grader and unit tests.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -263,15 +263,17 @@ def rolling_update(run: DeploymentRun) -> CheckReport:
 # -- exercise 5b: a deployment's row -------------------------------------------------------------
 
 @learner_check
-def deployment_row(fn: Callable[..., Any], cases: list[str] | None = None, *,
+def deployment_row(fn: Callable[..., Any], cases: Mapping[str, Mapping[str, float]] | None = None, *,
                    title: str = "Exercise 5b: a deployment's row") -> CheckReport:
     """Call the learner's ``deployment_row`` on recorded deployments whose rows are known; one line per case.
-    ``data["rows"]``: the rows it returned, by case."""
+
+    ``cases`` maps a case of :func:`recorded.make_deployment_record` to its right row (default: the practice
+    cases and their answers; hidden tests bring the graded ones). ``data["rows"]``: the rows it returned, by case.
+    """
     report = CheckReport(title)
     rows = report.data.setdefault("rows", {})
-    for case in recorded.PRACTICE_ROWS if cases is None else cases:
+    for case, expected in (recorded.PRACTICE_ROW_ANSWERS if cases is None else cases).items():
         frame, args = recorded.make_deployment_record(case)
-        expected = recorded.ROW_ANSWERS[case]
         try:
             got = dict(fn(frame, **args))
         except Exception as exc:  # noqa: BLE001 - the learner's error, reported as a failed criterion
@@ -310,14 +312,19 @@ def _row_hint(wrong: dict[str, Any]) -> str:
 # -- exercise 6: the change record -----------------------------------------------------------
 
 @learner_check
-def change_record(fn: Callable[[pd.DataFrame], Any], *, seeds: tuple[int, ...] = (0,),
+def change_record(fn: Callable[[pd.DataFrame], Any], *,
+                  cases: list[tuple[str, pd.DataFrame, list[dict[str, Any]]]] | None = None,
                   title: str = "Exercise 6: the change record") -> CheckReport:
-    """The learner's ``change_record(audit_frame)`` on audit logs whose answer is known."""
+    """The learner's ``change_record(audit_frame)`` on audit logs whose answer is known.
+
+    ``cases`` are ``(label, audit log, right record)``; the default is the practice log and its answer
+    (hidden tests bring their own, with answers from the grader's references).
+    """
     report = CheckReport(title)
-    for seed in seeds:
-        label = "the sample log" if seed == 0 else f"audit log #{seed}"
+    default = [("the sample log", recorded.sample_change_log(), recorded.PRACTICE_CHANGE_RECORD)]
+    for label, log, want in cases or default:
         try:
-            out = fn(recorded.sample_change_log(seed))
+            out = fn(log.copy())
         except Exception as exc:  # noqa: BLE001 - the learner's error, reported as a failed criterion
             report.fail(f"change_record runs on {label}: {learner_error(exc)}",
                         hint="try it on recorded.sample_change_log() and read the traceback")
@@ -329,7 +336,6 @@ def change_record(fn: Callable[[pd.DataFrame], Any], *, seeds: tuple[int, ...] =
                             expected=CHANGE_RECORD_COLUMNS, got=list(out.columns),
                             hint="select them in order: out[[...]]"):
             continue
-        want = recorded.expected_change_record(seed)
         got = out.to_dict("records")
         report.check(len(got) == len(want), f"{label}: one row per deployment (action deploy.*), nothing else",
                      expected=len(want), got=len(got),

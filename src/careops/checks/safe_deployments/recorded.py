@@ -4,7 +4,9 @@ The learner's Python in module 3 (the canary analysis, a deployment's row, the
 change record) is graded on these recordings, in the shape careops.traffic and
 careops.audit produce them. Every right answer is written out here by hand,
 next to the construction it was worked out from -- never computed by a
-reference the learner could call.
+reference the learner could call. Only the practice cases' answers are here; the graded cases' answers live
+with the grader (grading/references/safe_deployments.py, read on the instructor's host), and this module only
+builds their inputs.
 """
 from __future__ import annotations
 
@@ -88,7 +90,7 @@ def _row(kind: str, t: float, *, ok: bool = True, version: str = "v1", ms: float
 
 def make_deployment_record(case: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     """A recorded deployment whose numbers were worked out by hand: (frame, call arguments). The cases are
-    the practice ones (``PRACTICE_ROWS``) and the graded ones (``GRADED_ROWS``)."""
+    the practice ones (``PRACTICE_ROWS``) and the graded ones (their answers are with the grader)."""
     rows: list[dict[str, Any]] = []
     T = NOW
 
@@ -138,33 +140,20 @@ def make_deployment_record(case: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     return frame, args
 
 
-#: case -> the right row, worked out by hand from the construction above
-ROW_ANSWERS: dict[str, dict[str, float]] = {
+#: practice case -> the right row, worked out by hand from the construction above
+PRACTICE_ROW_ANSWERS: dict[str, dict[str, float]] = {
     # [10, 20]: the 0.1 s grid gives +10.0 .. +19.9 (100 requests), plus the v2 answer at +14.85; MLLP all ACKed;
     # the first v2 answer is at +14.85 and the last v1 one at +14.9
     "blue/green": {"seconds": 10.0, "http_requests": 101, "failed_requests": 0, "failed_messages": 0,
                    "p95_ms": 10.0, "side_by_side_seconds": 0.05},
-    # + the failed request exactly at start and the failed message exactly at end; +9.99 and +20.01 are outside
-    "outside the window": {"seconds": 10.0, "http_requests": 102, "failed_requests": 1, "failed_messages": 1,
-                           "p95_ms": 10.0, "side_by_side_seconds": 0.05},
     # +14.0 .. +15.4 refused (15 requests); one MLLP send unanswered; v1 and v2 never answered at the same time
     "stop-and-replace": {"seconds": 10.0, "http_requests": 100, "failed_requests": 15, "failed_messages": 1,
                          "p95_ms": 10.0, "side_by_side_seconds": 0.0},
     # 10 of 100 at 50 ms; v2 answers first at +10.0, v1 last at +19.9
     "slow tail": {"seconds": 9.9, "http_requests": 100, "failed_requests": 0, "failed_messages": 0,
                   "p95_ms": 50.0, "side_by_side_seconds": 9.9},
-    # v2-faulty got every other request in +12.0 .. +14.9 and failed +12.0, +12.4, ... +14.8 (8); its first
-    # answer is at +12.2 and v1 answers until +19.9
-    "rolled back": {"seconds": 10.0, "http_requests": 100, "failed_requests": 8, "failed_messages": 1,
-                    "p95_ms": 10.0, "side_by_side_seconds": 7.7},
-    "never served": {"seconds": 10.0, "http_requests": 50, "failed_requests": 0, "failed_messages": 0,
-                     "p95_ms": 10.0, "side_by_side_seconds": 0.0},
-    "nothing in the window": {"seconds": 10.0, "http_requests": 0, "failed_requests": 0, "failed_messages": 0,
-                              "p95_ms": 0.0, "side_by_side_seconds": 0.0},
 }
-PRACTICE_ROWS = ["blue/green", "stop-and-replace", "slow tail"]
-GRADED_ROWS = ["outside the window", "rolled back", "never served", "nothing in the window", "slow tail",
-               "stop-and-replace"]
+PRACTICE_ROWS = list(PRACTICE_ROW_ANSWERS)
 
 
 # -- exercise 6: audit logs --------------------------------------------------------------------------
@@ -219,29 +208,33 @@ def sample_change_log(seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def expected_change_record(seed: int = 0) -> list[dict[str, Any]]:
-    """The right answer for ``sample_change_log(seed)``, written out from the same list of deployments."""
-    out = []
-    for _seq, at, actor, strategy, image, change, approver, outcome, rolled_back in _deployments(seed):
-        started, ended = _started_ended(at)
-        out.append({"change_id": change, "deployed_by": actor, "approved_by": approver, "strategy": strategy,
-                    "image": image, "started": started, "ended": ended, "outcome": outcome,
-                    "rolled_back": rolled_back})
-    return out
-
+#: The right change record of the practice log (``sample_change_log()``), written out from ``_DEPLOYMENTS``.
+PRACTICE_CHANGE_RECORD: list[dict[str, Any]] = [
+    {"change_id": "CHG-2001", "deployed_by": "Dana Reyes", "approved_by": "cab-chair", "strategy": "blueGreen",
+     "image": V2, "started": "2026-11-10T08:59:18.000Z", "ended": "2026-11-10T09:00:00.000Z",
+     "outcome": "promoted", "rolled_back": False},
+    {"change_id": "CHG-2002", "deployed_by": "Sam Okoye", "approved_by": "cab-chair", "strategy": "canary",
+     "image": V2_FAULTY, "started": "2026-11-10T10:29:18.000Z", "ended": "2026-11-10T10:30:00.000Z",
+     "outcome": "rolled-back", "rolled_back": True},
+    {"change_id": "CHG-2003", "deployed_by": "Sam Okoye", "approved_by": "", "strategy": "canary",
+     "image": V2, "started": "2026-11-11T08:14:18.000Z", "ended": "2026-11-11T08:15:00.000Z",
+     "outcome": "aborted", "rolled_back": False},
+    {"change_id": "CHG-2004", "deployed_by": "Ana Lind", "approved_by": "Dr. Kim (CAB)", "strategy": "canary",
+     "image": V2, "started": "2026-11-12T14:44:18.000Z", "ended": "2026-11-12T14:45:00.000Z",
+     "outcome": "promoted", "rolled_back": False},
+]
 
 
 __all__ = [
     "BASE_UPSTREAM",
     "CANARY_UPSTREAM",
-    "GRADED_ROWS",
     "NOW",
     "PRACTICE_CASES",
+    "PRACTICE_CHANGE_RECORD",
     "PRACTICE_ROWS",
-    "ROW_ANSWERS",
+    "PRACTICE_ROW_ANSWERS",
     "RULE",
     "CanaryCase",
-    "expected_change_record",
     "make_deployment_record",
     "make_window",
     "sample_change_log",
