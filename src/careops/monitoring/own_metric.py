@@ -2,9 +2,9 @@
 
 The learner declares it (module 5, exercise 1)::
 
-    name: adt_admissions_by_ward_total
-    help: Admissions stored (ACK AA), by the ward in PV1-3
-    events: [A01]
+    name: adt_discharges_by_ward_total
+    help: Discharges stored (ACK AA), by the ward in PV1-3
+    events: [A03]
     outcome: accepted
     labels:
       ward: PV1-3
@@ -32,7 +32,7 @@ from careops.monitoring.stack import MonitoringStack
 from careops.report import theme
 from careops.router.yamlpos import load_located, require_mapping
 
-KEYS = {"name": "the metric's name, e.g. adt_admissions_by_ward_total",
+KEYS = {"name": "the metric's name, e.g. adt_discharges_by_ward_total",
         "help": "one sentence: what is counted",
         "events": "the events counted: a list of A01, A03, A08",
         "outcome": "accepted (ACK AA), refused (AE or AR) or any",
@@ -99,7 +99,7 @@ def parse_metric_definition(text: str) -> MetricDefinition:
     name = str(data["name"])
     if not _NAME.match(name):
         raise doc.fail(("name",), f"{name!r} is not a Prometheus metric name",
-                       fix="letters, digits and underscores, starting with a letter: adt_admissions_by_ward_total")
+                       fix="letters, digits and underscores, starting with a letter: adt_discharges_by_ward_total")
     if not name.startswith("adt_"):
         raise doc.fail(("name",), f"{name!r} does not start with the service's prefix adt_",
                        fix="every metric of the service starts with adt_, so dashboards find them together")

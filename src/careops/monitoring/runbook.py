@@ -3,9 +3,9 @@
 The learner writes it as YAML (module 5, exercise 4)::
 
     runbook:
-      - alert: ADTDatabaseWriteErrors
-        action: free-disk
-        note: the ADT log says "database or disk is full"; the export job writes to the database's disk
+      - alert: <the name of an alert in your rules>
+        action: <one of the actions>
+        note: <why this action ends what the alert sees>
 
 ``action`` is one of :data:`careops.monitoring.incidents.ACTIONS`; careops runs it when the alert fires
 (a declarative runbook: careops' code acts, never the learner's). Every error names the line.
@@ -56,7 +56,7 @@ def parse_runbook(text: str, *, alerts: list[str] | None = None) -> Runbook:
     entries = top.get("runbook")
     if not isinstance(entries, list) or not entries:
         raise doc.fail(("runbook",), "expected a list of steps (- alert: ..., action: ...)",
-                       fix="runbook:\n  - alert: ADTDatabaseWriteErrors\n    action: free-disk")
+                       fix="runbook:\n  - alert: <an alert of your rules>\n    action: <an action, e.g. page>")
     steps: list[RunbookStep] = []
     for i, entry in enumerate(entries):
         path = ("runbook", i)
