@@ -34,6 +34,8 @@ from careops.pipeline.jobcontainer import REPO_MOUNT, WORKSPACE
 
 LABEL_PIPELINE_REPO = "org.careops.pipeline.repo"
 LABEL_PIPELINE_RUN = "org.careops.pipeline.run"
+#: a lab container's own label naming its pipeline run (a lab sets every org.careops.* label itself)
+CONTAINER_LABEL_RUN = "pipeline-run"
 #: Folders never copied by checkout nor sent to the image builder.
 SKIPPED_DIRS = (".venv", "venv", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache", ".careops")
 
@@ -254,7 +256,7 @@ def _deploy_staging(call: ActionCall) -> dict[str, str]:
     ref, port, path = call.inputs["image"], int(call.inputs["port"]), call.inputs["health-path"]
     name = call.inputs["name"]
     container = call.lab.run(ref, name=name, ports=[port], memory="256m", cpus=0.5, pids=128,
-                             labels={LABEL_PIPELINE_RUN: call.run_id})
+                             labels={CONTAINER_LABEL_RUN: call.run_id})
     url = f"http://127.0.0.1:{container.port(port)}{path}"
     deadline = time.monotonic() + call.timeout
     last = "no answer yet"
