@@ -22,13 +22,14 @@ from careops.images import ensure_images
 from careops.monitoring.drill import ActionTaken, DrillRun
 from careops.monitoring.incidents import INCIDENTS
 from careops.monitoring.own_metric import OwnMetricRun, PROBE_MESSAGES, parse_metric_definition
-from careops.paths import lab_asset, repo_root
+from careops.grading.references import reference_file
+from careops.paths import repo_root
 from careops.traffic import TrafficPlan, TrafficResult, reconcile
 
 SOLUTIONS = {"alert_rules": "rules.yml", "runbook": "runbook.yml", "own_metric": "own-metric.yml",
              "postmortem": "postmortem.md"}
-RULES = lab_asset("monitoring/solution/rules.yml").read_text()
-POSTMORTEM = lab_asset("monitoring/solution/postmortem.md").read_text()
+RULES = reference_file("monitoring/rules.yml").read_text()
+POSTMORTEM = reference_file("monitoring/postmortem.md").read_text()
 
 
 def test_solution_files_are_the_notebooks_solution_cells() -> None:
@@ -39,7 +40,7 @@ def test_solution_files_are_the_notebooks_solution_cells() -> None:
     for artifact, name in SOLUTIONS.items():
         lines = [line for line in cells[artifact].splitlines() if not line.startswith("%%artifact")
                  and line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
-        assert lab_asset(f"monitoring/solution/{name}").read_text() == "\n".join(lines) + "\n", f"{name} drifted"
+        assert reference_file(f"monitoring/{name}").read_text() == "\n".join(lines) + "\n", f"{name} drifted"
 
 
 # -- exercise 2 --------------------------------------------------------------------------------
@@ -126,7 +127,7 @@ def test_burn_rate_fails_the_mean_of_ratios_a_centred_window_and_zero_for_silenc
     ("help: x", "says too little"),
 ])
 def test_a_metric_declaration_breaking_a_rule_names_it(change: str, words: str) -> None:
-    text = lab_asset("monitoring/solution/own-metric.yml").read_text()
+    text = reference_file("monitoring/own-metric.yml").read_text()
     key = change.split(":")[0]
     lines = [change if line.startswith(f"{key}:") else line for line in text.splitlines()
              if not (key == "labels" and line.startswith("  "))]
@@ -137,7 +138,7 @@ def test_a_metric_declaration_breaking_a_rule_names_it(change: str, words: str) 
 def test_the_expected_counts_follow_the_declaration() -> None:
     from careops.hl7 import build_adt
 
-    definition = parse_metric_definition(lab_asset("monitoring/solution/own-metric.yml").read_text())
+    definition = parse_metric_definition(reference_file("monitoring/own-metric.yml").read_text())
     sent = []
     for event, control_id, ward, app, visit in PROBE_MESSAGES:
         text = build_adt(event, control_id=control_id, mrn=f"SYN-{visit[2:]}", family="Testperson", given="Robin",
@@ -149,7 +150,7 @@ def test_the_expected_counts_follow_the_declaration() -> None:
 
 
 def test_own_metric_fails_a_refused_declaration_and_wrong_counts() -> None:
-    definition = parse_metric_definition(lab_asset("monitoring/solution/own-metric.yml").read_text())
+    definition = parse_metric_definition(reference_file("monitoring/own-metric.yml").read_text())
     expected = {(("sending_system", "ED"), ("ward", "ICU")): 2}
     text = f"# TYPE {definition.name} counter\n"
     good = OwnMetricRun(definition, expected=expected, metrics_text=text,

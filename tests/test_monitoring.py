@@ -24,12 +24,13 @@ from careops.monitoring.runbook import parse_runbook
 from careops.monitoring.series import (CONSTRUCTED, Fires, SeriesCase, compress, constructed, load_series,
                                        promtool_test, seconds_of)
 from careops.monitoring.stack import MonitoringStack
+from careops.grading.references import reference_file
 from careops.paths import lab_asset
 from careops.traffic import reconcile
 from careops.traffic.driver import stamp_created
 
-SOLUTION_RULES = lab_asset("monitoring/solution/rules.yml").read_text()
-SOLUTION_RUNBOOK = lab_asset("monitoring/solution/runbook.yml").read_text()
+SOLUTION_RULES = reference_file("monitoring/rules.yml").read_text()
+SOLUTION_RUNBOOK = reference_file("monitoring/runbook.yml").read_text()
 NAIVE_RULES = lab_asset("monitoring/naive-rules.yml").read_text()
 
 BROKEN = """groups:

@@ -19,7 +19,6 @@ from careops.hl7 import build_adt, send_batches
 from careops.lab import Lab
 from careops.images.catalog import ADT_V2
 from careops.monitoring.prometheus import SCRAPE_SECONDS, Prometheus, wait_answering
-from careops.paths import lab_asset
 
 
 @dataclass
@@ -31,12 +30,11 @@ class DrillTimes:
     lost: list[int] = field(default_factory=list)
 
 
-def drill_times(repeat: int = 3, *, incident: str = "disk-full") -> DrillTimes:
-    """The solution's drill ``repeat`` times: time to detect and to recover (each must have happened)."""
+def drill_times(rules: str, runbook: str, repeat: int = 3, *, incident: str = "disk-full") -> DrillTimes:
+    """The drill of ``rules`` and ``runbook`` (the solution's: the grader's references) ``repeat`` times: time to
+    detect and to recover (each must have happened)."""
     from careops.monitoring.drill import run_drill
 
-    rules = lab_asset("monitoring/solution/rules.yml").read_text()
-    runbook = lab_asset("monitoring/solution/runbook.yml").read_text()
     out = DrillTimes(incident)
     with Lab("bench-drill", learner="bench") as lab:
         for _ in range(repeat):
