@@ -13,7 +13,8 @@ The floors, bottom up, and why each sits where it does:
 1. plain tools with no lab: paths, the engine connection, the Docker build
    stream and tracked containers, polling, progress
    output, the case-study service's names, the audit log, PHI scanning, HL7,
-   artifacts, secret scanning, local ports.
+   artifacts, secret scanning, local ports, the workshop's hand-in store (its
+   hub service writes it, the grader reads it).
 2. images, synthetic data, notebook helpers, the learner's workspace.
 3. ``lab`` (sandboxed containers) and ``dockerfile`` (a learner's Dockerfile
    read against the course's rules and images), both built on images.
@@ -39,7 +40,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "careops"
 FLOORS: list[set[str]] = [
     {"errors", "report"},
     {"paths", "engine", "dockerops", "polling", "progress", "legacy_adt", "audit", "phi", "hl7", "artifacts",
-     "secretscan", "ports"},
+     "secretscan", "ports", "handins"},
     {"images", "synth", "notebook", "workspace"},
     {"lab", "dockerfile"},
     {"router", "traffic", "mutation", "pipeline", "preflight"},
