@@ -180,6 +180,7 @@ def _results(tmp: Path) -> dict[str, Callable[[], Any]]:
     from careops.synth import generate
     from careops.traffic.reconcile import reconcile
     from careops.traffic.run import TrafficPlan, TrafficResult
+    from careops.workshop.handin_client import HandInReceipt
     from careops.workspace import AssignmentSync, SyncReport
 
     report = CheckReport("Exercise 1")
@@ -235,6 +236,9 @@ def _results(tmp: Path) -> dict[str, Callable[[], Any]]:
         "careops.workspace.SyncReport": lambda: SyncReport(tmp / "release", tmp / "workspace", [
             AssignmentSync("00-orientation", added=["orientation.ipynb"], kept=["notes.md"])]),
         "careops.workshop.status.WorkshopStatus": _workshop_status,
+        "careops.workshop.handin_client.HandInReceipt": lambda: HandInReceipt(
+            "ana", "00-orientation", "orientation", "2026-03-02T09:30:15+00:00", 20480, "ab" * 32,
+            "/services/hand-in/feedback/"),
     }
 
 
@@ -251,7 +255,7 @@ def _workshop_status() -> Any:
 TABLES = {"AuditLog", "HadolintResult", "Dockerfile", "PolicyResult", "GradeSummary", "LabContainer", "Lab",
           "MutationReport", "AnonymityReport", "ScanReport", "PipelineRun", "Workflow", "PreflightReport",
           "DeploymentRun", "StackStatus", "RolloutSpec", "RolloutResult", "RouterConfig", "ReloadResult",
-          "Router", "Cohort", "TrafficResult", "SyncReport", "WorkshopStatus"}
+          "Router", "Cohort", "TrafficResult", "SyncReport", "WorkshopStatus", "HandInReceipt"}
 
 
 @pytest.fixture(scope="module")
