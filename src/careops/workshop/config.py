@@ -19,7 +19,11 @@ What the configuration says, in short:
   groups ``learners`` and ``instructors``; the ``instructor`` role reaches the
   learners' servers and activity, not the hub's administration;
 * services: the idle culler (its own narrow role) and ``careops``, the token
-  the host's ``careops workshop`` commands use.
+  the host's ``careops workshop`` commands use;
+* ``hand-in`` (careops.workshop.handin_service: hand-ins by hub identity, the
+  checks' live reports, each learner's own feedback), which every roster member
+  and their server's token may use, and ``dashboard`` (careops.workshop.dashboard),
+  which only the instructor role reaches; its own token lists the learners.
 """
 from __future__ import annotations
 
@@ -28,8 +32,18 @@ from pathlib import Path
 from typing import Any
 
 from careops.workshop.labels import (
+    ACTIVITY_DB_ENV,
     API_TOKEN_ENV,
+    ASSIGNMENTS_FILE_ENV,
+    DASHBOARD_PORT,
+    DASHBOARD_SERVICE,
+    HANDIN_PORT,
+    HANDIN_SERVICE,
+    HANDINS_DIR_ENV,
+    HUB_ACTIVITY_DB,
     HUB_API_PORT,
+    HUB_ASSIGNMENTS_FILE,
+    HUB_HANDINS_DIR,
     HUB_ROSTER_FILE,
     HUB_STATE_DIR,
     INSTRUCTORS_GROUP,
@@ -37,6 +51,7 @@ from careops.workshop.labels import (
     LEARNER_WORKSPACE,
     LEARNERS_GROUP,
     PROXY_PORT,
+    STUCK_MINUTES_ENV,
 )
 from careops.workshop.roster import Enrolled
 from careops.workshop.settings import WorkshopSettings
@@ -61,6 +76,13 @@ CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:se
 #: and tokens for tests and phase-2 services.
 CLI_SCOPES = ["list:users", "read:users", "read:users:activity", "read:servers", "admin:users", "servers",
               "list:groups", "read:groups", "groups", "tokens", "read:hub"]
+#: Every roster member (and their server's token) may hand in and report checks; only instructors see the dashboard
+#: (INSTRUCTOR_SCOPES' access:services), whose own token lists the learners and their servers' activity.
+HANDIN_SCOPES = [f"access:services!service={HANDIN_SERVICE}"]
+DASHBOARD_SCOPES = [f"list:users!group={LEARNERS_GROUP}", f"read:users:name!group={LEARNERS_GROUP}",
+                    f"read:users:activity!group={LEARNERS_GROUP}", f"read:servers!group={LEARNERS_GROUP}"]
+#: JupyterHub's own server-token scopes (its `server` role) plus the hand-in service.
+SERVER_TOKEN_SCOPES = ["users:activity!user", "access:servers!server", *HANDIN_SCOPES]
 CLI_SERVICE = "careops"
 CULLER_SERVICE = "idle-culler"
 INSTRUCTOR_ROLE = "instructor"
@@ -79,6 +101,20 @@ class Expr:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Expr) and other.source == self.source
+
+
+def classroom_services(settings: WorkshopSettings) -> list[dict[str, Any]]:
+    """The hand-in service (learners' servers reach it on the private network too) and the instructor's dashboard
+    (only through the proxy), run by the hub inside its container; no consent page (they are the course's own)."""
+    store = {HANDINS_DIR_ENV: HUB_HANDINS_DIR, ASSIGNMENTS_FILE_ENV: HUB_ASSIGNMENTS_FILE,
+             ACTIVITY_DB_ENV: HUB_ACTIVITY_DB}
+    return [
+        {"name": HANDIN_SERVICE, "url": f"http://127.0.0.1:{HANDIN_PORT}", "display": False, "oauth_no_confirm": True,
+         "command": ["python3", "-m", "careops.workshop.handin_service"], "environment": store},
+        {"name": DASHBOARD_SERVICE, "url": f"http://127.0.0.1:{DASHBOARD_PORT}", "oauth_no_confirm": True,
+         "command": ["python3", "-m", "careops.workshop.dashboard"],
+         "environment": {**store, STUCK_MINUTES_ENV: f"{settings.stuck_minutes:g}"}},
+    ]
 
 
 def hub_config(settings: WorkshopSettings, enrolled: dict[str, Enrolled]) -> dict[str, dict[str, Any]]:
@@ -119,12 +155,17 @@ def hub_config(settings: WorkshopSettings, enrolled: dict[str, Enrolled]) -> dic
                  "scopes": CULLER_SCOPES, "services": [CULLER_SERVICE]},
                 {"name": "careops-cli", "description": "the host's careops workshop commands",
                  "scopes": CLI_SCOPES, "services": [CLI_SERVICE]},
+                {"name": HANDIN_SERVICE, "description": "hand in by hub identity, report checks, read own feedback",
+                 "scopes": HANDIN_SCOPES, "groups": [LEARNERS_GROUP, INSTRUCTORS_GROUP]},
+                {"name": DASHBOARD_SERVICE, "description": "the dashboard lists the learners and their activity",
+                 "scopes": DASHBOARD_SCOPES, "services": [DASHBOARD_SERVICE]},
             ],
             "JupyterHub.services": [
                 {"name": CULLER_SERVICE,
                  "command": ["python3", "-m", "jupyterhub_idle_culler", f"--timeout={s.idle_timeout}",
                              f"--cull-every={max(30, min(300, s.idle_timeout // 4))}"]},
                 {"name": CLI_SERVICE, "api_token": Expr(f"os.environ[{API_TOKEN_ENV!r}]")},
+                *classroom_services(s),
             ],
         },
         "each learner's server: a careops/learner container (DockerSpawner)": {
@@ -132,6 +173,8 @@ def hub_config(settings: WorkshopSettings, enrolled: dict[str, Enrolled]) -> dic
             "LearnerSpawner.workshop": s.name,
             "LearnerSpawner.workspace_volume": s.workspace_volume_template,
             "LearnerSpawner.workspace_path": LEARNER_WORKSPACE,
+            "LearnerSpawner.handin_url": s.handin_url,
+            "Spawner.server_token_scopes": SERVER_TOKEN_SCOPES,
             "DockerSpawner.image": s.learner_image,
             "DockerSpawner.pull_policy": "never",
             "DockerSpawner.name_template": f"{s.server_prefix}-{{username}}",

@@ -8,7 +8,8 @@ What this subclass adds is what differs per learner:
 * the learner's named workspace volume, labelled with the workshop and the hub
   user so ``careops workshop down --remove-volumes`` finds exactly these;
 * labels on the container (workshop, role, hub user) for ``status`` and ``down``;
-* ``CAREOPS_LEARNER`` (the hub user) for the kernels, as ``make lab`` sets it.
+* ``CAREOPS_LEARNER`` (the hub user) for the kernels, as ``make lab`` sets it;
+* where the server hands in and where its checks report (the hand-in service on the private network).
 
 The volume starts owned by the learner because the image's workspace folder is
 (a new named volume takes the owner of the folder it is first mounted on;
@@ -22,7 +23,9 @@ from dockerspawner import DockerSpawner
 from traitlets import Unicode
 
 from careops.workshop.labels import (
+    CHECK_REPORTS_URL_ENV,
     COURSE,
+    HANDIN_URL_ENV,
     LABEL_COURSE,
     LABEL_HUB_USER,
     LABEL_ROLE,
@@ -41,6 +44,7 @@ class LearnerSpawner(DockerSpawner):
     workspace_volume = Unicode("careops-workspace-{username}", config=True,
                                help="the learner's named volume ({username}: DockerSpawner's escaped name)")
     workspace_path = Unicode(LEARNER_WORKSPACE, config=True, help="where the volume is mounted in the server")
+    handin_url = Unicode("", config=True, help="the hand-in service on the private network (empty: no hand-in)")
 
     def careops_labels(self, role: str) -> dict[str, str]:
         return {LABEL_COURSE: COURSE, LABEL_WORKSHOP: self.workshop, LABEL_ROLE: role, LABEL_HUB_USER: self.user.name}
@@ -53,6 +57,9 @@ class LearnerSpawner(DockerSpawner):
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
         env[LEARNER_ENV] = self.user.name
+        if self.handin_url:
+            env[HANDIN_URL_ENV] = self.handin_url
+            env[CHECK_REPORTS_URL_ENV] = self.handin_url + "api/checks"
         return env
 
     async def create_object(self):
