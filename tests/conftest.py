@@ -157,3 +157,36 @@ def grading_sandboxes() -> Iterator[GradingSandboxes]:
     sandboxes = GradingSandboxes()
     yield sandboxes
     remove_leftovers(sandboxes.assignment, session=sandboxes.session)
+
+
+#: Debian's Chromium (never Playwright's own download), headless, with the flags this closed network needs.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",  # without these Chromium floods the closed network
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def playwright_session() -> Iterator[Any]:
+    """One Playwright for the whole run: a sync Playwright keeps its event loop running in this thread until it
+    stops, so a second ``sync_playwright()`` beside it fails. Every browser test takes this one (or ``chromium``)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright_session: Any) -> Iterator[Any]:
+    """One headless Chromium for every browser test; each test opens its own context or page."""
+    browser = playwright_session.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    try:
+        yield browser
+    finally:
+        browser.close()

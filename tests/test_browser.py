@@ -61,16 +61,7 @@ FIRST_CODE_CELLS = 2
 START_TIMEOUT = 15 * 60
 #: The preflight starts a real container and tries its limits; a deployment runs 20 s of traffic.
 CELL_TIMEOUT_MS = 5 * 60 * 1000
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",  # without these Chromium floods the closed network
-    "--disable-component-update",
-    "--disable-sync",
-]
+from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402 - the one Chromium and its flags
 STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(START_TIMEOUT + 10 * 60)]
@@ -184,13 +175,12 @@ def lab() -> Iterator[LabServer]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One headless Chromium (Debian's) for every test."""
-    from playwright.sync_api import sync_playwright
-
-    with tempfile.TemporaryDirectory(prefix="careops-chromium-") as profile, sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True,
-                                                    args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000})
+def browser(playwright_session: Any) -> Iterator[Any]:
+    """One headless Chromium (Debian's) with its own profile for every test of the course's JupyterLab."""
+    with tempfile.TemporaryDirectory(prefix="careops-chromium-") as profile:
+        ctx = playwright_session.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000})
         try:
             yield ctx
         finally:

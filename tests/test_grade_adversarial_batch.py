@@ -318,8 +318,7 @@ def test_the_sandbox_hid_the_host_network_gradebook_and_secrets(batch: Batch) ->
 @pytest.mark.docker
 @pytest.mark.slow
 @pytest.mark.browser
-def test_feedback_html_in_headless_chromium_offline_shows_each_check_and_no_hidden_test(batch: Batch) -> None:
-    from playwright.sync_api import sync_playwright
+def test_feedback_html_in_headless_chromium_offline_shows_each_check_and_no_hidden_test(batch: Batch, chromium) -> None:
 
     feedback = batch.course.root / "build/course/feedback/{}" / ASSIGNMENT / "orientation.html"
     rejected = batch.course.root / "build/course/feedback/notjson" / ASSIGNMENT / "not-graded.html"
@@ -354,30 +353,27 @@ def test_feedback_html_in_headless_chromium_offline_shows_each_check_and_no_hidd
             requested.append(url)
             route.abort()  # type: ignore[attr-defined]
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                     args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page()
-            page.route("**/*", offline)
-            for learner, messages in shown.items():
-                page.goto(Path(str(feedback).format(learner)).as_uri(), wait_until="load")
-                body = page.inner_text("body")
-                for message in messages:  # every failed criterion, with its hint, as the learner sees it
-                    assert message in body, f"{message!r} not shown in the feedback of {learner}"
-                if learner != "cheat":  # (the cheat's kernel tricks left it a NameError: that is what ran)
-                    assert "NameError" not in body, learner  # an unanswered exercise is named, not a NameError
-            for page_file in sorted((batch.course.root / "build/course/feedback").glob(f"*/{ASSIGNMENT}/*.html")):
-                page.goto(page_file.as_uri(), wait_until="load")
-                body, html = page.inner_text("body"), page.content()
-                leaked = [line for line in hidden if line in body or line in html]
-                assert not leaked, f"{page_file.parent.parent.name}'s feedback shows hidden test lines: {leaked[:3]}"
-                assert "HIDDEN TESTS" not in html
-            page.goto(rejected.as_uri())
-            assert "not valid JSON" in page.inner_text("body")
-            page.screenshot(path=str(batch.course.root / "feedback-correct.png"), full_page=False)
-        finally:
-            browser.close()
+    page = chromium.new_page()
+    try:
+        page.route("**/*", offline)
+        for learner, messages in shown.items():
+            page.goto(Path(str(feedback).format(learner)).as_uri(), wait_until="load")
+            body = page.inner_text("body")
+            for message in messages:  # every failed criterion, with its hint, as the learner sees it
+                assert message in body, f"{message!r} not shown in the feedback of {learner}"
+            if learner != "cheat":  # (the cheat's kernel tricks left it a NameError: that is what ran)
+                assert "NameError" not in body, learner  # an unanswered exercise is named, not a NameError
+        for page_file in sorted((batch.course.root / "build/course/feedback").glob(f"*/{ASSIGNMENT}/*.html")):
+            page.goto(page_file.as_uri(), wait_until="load")
+            body, html = page.inner_text("body"), page.content()
+            leaked = [line for line in hidden if line in body or line in html]
+            assert not leaked, f"{page_file.parent.parent.name}'s feedback shows hidden test lines: {leaked[:3]}"
+            assert "HIDDEN TESTS" not in html
+        page.goto(rejected.as_uri())
+        assert "not valid JSON" in page.inner_text("body")
+        page.screenshot(path=str(batch.course.root / "feedback-correct.png"), full_page=False)
+    finally:
+        page.close()
     assert requested == [], f"the feedback asked the network for {requested}"
 
 

@@ -6,6 +6,7 @@ images are tagged careops/test-* and removed afterwards.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 from pathlib import Path
 
@@ -387,3 +388,39 @@ def test_an_optional_image_that_cannot_be_built_is_skipped_with_a_fix(monkeypatc
     assert "skipped careops/router-base:bookworm, needed only by module 3" in err and "apt-get install debootstrap" in err
     with pytest.raises(CareOpsError, match="debootstrap"):
         ensure_images(["router"], progress=False)  # asked for by name: a real failure
+
+
+@pytest.mark.docker
+def test_a_new_build_keeps_the_hash_tags_of_its_siblings_in_the_same_repository(cl: docker.DockerClient) -> None:
+    """careops/legacy-adt holds v1, v2 and v2-faulty: rebuilding one must not untag the others' current builds."""
+    import io
+
+    from careops.images.build import tag_image
+
+    repo = "careops-test/siblings"
+
+    def build(name: str, salt: str) -> str:
+        dockerfile = f"FROM {BASE_IMAGE}\nLABEL {LABEL_IMAGE}={name} salt={salt}\n".encode()
+        image, _ = cl.images.build(fileobj=io.BytesIO(dockerfile), rm=True, network_mode="none")
+        return image.id
+
+    made: list[str] = []
+    try:
+        v1, v2 = build("v1", "1"), build("v2", "1")
+        made += [v1, v2]
+        tag_image(cl, v1, f"{repo}:v1", "a" * 64)
+        tag_image(cl, v2, f"{repo}:v2", "b" * 64)
+        assert cl.api.inspect_image(f"{repo}:{'a' * 12}")["Id"] == v1, "building v2 untagged v1's current build"
+        v1_again = build("v1", "2")
+        made.append(v1_again)
+        tag_image(cl, v1_again, f"{repo}:v1", "c" * 64)
+        with pytest.raises(docker.errors.ImageNotFound):  # v1's older build loses its hash tag
+            cl.api.inspect_image(f"{repo}:{'a' * 12}")
+        assert cl.api.inspect_image(f"{repo}:{'b' * 12}")["Id"] == v2
+    finally:
+        for tag in (f"{repo}:v1", f"{repo}:v2", f"{repo}:{'b' * 12}", f"{repo}:{'c' * 12}", f"{repo}:{'a' * 12}"):
+            with contextlib.suppress(docker.errors.APIError):
+                cl.api.remove_image(tag, force=True)
+        for image_id in made:
+            with contextlib.suppress(docker.errors.APIError):
+                cl.api.remove_image(image_id, force=True)

@@ -16,14 +16,17 @@ The floors, bottom up, and why each sits where it does:
    artifacts, secret scanning, local ports, the workshop's hand-in store (its
    hub service writes it, the grader reads it).
 2. images, synthetic data, notebook helpers, the learner's workspace.
-3. ``lab`` (sandboxed containers) and ``dockerfile`` (a learner's Dockerfile
-   read against the course's rules and images), both built on images.
+3. ``lab`` (sandboxed containers, on this engine or through the workshop's lab
+   broker: its HTTP client lives here, with the policy it is checked against)
+   and ``dockerfile`` (a learner's Dockerfile read against the course's rules
+   and images), both built on images.
 4. what runs in labs: router, traffic, mutation testing, pipelines, preflight.
 5. ``rollout``: deployments, driving router and traffic.
 6. ``containerize``: module 2's builds and live checks.
 7. ``checks``: the learner checks of every module.
 8. ``grading``: nbgrader course, sandboxed grader (runs the checks);
-   ``workshop``: the class's hub (its images, config, roster, the hub container).
+   ``workshop``: the class's hub (its images, config, roster, the hub container,
+   the lab broker's server, which runs lab and containerize code for learners).
 9. ``apps``: one module per CLI verb.
 10. ``cli``: the click entry point.
 """

@@ -45,9 +45,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.browser, pytest.
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "build" / "test-output" / "workshop"
 NAME = f"wstest{os.getpid() % 100000}"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 READY_MS = 180_000
 ROSTER = "username,role,name\nana,learner,Ana Example\nben,learner,Ben Example\ndr-lee,instructor,Dr Lee\n"
 
@@ -96,15 +93,8 @@ def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+def browser(chromium: object) -> object:
+    return chromium
 
 
 def _login(browser, ws: Workshop, user: str):

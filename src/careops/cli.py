@@ -319,6 +319,10 @@ def _workshop_name(main: Callable[..., int]) -> Callable[[Callable[..., Any]], C
               help="Seconds before an idle server is stopped (default 3600).")
 @click.option("--stuck-minutes", type=float, default=defaults["stuck_minutes"],
               help="The dashboard marks a learner stuck when the same check fails for longer (default 10).")
+@click.option("--lab-containers", type=int, default=defaults["lab_containers"],
+              help="Lab containers each learner may have at once, through the lab broker (default 8).")
+@click.option("--lab-memory", default=defaults["lab_memory"],
+              help="Memory limits of one learner's lab containers in total, e.g. 2g (default 2g).")
 @click.option("--no-build", "build", is_flag=True, flag_value=False, default=defaults["build"],
               help="Do not check that the hub and learner images are current.")
 @_calls(workshop_app.up_main)

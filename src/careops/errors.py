@@ -38,6 +38,18 @@ class PolicyViolation(LabError):
     """A lab request breaks the sandbox rules (privileged, host mounts, ...)."""
 
 
+class QuotaExceeded(PolicyViolation):
+    """A lab request would take a learner past their share of a shared host (containers, memory)."""
+
+
+class BrokerError(LabError):
+    """The workshop's lab broker did not answer, or refused who is asking (``status``: its HTTP status, 0: none)."""
+
+    def __init__(self, message: str, *, fix: str | None = None, status: int = 0) -> None:
+        super().__init__(message, fix=fix)
+        self.status = status
+
+
 class ExecTimeout(LabError):
     """A command inside a lab container did not finish in time."""
 

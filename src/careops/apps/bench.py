@@ -413,6 +413,44 @@ def bench_rollback_detection(repeat: int = 3, seconds: float = 16.0) -> BenchRow
                     f"first failure -> budget ({_ROLLBACK_BUDGET}) exceeded", note=note)
 
 
+def bench_broker_overhead(repeat: int = 5) -> BenchRow:
+    """Lab.run through the workshop's lab broker (in a learner's server) vs straight to the engine (here).
+
+    Brings up a workshop of its own (one learner, a free port), starts the learner's server, times, takes it down.
+    """
+    import socket
+
+    from careops.apps import release
+    from careops.apps import workshop as workshop_app
+    from careops.images import ensure_images
+    from careops.workshop import hub
+    from careops.workshop.api import HubAPI
+    from careops.workshop.probe import broker_overhead, start_server
+    from careops.workshop.settings import WorkshopSettings
+
+    release.main(assignments=None)
+    ensure_images(["learner", "hub"], progress=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    settings = WorkshopSettings(name="bench-broker", port=port)
+    with tempfile.TemporaryDirectory(prefix="careops-bench-") as tmp:
+        roster = Path(tmp) / "class.csv"
+        roster.write_text("username,role,name\nbench,learner,Bench Learner\n")
+        try:
+            workshop_app.up_main(name=settings.name, roster_file=str(roster), port=port, build=False)
+            start_server(HubAPI.for_workshop(settings), "bench")
+            figures = broker_overhead(settings, "bench", repeat)
+        finally:
+            hub.down(settings, remove_volumes=True)
+            shutil.rmtree(settings.state_dir, ignore_errors=True)
+    note = (f"goal <= 1.3x; through the broker {figures['broker_runs']} s, direct {figures['direct_runs']} s "
+            f"(a lab container of the lab image, 32 MiB, started and running); the broker itself adds "
+            f"{figures['added_ms']} ms per start (HTTP, the token, the checks), the rest is the engine's")
+    return BenchRow(f"Lab.run through the lab broker (median of {repeat})", float(figures["broker_median_s"]),
+                    float(figures["direct_median_s"]), "s", "Lab.run on this host's engine", note=note)
+
+
 BENCHES: dict[str, Callable[[], BenchRow | list[BenchRow]]] = {
     "lab-start": bench_lab_start,
     "mllp": bench_mllp,
@@ -423,6 +461,7 @@ BENCHES: dict[str, Callable[[], BenchRow | list[BenchRow]]] = {
     "make-lab": bench_make_lab_prepare,
     "cutover": bench_blue_green_cutover,
     "rollback": bench_rollback_detection,
+    "broker": bench_broker_overhead,
 }
 
 

@@ -47,12 +47,12 @@ def _release():
 
 def up_main(*, name: str = "careops", roster_file: str | None = None, port: int | None = None,
             bind: str | None = None, mem_limit: str | None = None, cpu_limit: float | None = None,
-            idle_timeout: int | None = None, stuck_minutes: float | None = None, build: bool = True,
-            progress: bool = True) -> int:
+            idle_timeout: int | None = None, lab_containers: int | None = None, lab_memory: str | None = None,
+            stuck_minutes: float | None = None, build: bool = True, progress: bool = True) -> int:
     """Start (or update) workshop ``name``; options not given keep their saved value (or the default)."""
     settings = WorkshopSettings.load(name, required=False).replace(
         port=port, bind=bind, mem_limit=mem_limit, cpu_limit=cpu_limit, idle_timeout=idle_timeout,
-        stuck_minutes=stuck_minutes)
+        lab_containers=lab_containers, lab_memory=lab_memory, stuck_minutes=stuck_minutes)
     enrolled, issued = _enroll(settings, roster_file)
     if not enrolled:
         raise WorkshopError(f"workshop {name} has nobody to let in: no roster given and none enrolled before",

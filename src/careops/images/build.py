@@ -93,12 +93,17 @@ def run_build(cl: docker.DockerClient, context_tar: Path, *, desc: str, labels: 
 
 
 def tag_image(cl: docker.DockerClient, image_id: str, tag: str, digest: str) -> None:
-    """Tag the image as ``tag`` and ``repo:<hash12>``; drop this repo's older hash tags."""
+    """Tag the image as ``tag`` and ``repo:<hash12>``; drop the older hash tags of the same image.
+
+    Several images share a repository (careops/legacy-adt:v1, :v2, :v2-faulty): only older builds of this one
+    (the same ``org.careops.image`` label) lose their hash tags, never a sibling's current one.
+    """
     repo, _, name = tag.rpartition(":")
     cl.api.tag(image_id, repo, name, force=True)
     cl.api.tag(image_id, repo, digest[:12], force=True)
+    which = labels_of(cl.api.inspect_image(image_id)).get(LABEL_IMAGE)
     for img in cl.images.list(name=repo):
-        if img.id == image_id:
+        if img.id == image_id or (img.labels or {}).get(LABEL_IMAGE) != which:
             continue
         for t in img.tags:
             r, _, n = t.rpartition(":")

@@ -27,6 +27,11 @@ ROUTER_BASE_IMAGE = "careops/router-base:bookworm"
 ROUTER_IMAGE = f"{ROUTER_REPOSITORY}:latest"
 HUB_IMAGE = "careops/hub:latest"
 LEARNER_IMAGE = "careops/learner:latest"
+#: The images a lab container may run on a shared host (through the lab broker): what the modules start.
+#: Not the hub, the learner's own server image or the grader (which holds the hidden tests).
+LAB_IMAGES = (BASE_IMAGE, LAB_IMAGE, ADT_V1, ADT_V2, ADT_V2_FAULTY, CI_RUNNER_IMAGE, FHIR_FACADE_IMAGE, ROUTER_IMAGE)
+#: Where a learner's own Dockerfile builds are tagged: <repository>:<learner id>-<build id> (careops.containerize)
+LEARNER_BUILD_REPO = "careops-learner/adt"
 
 LABEL_IMAGE = "org.careops.image"
 LABEL_INPUTS = "org.careops.inputs"
@@ -224,9 +229,13 @@ CATALOG: list[ImageSpec] = [
         node_packages="workshop/hub/proxy",
         source_builds=("onetimepass",),  # NativeAuthenticator's 2FA helper: published without a wheel
         depends_on=("workshop-base",),
+        # the lab broker builds learners' Dockerfiles next to the ADT service they containerize
+        extra_context=(("labs/legacy-adt/v2/adt_service.py", "assets/legacy-adt/v2/adt_service.py"),),
         smoke=(("jupyterhub", "--version"), ("configurable-http-proxy", "--version"),
                ("python", "-c", ("import dockerspawner, nativeauthenticator, jupyterhub_idle_culler, "
-                                 "careops.workshop.auth, careops.workshop.spawner"))),
+                                 "careops.workshop.auth, careops.workshop.spawner, careops.workshop.broker, "
+                                 "careops.containerize.build, careops.containerize.layers; "
+                                 "from careops.paths import lab_asset; lab_asset('legacy-adt/v2/adt_service.py')"))),
         optional=WORKSHOP,
     ),
 ]

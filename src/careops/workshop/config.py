@@ -18,8 +18,11 @@ What the configuration says, in short:
 * RosterAuthenticator (careops.workshop.auth): only roster members log in;
   groups ``learners`` and ``instructors``; the ``instructor`` role reaches the
   learners' servers and activity, not the hub's administration;
-* services: the idle culler (its own narrow role) and ``careops``, the token
-  the host's ``careops workshop`` commands use;
+* services: the idle culler (its own narrow role), ``careops``, the token
+  the host's ``careops workshop`` commands use, and the lab broker (run by the
+  hub inside its container, the only one with the engine socket; learners'
+  servers reach it on the private network at CAREOPS_BROKER_URL with their own
+  token, which the ``lab-user`` role lets access it);
 * ``hand-in`` (careops.workshop.handin_service: hand-ins by hub identity, the
   checks' live reports, each learner's own feedback), which every roster member
   and their server's token may use, and ``dashboard`` (careops.workshop.dashboard),
@@ -41,6 +44,13 @@ from careops.workshop.labels import (
     HANDIN_SERVICE,
     HANDINS_DIR_ENV,
     HUB_ACTIVITY_DB,
+    BROKER_CONTAINERS_ENV,
+    BROKER_MEMORY_ENV,
+    BROKER_PORT,
+    BROKER_SCRATCH_ENV,
+    BROKER_SERVICE,
+    BROKER_WORKSHOP_ENV,
+    HUB_ASSETS_DIR,
     HUB_API_PORT,
     HUB_ASSIGNMENTS_FILE,
     HUB_HANDINS_DIR,
@@ -81,11 +91,14 @@ CLI_SCOPES = ["list:users", "read:users", "read:users:activity", "read:servers",
 HANDIN_SCOPES = [f"access:services!service={HANDIN_SERVICE}"]
 DASHBOARD_SCOPES = [f"list:users!group={LEARNERS_GROUP}", f"read:users:name!group={LEARNERS_GROUP}",
                     f"read:users:activity!group={LEARNERS_GROUP}", f"read:servers!group={LEARNERS_GROUP}"]
-#: JupyterHub's own server-token scopes (its `server` role) plus the hand-in service.
-SERVER_TOKEN_SCOPES = ["users:activity!user", "access:servers!server", *HANDIN_SCOPES]
 CLI_SERVICE = "careops"
 CULLER_SERVICE = "idle-culler"
 INSTRUCTOR_ROLE = "instructor"
+#: Everyone on the roster may use the lab broker (with their server's token, which must hold the scope too).
+LAB_USER_ROLE = "lab-user"
+LAB_USER_SCOPES = [f"access:services!service={BROKER_SERVICE}"]
+#: JupyterHub's own server-token scopes (its `server` role) plus the lab broker and the hand-in service.
+SERVER_TOKEN_SCOPES = ["users:activity!user", "access:servers!server", *LAB_USER_SCOPES, *HANDIN_SCOPES]
 #: uid:gid of the learner in careops/learner.
 LEARNER_USER = "1000:1000"
 
@@ -103,17 +116,31 @@ class Expr:
         return isinstance(other, Expr) and other.source == self.source
 
 
-def classroom_services(settings: WorkshopSettings) -> list[dict[str, Any]]:
-    """The hand-in service (learners' servers reach it on the private network too) and the instructor's dashboard
-    (only through the proxy), run by the hub inside its container; no consent page (they are the course's own)."""
+def services(settings: WorkshopSettings) -> list[dict[str, Any]]:
+    """The hub's services: the idle culler, the CLI's token, the lab broker, hand-in and the instructors' dashboard.
+
+    Hand-in listens on the private network too (learners' servers reach it there); the dashboard only through the
+    proxy. Both are the course's own: no consent page."""
+    s = settings
     store = {HANDINS_DIR_ENV: HUB_HANDINS_DIR, ASSIGNMENTS_FILE_ENV: HUB_ASSIGNMENTS_FILE,
              ACTIVITY_DB_ENV: HUB_ACTIVITY_DB}
     return [
+        {"name": CULLER_SERVICE,
+         "command": ["python3", "-m", "jupyterhub_idle_culler", f"--timeout={s.idle_timeout}",
+                     f"--cull-every={max(30, min(300, s.idle_timeout // 4))}"]},
+        {"name": CLI_SERVICE, "api_token": Expr(f"os.environ[{API_TOKEN_ENV!r}]")},
+        # The lab broker listens on all the hub container's addresses (learners' servers come over the private
+        # network); the proxy's route /services/lab-broker/ reaches it too.
+        {"name": BROKER_SERVICE, "url": f"http://127.0.0.1:{BROKER_PORT}", "display": False,
+         "command": ["python3", "-m", "careops.workshop.broker"],
+         "environment": {BROKER_WORKSHOP_ENV: s.name, BROKER_CONTAINERS_ENV: str(s.lab_containers),
+                         BROKER_MEMORY_ENV: s.lab_memory, "CAREOPS_ASSETS": HUB_ASSETS_DIR,
+                         BROKER_SCRATCH_ENV: f"{HUB_STATE_DIR}/broker-scratch"}},
         {"name": HANDIN_SERVICE, "url": f"http://127.0.0.1:{HANDIN_PORT}", "display": False, "oauth_no_confirm": True,
          "command": ["python3", "-m", "careops.workshop.handin_service"], "environment": store},
         {"name": DASHBOARD_SERVICE, "url": f"http://127.0.0.1:{DASHBOARD_PORT}", "oauth_no_confirm": True,
          "command": ["python3", "-m", "careops.workshop.dashboard"],
-         "environment": {**store, STUCK_MINUTES_ENV: f"{settings.stuck_minutes:g}"}},
+         "environment": {**store, STUCK_MINUTES_ENV: f"{s.stuck_minutes:g}"}},
     ]
 
 
@@ -159,20 +186,17 @@ def hub_config(settings: WorkshopSettings, enrolled: dict[str, Enrolled]) -> dic
                  "scopes": HANDIN_SCOPES, "groups": [LEARNERS_GROUP, INSTRUCTORS_GROUP]},
                 {"name": DASHBOARD_SERVICE, "description": "the dashboard lists the learners and their activity",
                  "scopes": DASHBOARD_SCOPES, "services": [DASHBOARD_SERVICE]},
+                {"name": LAB_USER_ROLE, "description": "run labs through the lab broker",
+                 "scopes": LAB_USER_SCOPES, "groups": [LEARNERS_GROUP, INSTRUCTORS_GROUP]},
             ],
-            "JupyterHub.services": [
-                {"name": CULLER_SERVICE,
-                 "command": ["python3", "-m", "jupyterhub_idle_culler", f"--timeout={s.idle_timeout}",
-                             f"--cull-every={max(30, min(300, s.idle_timeout // 4))}"]},
-                {"name": CLI_SERVICE, "api_token": Expr(f"os.environ[{API_TOKEN_ENV!r}]")},
-                *classroom_services(s),
-            ],
+            "JupyterHub.services": services(s),
         },
         "each learner's server: a careops/learner container (DockerSpawner)": {
             "JupyterHub.spawner_class": "careops.workshop.spawner.LearnerSpawner",
             "LearnerSpawner.workshop": s.name,
             "LearnerSpawner.workspace_volume": s.workspace_volume_template,
             "LearnerSpawner.workspace_path": LEARNER_WORKSPACE,
+            "LearnerSpawner.broker_url": s.broker_url,
             "LearnerSpawner.handin_url": s.handin_url,
             "Spawner.server_token_scopes": SERVER_TOKEN_SCOPES,
             "DockerSpawner.image": s.learner_image,

@@ -16,7 +16,10 @@ The hub runs in a careops/hub container (jupyterhub-deploy-docker's pattern):
 * the hand-in store (build/workshop/<name>/handins on this host) is mounted into
   the hub for its hand-in service; the folder belongs to this host's user and
   group (setgid, no access for others) and the hub gets that group, so the
-  instructor's ``careops grade`` and ``careops feedback return`` work on it here.
+  instructor's ``careops grade`` and ``careops feedback return`` work on it here;
+* ``down`` also removes the lab containers and networks the lab broker started
+  for this workshop's learners (labelled with the workshop), and their lab
+  volumes with ``remove_volumes``.
 
 ``up`` is idempotent: an unchanged, running hub is left alone; a changed
 configuration restarts the hub container, not the learners' servers.
@@ -37,6 +40,7 @@ import docker.errors
 
 from careops import engine
 from careops.errors import PortInUse
+from careops.lab.labels import MANAGED as LAB_MANAGED
 from careops.workshop.labels import (
     API_TOKEN_ENV,
     HUB_CONFIG_DIR,
@@ -299,11 +303,16 @@ def down(settings: WorkshopSettings, *, remove_volumes: bool = False,
         remove(f"container {hub.name}", lambda: hub.remove(force=True))
     for c in server_containers(settings, cl):
         remove(f"container {c.name}", lambda c=c: c.remove(force=True))
+    labs = {"label": [f"{LABEL_WORKSHOP}={settings.name}", f"{LAB_MANAGED}=true"]}  # what the lab broker started
+    for c in cl.containers.list(all=True, filters=labs):
+        remove(f"lab container {c.name}", lambda c=c: c.remove(force=True, v=True))
+    for n in cl.networks.list(filters=labs):
+        remove(f"lab network {n.name}", n.remove)
     for name in (settings.private_network, settings.public_network):
         for n in cl.networks.list(names=[name]):
             if n.name == name:
                 remove(f"network {name}", n.remove)
-    volumes = workspace_volumes(settings, cl)
+    volumes = workspace_volumes(settings, cl) + cl.volumes.list(filters=labs)
     with contextlib.suppress(docker.errors.NotFound):
         volumes.append(cl.volumes.get(settings.state_volume))
     for v in volumes:

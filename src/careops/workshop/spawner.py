@@ -9,6 +9,8 @@ What this subclass adds is what differs per learner:
   user so ``careops workshop down --remove-volumes`` finds exactly these;
 * labels on the container (workshop, role, hub user) for ``status`` and ``down``;
 * ``CAREOPS_LEARNER`` (the hub user) for the kernels, as ``make lab`` sets it;
+* ``CAREOPS_BROKER_URL``: the lab broker, which careops.lab uses instead of an
+  engine socket (the server's own hub token, JUPYTERHUB_API_TOKEN, identifies it);
 * where the server hands in and where its checks report (the hand-in service on the private network).
 
 The volume starts owned by the learner because the image's workspace folder is
@@ -23,6 +25,7 @@ from dockerspawner import DockerSpawner
 from traitlets import Unicode
 
 from careops.workshop.labels import (
+    BROKER_URL_ENV,
     CHECK_REPORTS_URL_ENV,
     COURSE,
     HANDIN_URL_ENV,
@@ -45,6 +48,7 @@ class LearnerSpawner(DockerSpawner):
                                help="the learner's named volume ({username}: DockerSpawner's escaped name)")
     workspace_path = Unicode(LEARNER_WORKSPACE, config=True, help="where the volume is mounted in the server")
     handin_url = Unicode("", config=True, help="the hand-in service on the private network (empty: no hand-in)")
+    broker_url = Unicode("", config=True, help="the lab broker's URL on the private network (empty: no broker)")
 
     def careops_labels(self, role: str) -> dict[str, str]:
         return {LABEL_COURSE: COURSE, LABEL_WORKSHOP: self.workshop, LABEL_ROLE: role, LABEL_HUB_USER: self.user.name}
@@ -60,6 +64,8 @@ class LearnerSpawner(DockerSpawner):
         if self.handin_url:
             env[HANDIN_URL_ENV] = self.handin_url
             env[CHECK_REPORTS_URL_ENV] = self.handin_url + "api/checks"
+        if self.broker_url:
+            env[BROKER_URL_ENV] = self.broker_url
         return env
 
     async def create_object(self):
