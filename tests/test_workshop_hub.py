@@ -79,16 +79,23 @@ def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
     from careops.apps import release
 
     release.main(assignments=None)
-    ensure_images(["learner", "hub"], progress=False)
+    tags = {}
+    for r in ensure_images(["learner", "hub"], progress=False):  # this run's own tags: another checkout may
+        tags[r.name] = f"{r.tag.rsplit(':', 1)[0]}:{NAME}"     # rebuild careops/hub:latest meanwhile
+        engine.client().images.get(r.image_id).tag(tags[r.name])
     folder = tmp_path_factory.mktemp("roster")
     (folder / "class.csv").write_text(ROSTER)
-    settings = WorkshopSettings(name=NAME, port=_free_port())
+    settings = WorkshopSettings(name=NAME, port=_free_port(), hub_image=tags["hub"], learner_image=tags["learner"])
+    settings.save()
     try:
         assert app.up_main(name=NAME, roster_file=str(folder / "class.csv"), port=settings.port, build=False) == 0
         settings = WorkshopSettings.load(NAME)
         yield Workshop(settings, _passwords(settings), HubAPI.for_workshop(settings), folder, {})
     finally:
         print(hub.down(settings, remove_volumes=True))
+        for tag in tags.values():
+            with contextlib.suppress(docker.errors.APIError):
+                engine.client().images.remove(tag)  # this run's own tag only; the image stays
         shutil.rmtree(settings.state_dir, ignore_errors=True)
 
 
@@ -331,6 +338,132 @@ def _form_login(ws: Workshop, user: str, password: str) -> int:
         return opener.open(ws.settings.url + "hub/login", data=data, timeout=30).status
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+_CHECK_AND_SUBMIT = """
+import json, os, subprocess, sys, time
+os.environ["JPY_SESSION_NAME"] = "{ws}/00-orientation/orientation.ipynb"  # what the server tells its kernels
+from careops.checks import orientation
+from careops.report import reporting
+
+right = sys.argv[1] == "right"
+def is_synthetic(kind, value):
+    if not right:
+        return value.startswith("999-")
+    return {{"ssn": value.startswith("999-"), "phone": value[-4:-2] == "01" and value.startswith("555-"),
+            "email": value.endswith("@example.org"), "mrn": value.startswith("SYN-")}}.get(kind, False)
+try:
+    orientation.synthetic_markers(is_synthetic)
+    verdict = "passed"
+except Exception as exc:
+    verdict = type(exc).__name__
+deadline = time.monotonic() + 20
+while reporting.COUNTS.in_flight and time.monotonic() < deadline:
+    time.sleep(0.1)
+counts = {{k: getattr(reporting.COUNTS, k) for k in ("sent", "failed", "dropped", "last_error")}}
+submitted = None
+if sys.argv[2] == "submit":
+    r = subprocess.run(["careops", "submit", "--json", "00-orientation/orientation.ipynb"], cwd="{ws}",
+                       capture_output=True, text=True)
+    submitted = [r.returncode, r.stdout[-2000:], r.stderr[-2000:]]
+print(json.dumps({{"verdict": verdict, "counts": counts, "submitted": submitted}}))
+""".format(ws=LEARNER_WORKSPACE)
+
+
+def _check_in_server(ws: Workshop, user: str, right: bool, submit: bool) -> dict:
+    code, out = _exec_args(_server_container(ws, user), _CHECK_AND_SUBMIT, "right" if right else "wrong",
+                           "submit" if submit else "-")
+    assert code == 0, out
+    return json.loads(out.splitlines()[-1])
+
+
+def _exec_args(container, script: str, *args: str) -> tuple[int, str]:
+    result = container.exec_run(["python", "-c", script, *args], user="1000:1000")
+    return result.exit_code, result.output.decode(errors="replace").strip()
+
+
+def _as(ws: Workshop, user: str, method: str, path: str) -> tuple[int, str]:
+    """A request through the hub's proxy with a fresh token of ``user`` (what their server or a script holds)."""
+    token = ws.api.post(f"/users/{user}/tokens", {"note": "test", "expires_in": 600})["token"]
+    req = urllib.request.Request(ws.settings.url + path, method=method, headers={"Authorization": f"token {token}"},
+                                 data=b"{}" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def test_learners_check_and_hand_in_and_the_instructor_sees_it_on_the_dashboard(workshop: Workshop,
+                                                                                 browser) -> None:
+    """ana passes exercise 1 and hands in with JupyterLab's Hand in button; ben fails it and hands in with
+    careops submit; the instructor's dashboard shows both, the CSV export has them, grading the store puts the
+    grades on it; learners reach neither the dashboard nor each other's hand-ins."""
+    from careops.apps import grade as grade_app
+    from careops.handins import HandInStore
+
+    _start_server(workshop, "ana")
+    _start_server(workshop, "ben")
+    ana = _check_in_server(workshop, "ana", right=True, submit=False)
+    assert ana["verdict"] == "passed" and ana["counts"]["sent"] == 1, ana
+    ben = _check_in_server(workshop, "ben", right=False, submit=True)
+    assert ben["verdict"] == "CheckFailed" and ben["counts"]["sent"] == 1, ben
+    code, out, err = ben["submitted"]
+    assert code == 0 and json.loads(out)["learner"] == "ben", (out, err)
+    # ana: the Hand in button of the open notebook (JupyterLab saves it, her server hands it in)
+    page, _ = _login(browser, workshop, "ana")
+    page.locator(".jp-DirListing-itemName", has_text="00-orientation").dblclick()
+    page.locator(".jp-DirListing-itemName", has_text="orientation.ipynb").dblclick()
+    panel = page.locator(".jp-NotebookPanel:visible").first
+    panel.locator(".careops-handin-button").click(timeout=READY_MS)
+    dialog = page.locator("dialog.jp-Dialog, .jp-Dialog").first
+    dialog.wait_for(timeout=60_000)
+    text = dialog.inner_text()
+    assert "Handed in" in text and "as ana" in text, text
+    page.screenshot(path=str(OUT / "learner-handed-in.png"))
+    page.get_by_role("button", name="OK").click()
+    # a learner: no dashboard, no one else's hand-ins, in the browser and with a token
+    response = page.goto(workshop.settings.url + "services/dashboard/")
+    assert response is not None and response.status == 403, response and response.status
+    page.context.close()
+    for path in ("services/dashboard/", "services/dashboard/data.json", "services/dashboard/export.csv",
+                 "services/hand-in/api/hand-ins?learner=ben"):
+        status, body = _as(workshop, "ana", "GET", path)
+        assert status == 403 and "ben" not in body.replace("not ben", ""), (path, status, body[:300])
+    status, body = _as(workshop, "ana", "GET", "services/hand-in/api/hand-ins")
+    assert status == 200 and [h["learner"] for h in json.loads(body)["hand_ins"]] == ["ana"], body
+    store = HandInStore(workshop.settings.handin_store)
+    assert sorted(h.learner for h in store.hand_ins()) == ["ana", "ben"]
+    # the instructor's dashboard, in the browser
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(workshop.settings.url + "hub/login?next=" + urllib.parse.quote("/services/dashboard/"))
+    page.fill("#username_input", "dr-lee")
+    page.fill("#password_input", workshop.passwords["dr-lee"])
+    page.click("#login_submit")
+    page.wait_for_url("**/services/dashboard/**", timeout=READY_MS)
+    view = page.locator("#careops-view")
+    view.wait_for(timeout=60_000)
+    text = view.inner_text()
+    assert "Exercise 1: synthetic or real-looking?" in text and "00-orientation" in text, text
+    rows = {r.split("\t")[0].strip(): r for r in page.locator("#careops-view tr").all_inner_texts()}
+    assert "\u2714" in rows["ana"] and "\u2718" in rows["ben"], rows
+    assert "phone" in rows["ben"] or "mrn" in rows["ben"] or "email" in rows["ben"], rows["ben"]  # its message
+    assert all("UTC" in rows[u] for u in ("ana", "ben")), rows  # handed in, at the server's time
+    assert page.locator("#careops-view svg").count() == 1  # the class-progress chart
+    page.screenshot(path=str(OUT / "instructor-dashboard.png"), full_page=True)
+    csv_text = page.evaluate("async () => (await fetch('/services/dashboard/export.csv')).text()")
+    lines = {line.split(",")[0]: line for line in csv_text.splitlines()[1:]}
+    assert {"ana", "ben"} <= set(lines) and ",passed," in lines["ana"] and ",failed," in lines["ben"], csv_text
+    # the instructor grades the hand-ins (the store as the exchange); the dashboard shows the grades
+    assert grade_app.main(assignment="00-orientation", workshop=NAME, progress=False, jobs=2) in (0, 2)
+    assert set(store.grades()["00-orientation"]) == {"ana", "ben"}
+    page.reload()
+    page.locator("#careops-view").wait_for(timeout=60_000)
+    rows = {r.split("\t")[0].strip(): r for r in page.locator("#careops-view tr").all_inner_texts()}
+    assert all("not graded" not in rows[u] and "/" in rows[u] for u in ("ana", "ben")), rows
+    page.screenshot(path=str(OUT / "instructor-dashboard-graded.png"), full_page=True)
+    context.close()
 
 
 def test_add_learners_while_running_and_status(workshop: Workshop, capsys: pytest.CaptureFixture[str]) -> None:

@@ -211,8 +211,8 @@ CATALOG: list[ImageSpec] = [
             (f"labs/{rel}", f"assets/{rel}") for rel in LEARNER_ASSETS),
         labextension="workshop/learner/handin-extension",  # the "Hand in" button, prebuilt on the host
         smoke=(("jupyterhub-singleuser", "--version"), ("jupyter", "lab", "--version"),
-               ("sh", "-c", "jupyter labextension list 2>&1 | grep -q 'careops-handin.*enabled.*OK'"),
-               ("sh", "-c", "jupyter server extension list 2>&1 | grep -q 'careops.workshop.jupyter_extension.*OK'"),
+               ("sh", "-c", "TMPDIR=/dev/shm jupyter labextension list 2>&1 | grep -q 'careops-handin.*enabled.*OK'"),
+               ("sh", "-c", "TMPDIR=/dev/shm jupyter server extension list 2>&1 | grep -q 'careops.workshop.jupyter_extension.*OK'"),
                ("python", "-c", ("import careops.checks, careops.lab; from careops.dockerfile.policy import "
                                  "evaluate_policy; evaluate_policy('FROM careops/base:bookworm\\nUSER 1000\\n')")),
                ("test", "-f", "/opt/careops-course/release/00-orientation/orientation.ipynb")),
