@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from careops import handins
 from careops.errors import CareOpsError
-from careops.grading.autograder import GradeSummary, grade_batch
 from careops.grading.course import COURSE_ID, Course, repo_root
 from careops.grading.sandbox import SandboxPolicy
+
+if TYPE_CHECKING:  # the grader (nbgrader) is imported when grading starts: the learner image's careops CLI has none
+    from careops.grading.autograder import GradeSummary
 
 EXCHANGE_ENV = "CAREOPS_EXCHANGE"
 DEFAULT_EXCHANGE = Path("/srv/nbgrader/exchange")
@@ -83,7 +86,9 @@ def main(*, assignment: str, submissions: Path | None = None, workshop: str | No
     if cell_timeout or wall_time:
         policy = SandboxPolicy(cell_timeout=cell_timeout or policy.cell_timeout,
                                wall_time=wall_time or policy.wall_time)
-    summary: GradeSummary = grade_batch(course.root, assignment, source, regrade=regrade, jobs=jobs,
+    from careops.grading.autograder import grade_batch
+
+    summary = grade_batch(course.root, assignment, source, regrade=regrade, jobs=jobs,
                                         policy=policy, feedback=feedback, progress=progress,
                                         learners=list(learners) or None)
     print(summary)

@@ -212,6 +212,7 @@ CATALOG: list[ImageSpec] = [
         labextension="workshop/learner/handin-extension",  # the "Hand in" button, prebuilt on the host
         smoke=(("jupyterhub-singleuser", "--version"), ("jupyter", "lab", "--version"),
                ("sh", "-c", "TMPDIR=/dev/shm jupyter labextension list 2>&1 | grep -q 'careops-handin.*enabled.*OK'"),
+               ("careops", "submit", "--help"),  # the CLI works without the grader's packages
                ("sh", "-c", "TMPDIR=/dev/shm jupyter server extension list 2>&1 | grep -q 'careops.workshop.jupyter_extension.*OK'"),
                ("python", "-c", ("import careops.checks, careops.lab; from careops.dockerfile.policy import "
                                  "evaluate_policy; evaluate_policy('FROM careops/base:bookworm\\nUSER 1000\\n')")),
