@@ -415,10 +415,18 @@ def test_learners_check_and_hand_in_and_the_instructor_sees_it_on_the_dashboard(
     page.locator(".jp-DirListing-itemName", has_text="00-orientation").dblclick()
     page.locator(".jp-DirListing-itemName", has_text="orientation.ipynb").dblclick()
     panel = page.locator(".jp-NotebookPanel:visible").first
-    panel.locator(".careops-handin-button").click(timeout=READY_MS)
-    dialog = page.locator("dialog.jp-Dialog, .jp-Dialog").first
-    dialog.wait_for(timeout=60_000)
-    text = dialog.inner_text()
+    for _attempt in range(3):
+        panel.locator(".careops-handin-button").click(timeout=READY_MS)
+        dialog = page.locator(".jp-Dialog").first
+        dialog.wait_for(timeout=60_000)
+        text = dialog.inner_text()
+        if "Failed to fetch" not in text:
+            break
+        # Chromium aborted the save: this host's interfaces changed (see _login); the learner presses it again.
+        workshop.metrics["hand_in_retries_after_host_network_change"] = (
+            workshop.metrics.get("hand_in_retries_after_host_network_change", 0) + 1)
+        dialog.get_by_role("button").last.click()
+        dialog.wait_for(state="detached", timeout=10_000)
     assert "Handed in" in text and "as ana" in text, text
     page.screenshot(path=str(OUT / "learner-handed-in.png"))
     page.get_by_role("button", name="OK").click()

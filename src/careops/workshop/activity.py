@@ -23,7 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from careops.handins import Assignments, HandIn
+from careops.handins import Assignments, HandIn, HandInStore
+from careops.workshop.labels import ACTIVITY_DB_ENV, HANDINS_DIR_ENV, HUB_ACTIVITY_DB, HUB_HANDINS_DIR
 
 #: Reports kept per learner (a loop calling a check cannot fill the hub's disk).
 MAX_REPORTS_PER_LEARNER = 20_000
@@ -146,6 +147,12 @@ class ActivityLog:
                        datetime.fromtimestamp(r[7], timezone.utc)) for r in rows]
 
 
+def shared_state(env: dict[str, str]) -> tuple[HandInStore, ActivityLog]:
+    """The hand-in store and the activity log both services use, where the hub's environment for them says."""
+    return (HandInStore(Path(env.get(HANDINS_DIR_ENV, HUB_HANDINS_DIR))),
+            ActivityLog(env.get(ACTIVITY_DB_ENV, HUB_ACTIVITY_DB)))
+
+
 @dataclass
 class Progress:
     """One learner on one exercise (one check), from its reports."""
@@ -249,4 +256,4 @@ def class_view(reports: list[Report], learners: list[str], hand_ins: list[HandIn
 
 
 __all__ = ["ActivityLog", "ClassView", "Exercise", "MAX_REPORTS_PER_LEARNER", "OTHER", "Progress", "Report",
-           "ReportRefused", "checked_report", "class_view"]
+           "ReportRefused", "checked_report", "class_view", "shared_state"]

@@ -24,9 +24,7 @@ import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
@@ -35,17 +33,13 @@ from tornado.ioloop import IOLoop
 
 from careops.handins import HandInStore
 from careops.report import theme
-from careops.workshop.activity import ActivityLog, ClassView, Progress, class_view
+from careops.workshop.activity import ActivityLog, ClassView, Progress, class_view, shared_state
 from careops.workshop.labels import (
-    ACTIVITY_DB_ENV,
     DASHBOARD_PORT,
     DASHBOARD_SERVICE,
-    HANDINS_DIR_ENV,
-    HUB_ACTIVITY_DB,
-    HUB_HANDINS_DIR,
     STUCK_MINUTES_ENV,
 )
-from careops.workshop.service import HubIdentified, OAuthCallback, ServiceError, hub_oauth
+from careops.workshop.service import HubIdentified, OAuthCallback, ServiceError, hub_oauth, listening
 
 log = logging.getLogger("careops.workshop")
 
@@ -72,11 +66,8 @@ class Dashboard:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Dashboard:
         env = dict(os.environ if env is None else env)
-        url = urlparse(env.get("JUPYTERHUB_SERVICE_URL") or f"http://127.0.0.1:{DASHBOARD_PORT}")
-        return cls(HandInStore(Path(env.get(HANDINS_DIR_ENV, HUB_HANDINS_DIR))),
-                   ActivityLog(env.get(ACTIVITY_DB_ENV, HUB_ACTIVITY_DB)),
-                   stuck_minutes=float(env.get(STUCK_MINUTES_ENV, DEFAULT_STUCK_MINUTES)),
-                   prefix=env.get("JUPYTERHUB_SERVICE_PREFIX", cls.prefix), port=url.port or DASHBOARD_PORT,
+        return cls(*shared_state(env), stuck_minutes=float(env.get(STUCK_MINUTES_ENV, DEFAULT_STUCK_MINUTES)),
+                   **listening(env, DASHBOARD_PORT, cls.prefix),
                    hub_api=env.get("JUPYTERHUB_API_URL", "").rstrip("/"), token=env.get("JUPYTERHUB_API_TOKEN", ""))
 
     async def hub_learners(self) -> dict[str, dict[str, Any]]:

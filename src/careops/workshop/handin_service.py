@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from tornado import web
 from tornado.httpserver import HTTPServer
@@ -33,18 +32,14 @@ from tornado.ioloop import IOLoop
 
 from careops.handins import MAX_NOTEBOOK_BYTES, Assignments, HandInRefused, HandInStore
 from careops.report import theme
-from careops.workshop.activity import ActivityLog, ReportRefused, checked_report
+from careops.workshop.activity import ActivityLog, ReportRefused, checked_report, shared_state
 from careops.workshop.labels import (
-    ACTIVITY_DB_ENV,
     ASSIGNMENTS_FILE_ENV,
     HANDIN_PORT,
     HANDIN_SERVICE,
-    HANDINS_DIR_ENV,
-    HUB_ACTIVITY_DB,
     HUB_ASSIGNMENTS_FILE,
-    HUB_HANDINS_DIR,
 )
-from careops.workshop.service import HubIdentified, OAuthCallback, ServiceError, body_json, hub_oauth
+from careops.workshop.service import HubIdentified, OAuthCallback, ServiceError, body_json, hub_oauth, listening
 
 log = logging.getLogger("careops.workshop")
 
@@ -70,11 +65,9 @@ class HandInService:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> HandInService:
         env = dict(os.environ if env is None else env)
-        url = urlparse(env.get("JUPYTERHUB_SERVICE_URL") or f"http://127.0.0.1:{HANDIN_PORT}")
-        return cls(HandInStore(Path(env.get(HANDINS_DIR_ENV, HUB_HANDINS_DIR))),
-                   Path(env.get(ASSIGNMENTS_FILE_ENV, HUB_ASSIGNMENTS_FILE)),
-                   ActivityLog(env.get(ACTIVITY_DB_ENV, HUB_ACTIVITY_DB)),
-                   prefix=env.get("JUPYTERHUB_SERVICE_PREFIX", cls.prefix), port=url.port or HANDIN_PORT)
+        store, activity = shared_state(env)
+        return cls(store, Path(env.get(ASSIGNMENTS_FILE_ENV, HUB_ASSIGNMENTS_FILE)), activity,
+                   **listening(env, HANDIN_PORT, cls.prefix))
 
     def assignments(self) -> Assignments:
         """The course's assignments (re-read when ``careops workshop up`` writes them again)."""

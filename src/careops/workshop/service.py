@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
+from urllib.parse import urlparse
 
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
 from tornado import web
@@ -25,6 +26,12 @@ class ServiceError(Exception):
     def __init__(self, status: int, message: str, fix: str | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.fix = status, message, fix
+
+
+def listening(env: dict[str, str], port: int, prefix: str) -> dict[str, Any]:
+    """The service's URL prefix and port, as the hub's environment for it says (``port``/``prefix`` otherwise)."""
+    url = urlparse(env.get("JUPYTERHUB_SERVICE_URL") or f"http://127.0.0.1:{port}")
+    return {"prefix": env.get("JUPYTERHUB_SERVICE_PREFIX", prefix), "port": url.port or port}
 
 
 def hub_oauth() -> HubOAuth:
@@ -129,4 +136,4 @@ def body_json(handler: web.RequestHandler, raw: bytes | None = None) -> dict[str
     return data
 
 
-__all__ = ["HubIdentified", "OAuthCallback", "ServiceError", "body_json", "hub_oauth"]
+__all__ = ["HubIdentified", "OAuthCallback", "ServiceError", "body_json", "hub_oauth", "listening"]
