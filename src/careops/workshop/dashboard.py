@@ -128,9 +128,9 @@ def _grade_cell(view: ClassView, learner: str, assignment: str) -> Any:
     row = view.grades.get(assignment, {}).get(learner)
     if row is None:
         return theme.muted("not graded")
-    status = str(row.get("status", ""))
-    score = f"{row.get('score', 0):g}/{row.get('max_score', 0):g}"
-    return theme.join([theme.state("success" if status == "graded" else "warning", score), theme.muted(status)], " ")
+    status, got, most = str(row.get("status", "")), float(row.get("score", 0)), float(row.get("max_score", 0))
+    word = "warning" if status != "graded" else "success" if most and got >= most else "info"
+    return theme.join([theme.state(word, f"{got:g}/{most:g}"), theme.muted(status)], " ")
 
 
 def render_view(view: ClassView, dashboard: Dashboard) -> theme.Html:
