@@ -137,6 +137,18 @@ def _login(browser, ws: Workshop, user: str):
     return page, took
 
 
+def _sign_in(browser, ws: Workshop, user: str, then: str, *, password: str | None = None,
+             viewport: dict | None = None):
+    """A fresh browser context signed in as ``user`` through the hub's login form, headed for ``then``."""
+    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(ws.settings.url + "hub/login?next=" + urllib.parse.quote(then))
+    page.fill("#username_input", user)
+    page.fill("#password_input", password or ws.passwords[user])
+    page.click("#login_submit")
+    return context, page
+
+
 def _server_container(ws: Workshop, user: str):
     found = [c for c in hub.server_containers(ws.settings) if c.labels.get(LABEL_HUB_USER) == user]
     assert len(found) == 1, f"expected one server container of {user}, got {[c.name for c in found]}"
@@ -299,12 +311,7 @@ def test_instructors_reach_learners_servers_but_do_not_administer_the_hub(worksh
             instructor.request(method, path, body)
         assert err.value.status in (403, 404), (method, path, err.value.status)
     # In the browser, the instructor opens a learner's JupyterLab to help (the hub asks them to confirm first).
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.goto(workshop.settings.url + "hub/login?next=" + urllib.parse.quote("/user/ana/lab"))
-    page.fill("#username_input", "dr-lee")
-    page.fill("#password_input", workshop.passwords["dr-lee"])
-    page.click("#login_submit")
+    context, page = _sign_in(browser, workshop, "dr-lee", "/user/ana/lab")
     page.wait_for_load_state()
     if "/oauth2/authorize" in page.url:
         page.get_by_role("button", name="Authorize").click()
@@ -412,9 +419,10 @@ def test_learners_check_and_hand_in_and_the_instructor_sees_it_on_the_dashboard(
     assert code == 0 and json.loads(out)["learner"] == "ben", (out, err)
     # ana: the Hand in button of the open notebook (JupyterLab saves it, her server hands it in)
     page, _ = _login(browser, workshop, "ana")
-    page.locator(".jp-DirListing-itemName", has_text="00-orientation").dblclick()
-    page.locator(".jp-DirListing-itemName", has_text="orientation.ipynb").dblclick()
+    # open it by its address (JupyterLab restores whichever folder and tabs ana had open before)
+    page.goto(workshop.settings.url + "user/ana/lab/tree/00-orientation/orientation.ipynb")
     panel = page.locator(".jp-NotebookPanel:visible").first
+    panel.locator(".jp-Cell").first.wait_for(timeout=READY_MS)
     for _attempt in range(3):
         panel.locator(".careops-handin-button").click(timeout=READY_MS)
         dialog = page.locator(".jp-Dialog").first
@@ -443,12 +451,8 @@ def test_learners_check_and_hand_in_and_the_instructor_sees_it_on_the_dashboard(
     store = HandInStore(workshop.settings.handin_store)
     assert sorted(h.learner for h in store.hand_ins()) == ["ana", "ben"]
     # the instructor's dashboard, in the browser
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.goto(workshop.settings.url + "hub/login?next=" + urllib.parse.quote("/services/dashboard/"))
-    page.fill("#username_input", "dr-lee")
-    page.fill("#password_input", workshop.passwords["dr-lee"])
-    page.click("#login_submit")
+    context, page = _sign_in(browser, workshop, "dr-lee", "/services/dashboard/",
+                             viewport={"width": 1400, "height": 1000})
     page.wait_for_url("**/services/dashboard/**", timeout=READY_MS)
     view = page.locator("#careops-view")
     view.wait_for(timeout=60_000)
@@ -498,12 +502,7 @@ def test_add_learners_while_running_and_status(workshop: Workshop, capsys: pytes
 
 def test_a_learner_replaces_the_initial_password(workshop: Workshop, browser) -> None:
     initial, own = workshop.passwords["ben"], "ben-own-passphrase-42"
-    context = browser.new_context()
-    page = context.new_page()
-    page.goto(workshop.settings.url + "hub/login?next=" + urllib.parse.quote("/hub/change-password"))
-    page.fill("#username_input", "ben")
-    page.fill("#password_input", initial)
-    page.click("#login_submit")
+    context, page = _sign_in(browser, workshop, "ben", "/hub/change-password", password=initial)
     page.wait_for_url("**/hub/change-password", timeout=READY_MS)
     page.fill("#old_password_input", initial)
     page.fill("#new_password_input", own)
