@@ -21,7 +21,8 @@ The floors, bottom up, and why each sits where it does:
    and ``dockerfile`` (a learner's Dockerfile read against the course's rules
    and images), both built on images.
 4. what runs in labs: router, traffic, mutation testing, pipelines, preflight.
-5. ``rollout``: deployments, driving router and traffic.
+5. ``rollout``: deployments, driving router and traffic; ``monitoring``: module 5's
+   Prometheus lab, promtool and incident drills, driving traffic (beside rollout, not on it).
 6. ``containerize``: module 2's builds and live checks.
 7. ``checks``: the learner checks of every module.
 8. ``grading``: nbgrader course, sandboxed grader (runs the checks);
@@ -47,7 +48,7 @@ FLOORS: list[set[str]] = [
     {"images", "synth", "notebook", "workspace"},
     {"lab", "dockerfile"},
     {"router", "traffic", "mutation", "pipeline", "preflight"},
-    {"rollout"},
+    {"rollout", "monitoring"},
     {"containerize"},
     {"checks"},
     {"grading", "workshop"},

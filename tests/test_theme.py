@@ -147,8 +147,15 @@ def _grade_summary(tmp: Path) -> Any:
 def _lab_objects(lab: Any) -> dict[str, Callable[[], Any]]:
     from careops.router import Router, RouterConfig
 
+    from careops.monitoring.prometheus import Prometheus
+    from careops.monitoring.stack import MonitoringStack
+
+    probe = lab.container("probe")
     return {"careops.lab.sandbox.Lab": lambda: lab,
             "careops.lab.container.LabContainer": lambda: lab.container("probe"),
+            "careops.monitoring.prometheus.Prometheus": lambda: Prometheus(lab, probe),
+            "careops.monitoring.stack.MonitoringStack": lambda: MonitoringStack(lab, probe, probe,
+                                                                               Prometheus(lab, probe)),
             "careops.router.live.Router": lambda: Router(lab, lab.container("probe"), RouterConfig.single("adt-blue"),
                                                          3)}
 
@@ -180,6 +187,7 @@ def _results(tmp: Path) -> dict[str, Callable[[], Any]]:
     from careops.synth import generate
     from careops.traffic.reconcile import reconcile
     from careops.traffic.run import TrafficPlan, TrafficResult
+    from careops.monitoring.runbook import parse_runbook
     from careops.workshop.handin_client import HandInReceipt
     from careops.workspace import AssignmentSync, SyncReport
 
@@ -239,7 +247,32 @@ def _results(tmp: Path) -> dict[str, Callable[[], Any]]:
         "careops.workshop.handin_client.HandInReceipt": lambda: HandInReceipt(
             "ana", "00-orientation", "orientation", "2026-03-02T09:30:15+00:00", 20480, "ab" * 32,
             "/services/hand-in/feedback/"),
+        "careops.monitoring.drill.DrillRun": _drill,
+        "careops.monitoring.own_metric.OwnMetricRun": _own_metric,
+        "careops.monitoring.runbook.Runbook": lambda: parse_runbook(
+            (REPO / "labs" / "monitoring" / "solution" / "runbook.yml").read_text()),
     }
+
+
+def _drill() -> Any:
+    from careops.monitoring.drill import ActionTaken, DrillRun
+    from careops.monitoring.incidents import INCIDENTS
+    from careops.traffic.reconcile import reconcile
+    from careops.traffic.run import TrafficPlan, TrafficResult
+
+    frame = _traffic_frame()
+    alerts = pd.DataFrame([{"t": 100.5, "alert": "ADTDatabaseWriteErrors", "state": "firing"}])
+    return DrillRun(INCIDENTS["disk-full"], 100.0, 100.1, 100.5, "ADTDatabaseWriteErrors",
+                    [ActionTaken(100.6, "ADTDatabaseWriteErrors", "free-disk", 0.1)], 100.8, [], alerts,
+                    TrafficResult(frame, TrafficPlan(duration=2), 100.0), reconcile(frame, ["m1"]))
+
+
+def _own_metric() -> Any:
+    from careops.monitoring.own_metric import OwnMetricRun, parse_metric_definition
+
+    definition = parse_metric_definition((REPO / "labs" / "monitoring" / "solution" / "own-metric.yml").read_text())
+    return OwnMetricRun(definition, expected={(("sending_system", "ED"), ("ward", "ICU")): 2},
+                        scraped=pd.DataFrame([{"ward": "ICU", "sending_system": "ED", "value": 2.0}]))
 
 
 def _workshop_status() -> Any:
@@ -255,7 +288,8 @@ def _workshop_status() -> Any:
 TABLES = {"AuditLog", "HadolintResult", "Dockerfile", "PolicyResult", "GradeSummary", "LabContainer", "Lab",
           "MutationReport", "AnonymityReport", "ScanReport", "PipelineRun", "Workflow", "PreflightReport",
           "DeploymentRun", "StackStatus", "RolloutSpec", "RolloutResult", "RouterConfig", "ReloadResult",
-          "Router", "Cohort", "TrafficResult", "SyncReport", "WorkshopStatus", "HandInReceipt"}
+          "Router", "Cohort", "TrafficResult", "SyncReport", "WorkshopStatus", "DrillRun", "OwnMetricRun", "Runbook",
+          "MonitoringStack", "Prometheus", "HandInReceipt"}
 
 
 @pytest.fixture(scope="module")

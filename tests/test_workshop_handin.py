@@ -138,3 +138,19 @@ def test_grading_a_store_writes_the_grades_back_for_the_dashboard(tmp_path: Path
     assert store_grades(store.root, summary) is not None
     assert store.grades() == {"00-orientation": {"ana": {"learner": "ana", "status": "graded", "score": 6.0,
                                                          "max_score": 8.0, "reason": ""}}}
+
+
+def test_the_careops_command_runs_without_the_graders_packages() -> None:
+    """A learner's server has no nbgrader and no Celery: careops submit (and the CLI around it) must still load."""
+    import subprocess
+    import sys
+
+    script = ("import sys\n"
+              "for name in ('nbgrader', 'celery', 'kombu', 'redis', 'flower', 'kubernetes'):\n"
+              "    sys.modules[name] = None  # importing it fails, as in the learner image\n"
+              "from click.testing import CliRunner\n"
+              "from careops.cli import cli\n"
+              "result = CliRunner().invoke(cli, ['submit', '--help'])\n"
+              "print(result.exit_code, result.output.splitlines()[0])\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0 and done.stdout.startswith("0 Usage:"), done.stderr[-2000:]

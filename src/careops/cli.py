@@ -23,8 +23,10 @@ from careops.apps import jupyter as jupyter_app
 from careops.apps import labs as labs_app
 from careops.apps import phi as phi_app
 from careops.apps import pipeline as pipeline_app
+from careops.apps import queue as queue_app
 from careops.apps import release as release_app
 from careops.apps import synth as synth_app
+from careops.apps import worker as worker_app
 from careops.apps import workspace as workspace_app
 from careops.apps import workshop as workshop_app
 from careops.errors import CareOpsError
@@ -256,6 +258,8 @@ defaults = grade_app.main.__kwdefaults__
               help="Do not generate feedback HTML.")
 @click.option("--learner", "learners", multiple=True, default=defaults["learners"], metavar="ID",
               help="Grade only this learner, again (repeatable); everyone else's grades stay.")
+@click.option("--queue", metavar="REDIS_URL", default=defaults["queue"],
+              help="Grade on the queue's workers (careops worker), e.g. redis://127.0.0.1:6379/0.")
 @_calls(grade_app.main)
 def grade() -> None:
     """Autograde ASSIGNMENT's submissions in sealed sandboxes; feedback, CSVs for the class and a summary."""
@@ -280,6 +284,57 @@ defaults = feedback_app.return_main.__kwdefaults__
 @_calls(feedback_app.return_main)
 def feedback_return() -> None:
     """Put each learner's feedback of ASSIGNMENT in a folder of their own (and a Moodle zip, the exchange)."""
+
+
+defaults = worker_app.main.__kwdefaults__
+
+
+@cli.command()
+@click.option("--queue", metavar="REDIS_URL", default=defaults["queue"],
+              help="The grading queue (default: $CAREOPS_QUEUE or redis://127.0.0.1:6379/0).")
+@click.option("--engine", metavar="URL", default=defaults["engine"],
+              help="The Docker engine to grade on, e.g. unix:///var/run/docker.sock (default: as careops finds one).")
+@click.option("--concurrency", "-c", type=int, default=defaults["concurrency"], show_default=True,
+              help="Submissions graded at once.")
+@click.option("--course-dir", type=click.Path(file_okay=False, path_type=Path), default=defaults["course_dir"],
+              help="This host's checkout of the course (default: this one).")
+@click.option("--images-from", metavar="URL", default=defaults["images_from"],
+              help="Load the grader image from this engine when it differs (docker save | docker load).")
+@click.option("--name", default=defaults["name"], help="The worker's node name (default: careops-PID@HOST).")
+@click.option("--redeliver-after", type=float, default=defaults["redeliver_after"],
+              help="Seconds before a vanished worker's task is handed out again (default 1800).")
+@click.option("--kubernetes", metavar="NAMESPACE", default=defaults["kubernetes"],
+              help="Run the sandboxes as Kubernetes Jobs in NAMESPACE (the worker's kubeconfig) instead of on --engine.")
+@_calls(worker_app.main)
+def worker() -> None:
+    """Grade submissions from the queue on one Docker engine (careops grade --queue sends them)."""
+
+
+@cli.group()
+def queue() -> None:
+    """The grading queue: its state and Flower."""
+
+
+defaults = queue_app.status_main.__kwdefaults__
+
+
+@queue.command("status")
+@click.argument("assignment")
+@click.option("--queue", metavar="REDIS_URL", default=defaults["queue"], help="The grading queue.")
+@_calls(queue_app.status_main)
+def queue_status() -> None:
+    """Each learner's grading state of ASSIGNMENT: queued, grading, graded or failed."""
+
+
+defaults = queue_app.flower_main.__kwdefaults__
+
+
+@queue.command("flower")
+@click.option("--queue", metavar="REDIS_URL", default=defaults["queue"], help="The grading queue.")
+@click.option("--port", type=int, default=defaults["port"], show_default=True, help="Flower's port on 127.0.0.1.")
+@_calls(queue_app.flower_main)
+def queue_flower() -> None:
+    """Run Flower, Celery's monitor, for the grading queue's workers and tasks."""
 
 
 defaults = bench_app.main.__kwdefaults__

@@ -74,3 +74,16 @@ class RouterConfigError(CareOpsError):
 
 class RolloutError(CareOpsError):
     """A rollout spec is malformed, or a rollout cannot run (its router or service is gone)."""
+
+
+class MonitoringError(CareOpsError):
+    """A rule file, runbook or metric definition is malformed, or the monitoring lab cannot run
+    (Prometheus, the service or the incident drill)."""
+
+
+class RulesError(MonitoringError):
+    """A Prometheus rule file failed ``promtool check rules``: ``problems`` holds each one with its line."""
+
+    def __init__(self, message: str, *, problems: list | None = None, fix: str | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.problems = list(problems or [])

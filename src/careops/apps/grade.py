@@ -70,8 +70,11 @@ def workshop_store(name: str) -> Path:
 def main(*, assignment: str, submissions: Path | None = None, workshop: str | None = None, regrade: bool = False,
          jobs: int | None = None, course_dir: Path | None = None, cell_timeout: float | None = None,
          wall_time: float | None = None, feedback: bool = True, progress: bool = True,
-         learners: tuple[str, ...] = ()) -> int:
-    """Grade ``assignment``; print the summary; 0 when every submission was recorded."""
+         learners: tuple[str, ...] = (), queue: str | None = None) -> int:
+    """Grade ``assignment``; print the summary; 0 when every submission was recorded.
+
+    ``queue`` (a Redis URL): grade on the queue's workers (careops worker) instead of here.
+    """
     if workshop and submissions:
         raise CareOpsError("give either a workshop or a submissions folder, not both",
                            fix=f"careops grade {assignment} --workshop NAME (its hand-in store)")
@@ -88,9 +91,14 @@ def main(*, assignment: str, submissions: Path | None = None, workshop: str | No
                                wall_time=wall_time or policy.wall_time)
     from careops.grading.autograder import grade_batch
 
+    graders = None
+    if queue:
+        from careops.grading.queue import QueueGraders
+
+        graders = QueueGraders(queue, reuse_results=not regrade)
     summary = grade_batch(course.root, assignment, source, regrade=regrade, jobs=jobs,
                                         policy=policy, feedback=feedback, progress=progress,
-                                        learners=list(learners) or None)
+                                        learners=list(learners) or None, graders=graders)
     print(summary)
     stored = store_grades(source, summary)
     if stored:

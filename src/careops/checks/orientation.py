@@ -151,9 +151,11 @@ def lab_is_clean(lab: str, *, timeout: float = 30) -> CheckReport:
     """After the clean-up: nothing of ``lab`` is left on the engine (polled, it settles)."""
     from careops.polling import eventually
     from careops.lab import find
+    from careops.lab.labels import learner_id
 
     report = CheckReport(f"Clean-up of {lab}")
-    left = eventually(lambda: find(lab), until=lambda r: not r, timeout=timeout, what=f"an empty {lab}")
+    you = learner_id()  # another learner's lab of the same name is theirs, not yours to clean
+    left = eventually(lambda: find(lab, you), until=lambda r: not r, timeout=timeout, what=f"an empty {lab}")
     report.check(not left, f"no container, network or volume of {lab} is left",
                  got=[f"{r.kind} {r.name}" for r in left], hint=f"careops labs reset {lab} --yes, or careops.lab.reset({lab!r})")
     return report

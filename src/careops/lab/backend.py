@@ -299,8 +299,9 @@ class LabBackend(ABC):
         """Remove what an earlier session of the lab left (``reclaim``) and create its network; (network, reclaimed)."""
 
     @abstractmethod
-    def volume(self, ref: LabRef, name: str) -> str:
-        """A named volume of the lab (made when missing); its engine name."""
+    def volume(self, ref: LabRef, name: str, *, size: str | None = None, owner: int | None = None) -> str:
+        """A named volume of the lab (made when missing); its engine name. ``size``: a small tmpfs disk of its own
+        that fills up at that size, its root owned by uid/gid ``owner``."""
 
     @abstractmethod
     def run(self, ref: LabRef, request: RunRequest, *, workdir: str | None = None) -> ContainerHandle:

@@ -287,8 +287,9 @@ class BrokerBackend(LabBackend):
         data = self._post("labs/open", {"ref": ref.to_wire(), "reclaim": reclaim}, f"open lab {ref.name}")
         return str(data["network"]), [ResourceRecord.from_wire(r) for r in data["reclaimed"]]
 
-    def volume(self, ref: LabRef, name: str) -> str:
-        return str(self._post("labs/volume", {"ref": ref.to_wire(), "name": name}, f"make volume {name}")["volume"])
+    def volume(self, ref: LabRef, name: str, *, size: str | None = None, owner: int | None = None) -> str:
+        body = {"ref": ref.to_wire(), "name": name, "size": size, "owner": owner}
+        return str(self._post("labs/volume", body, f"make volume {name}")["volume"])
 
     def run(self, ref: LabRef, request: RunRequest, *, workdir: str | None = None) -> BrokerContainer:
         data = self._post("labs/run", {"ref": ref.to_wire(), "request": request.to_wire()},

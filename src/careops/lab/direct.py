@@ -34,6 +34,8 @@ from careops.lab.policy import (
     check_capabilities,
     check_forbidden_mount,
     check_lab_image,
+    format_bytes,
+    parse_bytes,
 )
 
 #: tmpfs folders of a lab container: small, no devices, no setuid
@@ -41,6 +43,8 @@ TMPFS_OPTIONS = "rw,nosuid,nodev,size=16m"
 #: A network with no address of this host on its bridge: containers on it reach each other, not the host.
 NO_HOST_ROUTE = {"com.docker.network.bridge.inhibit_ipv4": "true"}
 NO_NAT = {"com.docker.network.bridge.enable_ip_masquerade": "false"}
+#: The largest small disk (a tmpfs volume, memory of the host) a lab may ask for
+VOLUME_SIZE_LIMIT = 256 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -350,7 +354,7 @@ class DirectBackend(LabBackend):
                                fix="open the lab again; if it persists, ask the instructor to restart your server")
         return ref.network_name, reclaimed
 
-    def volume(self, ref: LabRef, name: str) -> str:
+    def volume(self, ref: LabRef, name: str, *, size: str | None = None, owner: int | None = None) -> str:
         self._check_ref(ref)
         full = ref.resource_name(L.slug(name, what="volume name"))
         try:
@@ -359,7 +363,14 @@ class DirectBackend(LabBackend):
             if self.confinement is not None:
                 mine = [v.name for v in self.client.volumes.list(filters=_filters(None, ref.learner))]
                 self.confinement.quota.check_count("volumes", mine, full)
-            self.client.volumes.create(full, labels=self._labels(ref))
+            opts = None
+            if size:
+                if parse_bytes(size) > VOLUME_SIZE_LIMIT:
+                    raise PolicyViolation(f"volume {name}: {size} is more than a lab disk may hold "
+                                          f"({format_bytes(VOLUME_SIZE_LIMIT)})", fix="ask for a smaller size")
+                who = f",uid={int(owner)},gid={int(owner)}" if owner is not None else ""
+                opts = {"type": "tmpfs", "device": "tmpfs", "o": f"size={parse_bytes(size)},mode=0750{who}"}
+            self.client.volumes.create(full, labels=self._labels(ref), driver="local", driver_opts=opts)
             return full
         if not self.owns(found.attrs.get("Labels"), ref):
             raise PolicyViolation(f"volume {full} exists and is not of your lab {ref.name}",

@@ -85,10 +85,14 @@ class Lab:
             raise LabError(f"lab {self.name} is closed", fix=f"open it again: lab = Lab({self.name!r})")
 
     # -- resources ------------------------------------------------------
-    def volume(self, name: str) -> str:
-        """A named volume owned by this lab; returns its engine name."""
+    def volume(self, name: str, *, size: str | None = None, owner: int | None = None) -> str:
+        """A named volume owned by this lab; returns its engine name.
+
+        ``size`` (e.g. ``"16m"``) makes it a small disk of its own that fills up at that size (a tmpfs,
+        its root owned by uid/gid ``owner``); its data lasts while a container mounts it.
+        """
         self._require_open()
-        return self.backend.volume(self.ref, name)
+        return self.backend.volume(self.ref, name, size=size, owner=owner)
 
     def run(self, image: str = DEFAULT_IMAGE, *, name: str, command: str | list[str] | None = None,
             env: dict[str, str] | None = None, ports: Iterable[int] = (), user: str | None = None,

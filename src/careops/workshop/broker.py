@@ -358,7 +358,13 @@ class LabHandler(BrokerHandler):
             self.answer({"network": network, "reclaimed": [r.to_wire() for r in reclaimed]})
         elif op == "volume":
             name = _text(body, "name", limit=64)
-            self.answer({"volume": await self.blocking(self.who.backend.volume, _ref(body), name)})
+            size = body.get("size")
+            owner = body.get("owner")
+            if not (size is None or (isinstance(size, (str, int)) and len(str(size)) <= 16)) or not (
+                    owner is None or (isinstance(owner, int) and 0 <= owner < 65536)):
+                raise ApiError(400, "bad_request", "'size' must be text such as '16m' and 'owner' a uid")
+            self.answer({"volume": await self.blocking(self.who.backend.volume, _ref(body), name, size=size,
+                                                       owner=owner)})
         elif op == "run":
             ref, request = _ref(body), RunRequest.from_wire(body.get("request"))
             c = await self.blocking(self.who.backend.run, ref, request)
