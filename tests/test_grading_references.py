@@ -119,6 +119,9 @@ V2_DOCKERFILE = REPO / "labs" / "legacy-adt" / "v2" / "Dockerfile"
 STARTER_WORKFLOW = REPO / "labs" / "ci-pipeline" / "starter-ci.yml"
 #: the template repo of module 1 ships a Dockerfile the pipeline builds (not module 2's exercise)
 TEMPLATE_DOCKERFILE = REPO / "labs" / "ci-pipeline" / "repo-template" / "Dockerfile"
+#: the course's own Dockerfile policy is given to learners (module 2 checks their work against it); the Rego rule
+#: they write shares its idioms (``some i in input.instructions``), not its rules
+COURSE_POLICY = REPO / "labs" / "containerize" / "policy" / "dockerfile.rego"
 
 
 def _solution_lines(nb: dict[str, Any]) -> list[str]:
@@ -157,7 +160,7 @@ def answer_lines(release: Path, min_length: int = 24) -> dict[str, str]:
             for line in path.read_text(encoding="utf-8").splitlines():
                 add(line.strip(), f"{path.relative_to(REPO)}")
     public = set(PUBLIC_ON_PURPOSE)
-    for path in (V2_DOCKERFILE, STARTER_WORKFLOW, TEMPLATE_DOCKERFILE):
+    for path in (V2_DOCKERFILE, STARTER_WORKFLOW, TEMPLATE_DOCKERFILE, COURSE_POLICY):
         public |= {ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()}
     for path in sorted(release.glob("*/*.ipynb")):
         nb = json.loads(path.read_text(encoding="utf-8"))

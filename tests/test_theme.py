@@ -183,6 +183,7 @@ def _results(tmp: Path) -> dict[str, Callable[[], Any]]:
     from careops.rollout.spec import parse_rollout
     from careops.rollout.stack import RolloutResult
     from careops.router import RouterConfig
+    from careops.solve import Solution, SolveCard
     from careops.router.live import ReloadResult
     from careops.synth import generate
     from careops.traffic.reconcile import reconcile
@@ -237,6 +238,11 @@ def _results(tmp: Path) -> dict[str, Callable[[], Any]]:
             "legacy-adt", "blue-green", "careops/legacy-adt:v2", "adt-blue", "adt-green", "promoted",
             events=[("start", 100.0), ("switch", 101.25)]),
         "careops.router.config.RouterConfig": lambda: RouterConfig.single("adt-blue"),
+        "careops.solve.notebook.SolveCard": lambda: SolveCard("cohort", "solved", "This cell now holds the solution.",
+                                                              solution=Solution("04-synthetic-data-testing", "cohort",
+                                                                                "cohort = generate(patients=4)",
+                                                                                "Exercise 1a", 2.0, ("test_cohort",),
+                                                                                ()), notes=["recorded"]),
         "careops.router.live.ReloadResult": lambda: ReloadResult(2, 0.12, RouterConfig.single("adt-blue")),
         "careops.synth.model.Cohort": lambda: generate(patients=20, seed=1, as_of=date(2026, 1, 1)),
         "careops.traffic.reconcile.ReconcileReport": lambda: reconcile(frame, ["m1", "m1"]),

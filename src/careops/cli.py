@@ -25,6 +25,7 @@ from careops.apps import phi as phi_app
 from careops.apps import pipeline as pipeline_app
 from careops.apps import queue as queue_app
 from careops.apps import release as release_app
+from careops.apps import solve as solve_app
 from careops.apps import synth as synth_app
 from careops.apps import worker as worker_app
 from careops.apps import workspace as workspace_app
@@ -136,6 +137,26 @@ defaults = release_app.main.__kwdefaults__
 @_calls(release_app.main)
 def release() -> None:
     """Generate learner versions of the modules with nbgrader."""
+
+
+defaults = solve_app.main.__kwdefaults__
+
+
+@cli.command()
+@click.argument("name", required=False, default=defaults["name"])
+@click.option("--module", default=defaults["module"], help="The module (default: this folder's name).")
+@click.option("--notebook", type=click.Path(dir_okay=False, exists=True), default=defaults["notebook"],
+              help="The learner's notebook of the module.")
+@click.option("--apply", is_flag=True, default=defaults["apply"],
+              help="Write the solution into the notebook's answer cell.")
+@click.option("--learner", default=defaults["learner"],
+              help="Record it for this learner (an instructor handing it over).")
+@click.option("--yes", "assume_yes", is_flag=True, default=defaults["assume_yes"], help="Do not ask for confirmation.")
+@click.option("--list", "list_only", is_flag=True, default=defaults["list_only"],
+              help="List the exercises and what solving each costs.")
+@_calls(solve_app.main)
+def solve() -> None:
+    """Show (or --apply) the solution of exercise NAME after a confirmation; it is recorded and scores 0."""
 
 
 @cli.group()

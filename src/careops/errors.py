@@ -68,6 +68,10 @@ class ArtifactError(CareOpsError):
     """A tagged artifact cell is missing, unfinished or malformed."""
 
 
+class SolveError(CareOpsError):
+    """An exercise's solution cannot be shown here (unknown exercise, no trusted source, the hub refused)."""
+
+
 class RouterConfigError(CareOpsError):
     """A router config is malformed or nginx rejected it; the router keeps serving its previous config."""
 

@@ -208,9 +208,9 @@ def _solution(name: str) -> str:
 
 def _rollback_spec() -> str:
     spec = _solution("rollback")
-    tight = spec.replace("maxFailedRequests: 40}", f"maxFailedRequests: {_ROLLBACK_BUDGET}}}")
+    tight = spec.replace('careops.io/max-failed-requests: "40"', f'careops.io/max-failed-requests: "{_ROLLBACK_BUDGET}"')
     if tight == spec:
-        raise RuntimeError("rollback.yaml no longer has maxFailedRequests: 40; update the rollback bench")
+        raise RuntimeError('rollback.yaml no longer has careops.io/max-failed-requests: "40"; update the rollback bench')
     return tight
 
 
@@ -391,7 +391,7 @@ def bench_rollback_detection(repeat: int = 3, seconds: float = 16.0) -> BenchRow
     lag = f"{statistics.median(controller_lag):.2f} s" if controller_lag else "n/a"
     note = (f"goal < 5 s; runs {', '.join(f'{x:.2f}' for x in measured)} s; budget exceeded -> rollback done {lag} "
             f"(budget check once a second + snapshot + router switch; {len(ideal)}/{repeat} runs exceeded the "
-            f"budget); failed requests+messages per run {failed}; maxFailedRequests {_ROLLBACK_BUDGET}, setWeight 25 "
+            f"budget); failed requests+messages per run {failed}; max-failed-requests {_ROLLBACK_BUDGET}, setWeight 25 "
             f"at {HTTP_RATE:g} req/s; stopped by: {', '.join(reasons)}")
     return BenchRow(f"rollback detection (median of {repeat})", m, ref, "s",
                     f"first failure -> budget ({_ROLLBACK_BUDGET}) exceeded", note=note)

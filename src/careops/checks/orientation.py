@@ -25,7 +25,7 @@ def synthetic_markers(is_synthetic: Callable[[str, str], bool]) -> CheckReport:
     real_looking_ssn = "-".join(["123", "45", "6789"])
     cases = {
         "ssn": ([("999-12-3456", True), (real_looking_ssn, False)],
-                "synthetic SSNs start with 999-: compare the first four characters"),
+                "a synthetic SSN is the whole value 999-NN-NNNN (999, two digits, four digits): match all of it"),
         "phone": ([("555-0142", True), ("555-2368", False)],
                   "only 555-0100 to 555-0199 are reserved for fiction: look at the last seven digits"),
         "email": ([("pat.doe@example.org", True), ("pat.doe@hospital-mail.net", False)],  # phi-scan: allow -- a deliberately real-looking negative

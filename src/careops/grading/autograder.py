@@ -69,7 +69,9 @@ from careops.grading.trusted import (
     sandbox_fetcher,
     trusted_prelude,
 )
+from careops.outline import outline
 from careops.progress import Progress
+from careops.solve.marks import zeroed_tests
 from careops.report import theme
 
 GRADER_FILES = ("agent.py", "trusted.py", "restore.py", "live.py", "autograder.py", "sandbox.py", "score.py",
@@ -142,17 +144,19 @@ def _sandbox_outputs(answer: dict[str, Any]) -> list[dict[str, Any]]:
 
 def execute(notebook: dict[str, Any], sandbox: Sandbox, prelude: dict[str, Any], *, learner: str,
             artifacts_from: dict[str, Any], zeroed: dict[str, str] | None = None,
-            not_answered: dict[str, str] | None = None) -> tuple[dict[str, TestOutcome], list[str]]:
+            not_answered: dict[str, str] | None = None, solved: dict[str, str] | None = None
+            ) -> tuple[dict[str, TestOutcome], list[str]]:
     """Run a restored notebook: learner cells in the sandbox, tests on the host. Fills in outputs.
 
     ``zeroed`` tests (test -> reason: they rely on the reference answers) score 0 without running;
     a failed test or an answer cell in ``not_answered`` (grade id -> "not answered: exercise ...") says so
-    instead of its error.
+    instead of its error; ``solved`` tests (test -> reason: the learner used ``careops solve`` on their exercise)
+    score 0 the same way.
     """
     tests: dict[str, TestOutcome] = {}
     incidents: list[str] = []
     defined: dict[str, Any] = {}
-    zeroed, not_answered = zeroed or {}, not_answered or {}
+    zeroed, not_answered, solved = zeroed or {}, not_answered or {}, solved or {}
     try:
         sandbox.wait_ready()
     except SandboxError as exc:
@@ -166,6 +170,8 @@ def execute(notebook: dict[str, Any], sandbox: Sandbox, prelude: dict[str, Any],
         if is_test(cell):
             if str(gid) in zeroed:
                 outcome = failed(str(gid), f"scored 0: {zeroed[str(gid)]}", "ReferenceUse")
+            elif str(gid) in solved:
+                outcome = failed(str(gid), f"scored 0: {solved[str(gid)]}", "Solved")
             elif live_meta(cell):
                 outcome = run_live_check(cell, artifacts_from, prelude, learner=learner,
                                          fetch=sandbox_fetcher(sandbox) if sandbox.dead is None else None)
@@ -272,7 +278,9 @@ def grade_submission(sub: intake.Submission, ctx: AssignmentContext, factory: Sa
         restored = restore(source_nb, submitted)
         out.notes.extend(restored.notes)
         zeroed = exercises_using_references(restored.notebook)
-        out.notes.extend(f"{gid} scored 0: {why}" for gid, why in zeroed.items())
+        solved = {gid: why for gid, why in zeroed_tests(restored.notebook, layout=outline(source_nb)).items()
+                  if gid not in zeroed}
+        out.notes.extend(f"{gid} scored 0: {why}" for gid, why in {**zeroed, **solved}.items())
         labels = exercise_labels(source_nb)
         not_answered = {**{gid: f"not answered: {labels.get(gid, gid)}"
                            for gid in unanswered(source_nb, restored.notebook)},
@@ -280,7 +288,8 @@ def grade_submission(sub: intake.Submission, ctx: AssignmentContext, factory: Sa
         sandbox = factory.take()
         try:
             tests, incidents = execute(restored.notebook, sandbox, ctx.preludes[name], learner=sub.learner,
-                                       artifacts_from=restored.notebook, zeroed=zeroed, not_answered=not_answered)
+                                       artifacts_from=restored.notebook, zeroed=zeroed, not_answered=not_answered,
+                                       solved=solved)
         finally:
             sandbox.remove()
         out.reasons.extend(incidents)
