@@ -407,6 +407,7 @@ def test_learners_check_and_hand_in_and_the_instructor_sees_it_on_the_dashboard(
     careops submit; the instructor's dashboard shows both, the CSV export has them, grading the store puts the
     grades on it; learners reach neither the dashboard nor each other's hand-ins."""
     from careops.apps import grade as grade_app
+    from careops.grading.course import make_temp_course
     from careops.handins import HandInStore
 
     _start_server(workshop, "ana")
@@ -470,7 +471,9 @@ def test_learners_check_and_hand_in_and_the_instructor_sees_it_on_the_dashboard(
     lines = {line.split(",")[0]: line for line in csv_text.splitlines()[1:]}
     assert {"ana", "ben"} <= set(lines) and ",passed," in lines["ana"] and ",failed," in lines["ben"], csv_text
     # the instructor grades the hand-ins (the store as the exchange); the dashboard shows the grades
-    assert grade_app.main(assignment="00-orientation", workshop=NAME, progress=False, jobs=2) in (0, 2)
+    course = make_temp_course(workshop.roster_dir / "course", "00-orientation")  # a gradebook of its own
+    assert grade_app.main(assignment="00-orientation", workshop=NAME, course_dir=course.root, progress=False,
+                          jobs=2) in (0, 2)
     assert set(store.grades()["00-orientation"]) == {"ana", "ben"}
     page.reload()
     page.locator("#careops-view").wait_for(timeout=60_000)
