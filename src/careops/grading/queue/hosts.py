@@ -175,6 +175,10 @@ class DockerEngine:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.exec_root.mkdir(parents=True, exist_ok=True)
         self._stale_daemon()
+        # A data root kept between runs keeps its network store too; a network record it has from a daemon started
+        # with other options (a default bridge) would be cleaned up at start, on this host's interfaces -- the first
+        # engine's docker0 among them. This engine needs no network: start it with none on record.
+        shutil.rmtree(self.folder / "data" / "network", ignore_errors=True)
         self._log = open(self.log, "ab")  # noqa: SIM115 - the daemon writes it until stop()
         self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
