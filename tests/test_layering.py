@@ -13,7 +13,8 @@ The floors, bottom up, and why each sits where it does:
 1. plain tools with no lab: paths, the engine connection, the Docker build
    stream and tracked containers, polling, progress
    output, the case-study service's names, the audit log, PHI scanning, HL7,
-   artifacts, secret scanning, local ports, a notebook's outline (exercises, stated times).
+   artifacts, secret scanning, local ports, a notebook's outline (exercises, stated times),
+   the workshop's hand-in store (its hub service writes it, the grader reads it).
 2. images, synthetic data, notebook helpers, the learner's workspace.
 3. ``lab`` (sandboxed containers, on this engine or through the workshop's lab
    broker: its HTTP client lives here, with the policy it is checked against)
@@ -44,7 +45,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "careops"
 FLOORS: list[set[str]] = [
     {"errors", "report"},
     {"paths", "engine", "dockerops", "polling", "progress", "legacy_adt", "audit", "phi", "hl7", "artifacts",
-     "secretscan", "ports", "outline"},
+     "secretscan", "ports", "outline", "handins"},
     {"images", "synth", "notebook", "workspace"},
     {"lab", "dockerfile"},
     {"router", "traffic", "mutation", "pipeline", "preflight", "solve"},

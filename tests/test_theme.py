@@ -189,6 +189,7 @@ def _results(tmp: Path) -> dict[str, Callable[[], Any]]:
     from careops.traffic.reconcile import reconcile
     from careops.traffic.run import TrafficPlan, TrafficResult
     from careops.monitoring.runbook import parse_runbook
+    from careops.workshop.handin_client import HandInReceipt
     from careops.workspace import AssignmentSync, SyncReport
 
     report = CheckReport("Exercise 1")
@@ -249,6 +250,9 @@ def _results(tmp: Path) -> dict[str, Callable[[], Any]]:
         "careops.workspace.SyncReport": lambda: SyncReport(tmp / "release", tmp / "workspace", [
             AssignmentSync("00-orientation", added=["orientation.ipynb"], kept=["notes.md"])]),
         "careops.workshop.status.WorkshopStatus": _workshop_status,
+        "careops.workshop.handin_client.HandInReceipt": lambda: HandInReceipt(
+            "ana", "00-orientation", "orientation", "2026-03-02T09:30:15+00:00", 20480, "ab" * 32,
+            "/services/hand-in/feedback/"),
         "careops.monitoring.drill.DrillRun": _drill,
         "careops.monitoring.own_metric.OwnMetricRun": _own_metric,
         "careops.monitoring.runbook.Runbook": lambda: parse_runbook(
@@ -291,7 +295,7 @@ TABLES = {"AuditLog", "HadolintResult", "Dockerfile", "PolicyResult", "GradeSumm
           "MutationReport", "AnonymityReport", "ScanReport", "PipelineRun", "Workflow", "PreflightReport",
           "DeploymentRun", "StackStatus", "RolloutSpec", "RolloutResult", "RouterConfig", "ReloadResult",
           "Router", "Cohort", "TrafficResult", "SyncReport", "WorkshopStatus", "DrillRun", "OwnMetricRun", "Runbook",
-          "MonitoringStack", "Prometheus"}
+          "MonitoringStack", "Prometheus", "HandInReceipt"}
 
 
 @pytest.fixture(scope="module")

@@ -266,6 +266,8 @@ defaults = grade_app.main.__kwdefaults__
 @click.argument("assignment")
 @click.option("--submissions", type=click.Path(exists=True, path_type=Path), default=defaults["submissions"],
               help="A folder of submissions (one notebook per learner) instead of nbgrader's exchange.")
+@click.option("--workshop", default=defaults["workshop"], metavar="NAME",
+              help="Grade the hand-ins of this workshop hub (its hand-in store); grades go to its dashboard.")
 @click.option("--regrade", is_flag=True, default=defaults["regrade"],
               help="Grade every submission again, changed or not.")
 @click.option("--jobs", "-j", type=int, default=defaults["jobs"], help="Sandboxes at once (default: one per core).")
@@ -320,8 +322,8 @@ defaults = worker_app.main.__kwdefaults__
 @click.option("--images-from", metavar="URL", default=defaults["images_from"],
               help="Load the grader image from this engine when it differs (docker save | docker load).")
 @click.option("--name", default=defaults["name"], help="The worker's node name (default: careops-PID@HOST).")
-@click.option("--redeliver-after", type=float, default=defaults["redeliver_after"], show_default=True,
-              help="Seconds before a vanished worker's task is handed out again.")
+@click.option("--redeliver-after", type=float, default=defaults["redeliver_after"],
+              help="Seconds before a vanished worker's task is handed out again (default 1800).")
 @click.option("--kubernetes", metavar="NAMESPACE", default=defaults["kubernetes"],
               help="Run the sandboxes as Kubernetes Jobs in NAMESPACE (the worker's kubeconfig) instead of on --engine.")
 @_calls(worker_app.main)
@@ -391,6 +393,8 @@ def _workshop_name(main: Callable[..., int]) -> Callable[[Callable[..., Any]], C
 @click.option("--cpus", "cpu_limit", type=float, default=defaults["cpu_limit"], help="CPUs per learner's server (default 1).")
 @click.option("--idle-timeout", type=int, default=defaults["idle_timeout"],
               help="Seconds before an idle server is stopped (default 3600).")
+@click.option("--stuck-minutes", type=float, default=defaults["stuck_minutes"],
+              help="The dashboard marks a learner stuck when the same check fails for longer (default 10).")
 @click.option("--lab-containers", type=int, default=defaults["lab_containers"],
               help="Lab containers each learner may have at once, through the lab broker (default 8).")
 @click.option("--lab-memory", default=defaults["lab_memory"],
@@ -426,6 +430,18 @@ def workshop_status() -> None:
 @_calls(workshop_app.add_learners_main)
 def workshop_add_learners() -> None:
     """Enroll FILE's new members (a running hub learns them at once); prints where their passwords are."""
+
+
+defaults = workshop_app.submit_main.__kwdefaults__
+
+
+@cli.command()
+@click.argument("notebook", required=False, default=defaults["notebook"])
+@click.option("--json", "as_json", is_flag=True, default=defaults["as_json"], help="Print the receipt as JSON.")
+@_calls(workshop_app.submit_main)
+def submit() -> None:
+    """Hand in NOTEBOOK (e.g. 00-orientation/orientation.ipynb) in the workshop hub: stored under your hub
+    identity at the hub's time. Save it first. In a notebook cell: !careops submit (this notebook)."""
 
 
 if __name__ == "__main__":

@@ -8,15 +8,20 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-from careops.grading.queue import DEFAULT_QUEUE, QUEUE_ENV, make_app, ping, queue_states
+# The queue (Celery, the grader's nbgrader) is imported when a command runs: the careops CLI also works in a
+# learner's server, which has neither.
 
 
 def _url(queue: str | None) -> str:
+    from careops.grading.queue import DEFAULT_QUEUE, QUEUE_ENV
+
     return queue or os.environ.get(QUEUE_ENV) or DEFAULT_QUEUE
 
 
 def status_main(*, assignment: str, queue: str | None = None) -> int:
     """Print the queue's state of every learner of ``assignment``."""
+    from careops.grading.queue import queue_states
+
     states = queue_states(_url(queue), assignment)
     counts = Counter(states.values())
     print(f"{assignment}: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("queued", "grading", "graded", "failed")))
@@ -27,6 +32,8 @@ def status_main(*, assignment: str, queue: str | None = None) -> int:
 
 def flower_main(*, queue: str | None = None, port: int = 5555) -> int:
     """Run Flower on 127.0.0.1:``port`` until Ctrl-C."""
+    from careops.grading.queue import make_app, ping
+
     url = _url(queue)
     ping(url)
     app = make_app(url)

@@ -11,18 +11,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from careops.grading.queue import (
-    DEFAULT_QUEUE,
-    DEFAULT_REDELIVER_AFTER,
-    QUEUE_ENV,
-    run_worker,
-)
 
 
 def main(*, queue: str | None = None, engine: str | None = None, concurrency: int = 1,
          course_dir: Path | None = None, images_from: str | None = None, name: str | None = None,
-         redeliver_after: float = DEFAULT_REDELIVER_AFTER, kubernetes: str | None = None) -> int:
-    """Run a grading worker until it is stopped; its exit code."""
+         redeliver_after: float | None = None, kubernetes: str | None = None) -> int:
+    """Run a grading worker until it is stopped; its exit code (``redeliver_after`` None: the queue's default)."""
+    # imported here: the careops CLI also runs in a learner's server, which has no Celery and no nbgrader
+    from careops.grading.queue import DEFAULT_QUEUE, DEFAULT_REDELIVER_AFTER, QUEUE_ENV, run_worker
+
+    if redeliver_after is None:
+        redeliver_after = DEFAULT_REDELIVER_AFTER
     return run_worker(queue=queue or os.environ.get(QUEUE_ENV) or DEFAULT_QUEUE, engine_url=engine,
                       concurrency=concurrency, course_dir=course_dir, images_from=images_from, name=name,
                       redeliver_after=redeliver_after, kubernetes=kubernetes)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import sys
 
+from careops import paths
+from careops.handins import Assignments
 from careops.workshop import config, hub, roster
 from careops.workshop.api import HubAPI, api_token
 from careops.workshop.settings import WorkshopError, WorkshopSettings
@@ -35,14 +37,22 @@ def _print_issued(settings: WorkshopSettings, issued: list[roster.Issued]) -> No
               f"  hand them out; learners change theirs at {settings.url}hub/change-password")
 
 
+def _release():
+    release = paths.release_dir()
+    if not release.is_dir() or not any(release.glob("*/*.ipynb")):
+        raise WorkshopError(f"no released notebooks in {release}: learners would have nothing to hand in",
+                            fix="careops release (make workshop runs it)")
+    return release
+
+
 def up_main(*, name: str = "careops", roster_file: str | None = None, port: int | None = None,
             bind: str | None = None, mem_limit: str | None = None, cpu_limit: float | None = None,
             idle_timeout: int | None = None, lab_containers: int | None = None, lab_memory: str | None = None,
-            build: bool = True, progress: bool = True) -> int:
+            stuck_minutes: float | None = None, build: bool = True, progress: bool = True) -> int:
     """Start (or update) workshop ``name``; options not given keep their saved value (or the default)."""
     settings = WorkshopSettings.load(name, required=False).replace(
         port=port, bind=bind, mem_limit=mem_limit, cpu_limit=cpu_limit, idle_timeout=idle_timeout,
-        lab_containers=lab_containers, lab_memory=lab_memory)
+        lab_containers=lab_containers, lab_memory=lab_memory, stuck_minutes=stuck_minutes)
     enrolled, issued = _enroll(settings, roster_file)
     if not enrolled:
         raise WorkshopError(f"workshop {name} has nobody to let in: no roster given and none enrolled before",
@@ -55,6 +65,7 @@ def up_main(*, name: str = "careops", roster_file: str | None = None, port: int 
         ensure_images(["learner", "hub"], progress=progress)
     text = config.render(settings, enrolled)
     config.write_config(settings, enrolled)
+    Assignments.from_release(_release()).save(settings.assignments_path)  # what the hand-in service takes
     token = api_token(settings)
     _state, started = hub.up(settings, config_text=text, token=token)
     new = HubAPI(settings.api_url, token).sync_members(enrolled)
@@ -62,7 +73,8 @@ def up_main(*, name: str = "careops", roster_file: str | None = None, port: int 
     print(f"workshop {name}: hub {what}; {len(enrolled)} member(s) on the roster"
           + (f", {len(new)} new on the hub" if new else ""))
     _print_issued(settings, issued)
-    print(f"open {settings.url} (log in with the roster's usernames)")
+    print(f"open {settings.url} (log in with the roster's usernames); instructors: the dashboard is at "
+          f"{settings.url}services/dashboard/; hand-ins arrive in {settings.handin_store}")
     return 0
 
 
@@ -101,3 +113,13 @@ def down_main(*, name: str = "careops", remove_volumes: bool = False) -> int:
     report = hub.down(settings, remove_volumes=remove_volumes)
     print(f"workshop {name}: {report}")
     return 1 if report.failed else 0
+
+
+def submit_main(*, notebook: str | None = None, as_json: bool = False) -> int:
+    """Hand in ``notebook`` (default: the notebook of the kernel that runs this) from a learner's server."""
+    from careops.workshop.handin_client import hand_in
+
+    receipt = hand_in(notebook)
+    print(json.dumps(receipt.__dict__, indent=1) if as_json else receipt)
+    return 0
+

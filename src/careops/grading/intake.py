@@ -8,7 +8,10 @@ Understood layouts (they may be mixed in one folder):
   Moodle's ``Amara Okafor_1234_assignsubmission_file_/orientation.ipynb`` and Canvas's
   ``okaforamara_1234_56789_orientation.ipynb`` (``okaforamara_late_1234_...`` when late);
 * nbgrader's exchange: ``<exchange>/<course>/inbound/<learner>+<assignment>+<timestamp>[+...]/`` (the newest
-  submission of each learner wins; the hub's hand-in store uses the same layout).
+  submission of each learner wins);
+* the workshop hub's hand-in store (:mod:`careops.handins`), the same layout with the hand-in service's record in
+  each folder: the learner is the hub user the service stored it for and the time is the service's clock
+  (``handed_in_from`` "hand-in service clock"); a folder whose record does not match it is set aside.
 
 Every file that cannot be attributed to a learner (an odd name, not a notebook, an archive that does not unpack,
 an older duplicate) is set aside with its reason (:class:`NotCollected`) while the rest are graded. A collected
@@ -20,17 +23,17 @@ time in a plain folder.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from careops import handins
 from careops.errors import CareOpsError
 from careops.grading.restore import grade_id
 
-MAX_NOTEBOOK_BYTES = 16 * 1024**2
+MAX_NOTEBOOK_BYTES = handins.MAX_NOTEBOOK_BYTES
 _LEARNER_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ARCHIVES = (".zip", ".tar.gz", ".tgz")
 #: where a hand-in time comes from
@@ -244,9 +247,17 @@ def _match_notebooks(paths: list[Path], notebook_names: list[str], file_id: str 
 
 def _collect_exchange(inbound: Path, assignment: str, notebook_names: list[str]) -> Intake:
     intake = Intake()
+    store = handins.HandInStore(inbound.parents[1], inbound.parent.name)
     for folder in sorted(inbound.iterdir()):
         parts = folder.name.split("+")
         if not folder.is_dir() or len(parts) < 3 or parts[1] != assignment:
+            continue
+        if (folder / handins.RECORD).is_file():
+            sub = _hub_hand_in(store, folder, notebook_names)
+            if sub is None:
+                intake.not_collected.append(NotCollected(folder.name, TAMPERED))
+            else:
+                intake.submissions.append(sub)
             continue
         student, stamp = parts[0], parts[2]
         if not _LEARNER_OK.match(student):
@@ -261,6 +272,23 @@ def _collect_exchange(inbound: Path, assignment: str, notebook_names: list[str])
             student, files or {p.stem: p for p in notebooks}, handed_in=parse_time(text),
             handed_in_from=EXCHANGE_TIME, origin=folder.name, secret=secret if secret.is_file() else None))
     return intake
+
+
+#: why a folder of the hub's hand-in store is not graded
+TAMPERED = ("the hand-in service's record does not match this folder (its name, or the notebook's size or SHA-256): "
+            "it changed after it was handed in, so it is not graded; the learner's earlier hand-ins still count")
+
+
+def _hub_hand_in(store: handins.HandInStore, folder: Path, notebook_names: list[str]) -> Submission | None:
+    """A hand-in of the workshop hub's store: learner and time from the service's record, checked against it."""
+    handin = store.read(folder)
+    if handin is None:
+        return None
+    files, _unknown = _match_notebooks([handin.path], notebook_names, None)
+    secret = folder / "submission_secret.txt"
+    return Submission(handin.learner, files or {handin.notebook: handin.path},
+                      handed_in=handin.received_at.replace(tzinfo=None), handed_in_from=handins.SERVER_TIME,
+                      origin=folder.name, secret=secret if secret.is_file() else None)
 
 
 def parse_time(text: str) -> datetime | None:
@@ -288,8 +316,8 @@ def _choose_newest(intake: Intake) -> Intake:
         subs.sort(key=lambda s: (s.handed_in or datetime.min, s.origin))
         newest = subs[-1]
         for older in subs[:-1]:
-            if newest.handed_in_from == EXCHANGE_TIME:
-                continue  # the exchange keeps every hand-in: only the newest counts (nbgrader's rule)
+            if newest.handed_in_from in (EXCHANGE_TIME, handins.SERVER_TIME):
+                continue  # an exchange (and the hub's store) keeps every hand-in: only the newest counts (nbgrader's)
             intake.not_collected.append(NotCollected(
                 older.origin, f"another hand-in of {learner} ({newest.origin}) is newer: that one is graded"))
         chosen.append(newest)
@@ -324,24 +352,10 @@ def check_notebook(path: Path, assignment: str, source_nb: dict[str, Any],
     if size > max_bytes:
         return None, (f"{path.name} is too large: {size / 1024**2:.0f} MiB "
                       f"(the limit is {max_bytes / 1024**2:.0f} MiB; clear the outputs and hand it in again)")
-    raw = path.read_bytes()
-    if not raw.strip():
-        return None, f"{path.name} is empty (0 cells): hand in the saved notebook"
-    try:
-        nb = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        return None, f"{path.name} is not a notebook: it is not valid JSON ({str(exc)[:80]})"
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list) or nb.get("nbformat") != 4:
-        return None, f"{path.name} is not a Jupyter notebook (expected nbformat 4 with a list of cells)"
-    if not nb["cells"]:
-        return None, f"{path.name} is empty (0 cells): hand in the saved notebook"
-    for i, cell in enumerate(nb["cells"]):
-        src = cell.get("source") if isinstance(cell, dict) else None
-        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw") or not (
-                isinstance(src, str) or (isinstance(src, list) and all(isinstance(s, str) for s in src))):
-            return None, f"{path.name} is not a valid notebook: cell {i} is malformed"
-    module = ((nb.get("metadata") or {}).get("careops") or {}) if isinstance(nb.get("metadata"), dict) else {}
-    claimed = module.get("module") if isinstance(module, dict) else None
+    nb, problem = handins.parse_notebook(path.read_bytes(), path.name)
+    if nb is None:
+        return None, problem
+    claimed = handins.claimed_module(nb)
     ours = ((source_nb.get("metadata") or {}).get("careops") or {}).get("module")
     if claimed and ours and claimed != ours:
         return None, f"{path.name} is a notebook of {claimed}, not of {assignment}"

@@ -23,7 +23,7 @@ import docker.errors
 from careops import paths
 from careops.dockerops import Step, stream_build
 from careops.errors import ImageBuildError
-from careops.images import npm, wheelhouse
+from careops.images import labextension, npm, wheelhouse
 from careops.images.catalog import (COURSE, LABEL_COURSE, LABEL_IMAGE, LABEL_INPUTS, LABEL_SOURCE, ImageResult,
                                     ImageSpec)
 from careops.images.common import Timer, check_free_space, run_throwaway, state_dir
@@ -186,6 +186,13 @@ def ensure_spec(cl: docker.DockerClient, spec: ImageSpec, *, parents: Mapping[st
                                   fix=f"remove {folder / npm.NODE_MODULES}")
         files.update({prefix + rel: path
                       for rel, path in npm.ensure_node_modules(spec.name, folder, progress=progress).items()})
+    if spec.labextension:
+        folder = spec.path(root, spec.labextension)
+        for rel in list(files):  # its source stays out of the image; the prebuilt extension goes in
+            if (context / rel).is_relative_to(folder):
+                del files[rel]
+        files.update({f"{labextension.OUTPUT}/{rel}": path
+                      for rel, path in labextension.ensure_labextension(spec.name, folder, progress=progress).items()})
     entries: dict[str, Path | bytes] = dict(files)
     shas = {p: file_sha256(f) for p, f in files.items()}
     wheel_shas: dict[str, str] = {}

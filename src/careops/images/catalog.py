@@ -88,6 +88,9 @@ class ImageSpec:
     #: a folder inside the context with package.json + package-lock.json: careops adds its node_modules,
     #: fetched on the host by ``npm ci`` (careops.images.npm), never in the build
     node_packages: str | None = None
+    #: a folder inside the context with a JupyterLab extension's source (package.json, its lock, lib/*.js):
+    #: careops builds it on the host (careops.images.labextension) and adds it as labextension/<name>/
+    labextension: str | None = None
     #: pure-Python projects the index has only as source archives: careops builds their wheels on the host
     #: (careops.images.wheelhouse.build_source_wheel) at the host's version
     source_builds: tuple[str, ...] = ()
@@ -229,7 +232,11 @@ CATALOG: list[ImageSpec] = [
         depends_on=("workshop-base",),
         extra_context=(("build/release", "release"),) + tuple(
             (f"labs/{rel}", f"assets/{rel}") for rel in LEARNER_ASSETS),
+        labextension="workshop/learner/handin-extension",  # the "Hand in" button, prebuilt on the host
         smoke=(("jupyterhub-singleuser", "--version"), ("jupyter", "lab", "--version"),
+               ("sh", "-c", "TMPDIR=/dev/shm jupyter labextension list 2>&1 | grep -q 'careops-handin.*enabled.*OK'"),
+               ("careops", "submit", "--help"),  # the CLI works without the grader's packages
+               ("sh", "-c", "TMPDIR=/dev/shm jupyter server extension list 2>&1 | grep -q 'careops.workshop.jupyter_extension.*OK'"),
                ("python", "-c", ("import careops.checks, careops.lab; from careops.dockerfile.policy import "
                                  "evaluate_policy; evaluate_policy('FROM careops/base:bookworm\\nUSER 1000\\n')")),
                ("test", "-f", "/opt/careops-course/release/00-orientation/orientation.ipynb")),

@@ -35,8 +35,13 @@ def npm_dir() -> Path:
     return d
 
 
-def _lock_key(folder: Path) -> str:
-    h = hashlib.sha256(b"careops-npm-v1\n")
+def node_modules_dir(name: str, *, dev: bool = False) -> Path:
+    """Where the node_modules of image ``name`` are kept (with the development packages: ``dev``)."""
+    return npm_dir() / (f"{name}-build" if dev else name) / NODE_MODULES
+
+
+def _lock_key(folder: Path, dev: bool = False) -> str:
+    h = hashlib.sha256(b"careops-npm-v1\n" + (b"dev\n" if dev else b""))
     for name in LOCK_FILES:
         h.update(name.encode() + b"\0" + file_sha256(folder / name).encode() + b"\n")
     return h.hexdigest()
@@ -57,17 +62,19 @@ def _saved(dest: Path, key: str) -> dict[str, Path] | None:
     return files
 
 
-def ensure_node_modules(name: str, folder: Path, *, progress: bool = True) -> dict[str, Path]:
+def ensure_node_modules(name: str, folder: Path, *, progress: bool = True, dev: bool = False) -> dict[str, Path]:
     """node_modules for the lock in ``folder`` (``npm ci`` on the host only when the lock changed).
 
-    Returns every file by its path relative to node_modules/.
+    Returns every file by its path relative to node_modules/. ``dev``: with the development packages too (what
+    a build on the host needs, e.g. a JupyterLab extension's builder: careops.images.labextension), kept apart
+    in build/npm/<name>-build.
     """
     missing = [n for n in LOCK_FILES if not (folder / n).is_file()]
     if missing:
         raise ImageBuildError(f"{folder} lacks {', '.join(missing)}: expected a package.json and its package-lock.json",
                               fix="restore them from git (the lock pins every Node package the image gets)")
-    key = _lock_key(folder)
-    dest = npm_dir() / name
+    key = _lock_key(folder, dev)
+    dest = node_modules_dir(name, dev=dev).parent
     found = _saved(dest, key)
     if found is not None:
         return found
@@ -82,9 +89,10 @@ def ensure_node_modules(name: str, folder: Path, *, progress: bool = True) -> di
         for n in LOCK_FILES:
             shutil.copy2(folder / n, work / n)
         # The lock decides every version; --ignore-scripts: nothing from a package runs on the host.
-        code, tail = run_streaming([npm, "ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund"],
+        code, tail = run_streaming([npm, "ci", *([] if dev else ["--omit=dev"]), "--ignore-scripts", "--no-audit",
+                                    "--no-fund"],
                                    desc=f"npm: packages of {name}", progress=progress, cwd=work,
-                                   env=os.environ | {"NODE_ENV": "production"})
+                                   env=os.environ | ({} if dev else {"NODE_ENV": "production"}))
         if code != 0 or not (work / NODE_MODULES).is_dir():
             raise ImageBuildError(
                 f"npm ci for {name} failed (exit {code}); npm said (last lines):\n    " + "\n    ".join(tail[-15:]),

@@ -12,6 +12,10 @@ as ``check.thing(answer)`` in a notebook cell, the check
 
 ``check.thing.report(answer)`` runs the same criteria without raising, for hidden
 tests, the grader and the toolkit's own tests.
+
+In workshop mode a check called from a notebook also reports its verdict to the
+instructor's dashboard (:mod:`careops.report.reporting`: in the background, never
+slowing or failing the check; nothing happens where no dashboard is configured).
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
-from careops.report import theme
+from careops.report import reporting, theme
 
 F = TypeVar("F", bound=Callable[..., "CheckReport"])
 
@@ -260,6 +264,7 @@ def learner_check(fn: F) -> F:
         report = fn(*args, **kwargs)
         if not isinstance(report, CheckReport):  # a module author's mistake, not a learner's
             raise TypeError(f"the check {fn.__qualname__} returned {type(report).__name__}, expected a CheckReport")
+        reporting.report_check(f"{fn.__module__}.{fn.__qualname__}", report)  # workshop mode only; never raises
         return report.raise_for_failures()
 
     run.report = fn  # type: ignore[attr-defined]

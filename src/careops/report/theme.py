@@ -62,6 +62,7 @@ STATE_COLOURS: dict[str, str] = {
     "starting": PALETTE["warn"], "restarting": PALETTE["warn"], "pending": PALETTE["muted"],
     "skipped": PALETTE["muted"], "exited": PALETTE["muted"], "created": PALETTE["muted"],
     "warning": PALETTE["warn"], "info": PALETTE["muted"], "style": PALETTE["muted"],
+    "stuck": FIGURE["warn"], "handed-in": PALETTE["ok"], "not-started": PALETTE["muted"],
 }
 
 PASS_MARK = "\u2714"   # heavy check mark (text presentation)
@@ -298,7 +299,51 @@ def progress_line(desc: str, n: float, total: float | None, text: str = "", elap
                 f"<b>{esc(desc)}</b>{bar}{esc(count)} {muted(f'{elapsed:.1f} s')}{news}</div>")
 
 
+def page(title: Any, body: Any, *, script: str = "") -> Html:
+    """A whole HTML page (a hub service's page, e.g. the instructor's dashboard) around ``body``; ``script`` is
+    JavaScript the page runs (e.g. polling for a fresh view), never a style."""
+    js = f"<script>{script}</script>" if script else ""
+    return Html(f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>"
+                "<meta name='viewport' content='width=device-width, initial-scale=1'></head>"
+                f"<body style='font-family:sans-serif;color:{PALETTE['text']};margin:1em 1.5em'>"
+                f"<h2 style='margin:0.2em 0'>{esc(title)}</h2>{body}{js}</body></html>")
+
+
+def stacked_bars(title: str, rows: Sequence[tuple[Any, Sequence[tuple[int, str]]]], total: int, *,
+                 legend: Sequence[tuple[str, str]] = ()) -> Html:
+    """A horizontal stacked bar chart as inline SVG (no script, no picture file): one bar per row ``(label,
+    [(count, state word), ...])`` out of ``total``, each part in its state's colour; ``legend`` is ``(state word,
+    text)``."""
+    bar_w, label_w, row_h = 360, 260, 22
+    height = row_h * (len(rows) + 1) + 10
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' role='img' width='{label_w + bar_w + 60}' height='{height}' "
+             f"font-family='sans-serif' font-size='12'><title>{esc(title)}</title>"]
+    for i, (label, pieces) in enumerate(rows):
+        y = 5 + i * row_h
+        parts.append(f"<text x='{label_w - 6}' y='{y + 14}' text-anchor='end' fill='{PALETTE['text']}'>"
+                     f"{esc(label)}</text>")
+        parts.append(f"<rect x='{label_w}' y='{y + 2}' width='{bar_w}' height='{row_h - 6}' "
+                     f"fill='{PALETTE['code-bg']}' stroke='{PALETTE['border']}'/>")
+        x = float(label_w)
+        for count, word in pieces:
+            w = bar_w * count / total if total else 0
+            if w > 0:
+                parts.append(f"<rect x='{x:.1f}' y='{y + 2}' width='{w:.1f}' height='{row_h - 6}' "
+                             f"fill='{colour(word)}'><title>{esc(f'{count} {word}')}</title></rect>")
+            x += w
+        done = sum(c for c, _ in pieces)
+        parts.append(f"<text x='{label_w + bar_w + 6}' y='{y + 14}' fill='{PALETTE['muted']}'>{done}/{total}</text>")
+    y = 5 + len(rows) * row_h + 12
+    x = label_w
+    for word, text in legend:
+        parts.append(f"<rect x='{x}' y='{y - 9}' width='10' height='10' fill='{colour(word)}'/>"
+                     f"<text x='{x + 14}' y='{y}' fill='{PALETTE['text']}'>{esc(text)}</text>")
+        x += 14 + 7 * len(text) + 16
+    parts.append("</svg>")
+    return Html("".join(parts))
+
+
 __all__ = ["PALETTE", "FIGURE", "SERIES", "STATE_COLOURS", "PASS_MARK", "FAIL_MARK", "Html", "Num", "esc", "join", "colour",
            "mark", "state", "verdict", "bold", "code", "link", "muted", "note", "hint", "para", "indent", "num",
            "seconds", "card", "section", "items", "table", "fields", "pre", "details", "image", "block",
-           "progress_line"]
+           "progress_line", "page", "stacked_bars"]

@@ -22,8 +22,11 @@ What the configuration says, in short:
   the host's ``careops workshop`` commands use, and the lab broker (run by the
   hub inside its container, the only one with the engine socket; learners'
   servers reach it on the private network at CAREOPS_BROKER_URL with their own
-  token, which the ``lab-user`` role lets access it). Further services (hand-in,
-  the instructor's dashboard) join ``services()``, with their roles next to the others.
+  token, which the ``lab-user`` role lets access it);
+* ``hand-in`` (careops.workshop.handin_service: hand-ins by hub identity, the
+  checks' live reports, each learner's own feedback), which every roster member
+  and their server's token may use, and ``dashboard`` (careops.workshop.dashboard),
+  which only the instructor role reaches; its own token lists the learners.
 """
 from __future__ import annotations
 
@@ -32,7 +35,15 @@ from pathlib import Path
 from typing import Any
 
 from careops.workshop.labels import (
+    ACTIVITY_DB_ENV,
     API_TOKEN_ENV,
+    ASSIGNMENTS_FILE_ENV,
+    DASHBOARD_PORT,
+    DASHBOARD_SERVICE,
+    HANDIN_PORT,
+    HANDIN_SERVICE,
+    HANDINS_DIR_ENV,
+    HUB_ACTIVITY_DB,
     BROKER_CONTAINERS_ENV,
     BROKER_MEMORY_ENV,
     BROKER_PORT,
@@ -41,6 +52,8 @@ from careops.workshop.labels import (
     BROKER_WORKSHOP_ENV,
     HUB_ASSETS_DIR,
     HUB_API_PORT,
+    HUB_ASSIGNMENTS_FILE,
+    HUB_HANDINS_DIR,
     HUB_ROSTER_FILE,
     HUB_STATE_DIR,
     INSTRUCTORS_GROUP,
@@ -48,6 +61,7 @@ from careops.workshop.labels import (
     LEARNER_WORKSPACE,
     LEARNERS_GROUP,
     PROXY_PORT,
+    STUCK_MINUTES_ENV,
 )
 from careops.workshop.roster import Enrolled
 from careops.workshop.settings import WorkshopSettings
@@ -72,14 +86,19 @@ CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:se
 #: and tokens for tests and phase-2 services.
 CLI_SCOPES = ["list:users", "read:users", "read:users:activity", "read:servers", "admin:users", "servers",
               "list:groups", "read:groups", "groups", "tokens", "read:hub"]
+#: Every roster member (and their server's token) may hand in and report checks; only instructors see the dashboard
+#: (INSTRUCTOR_SCOPES' access:services), whose own token lists the learners and their servers' activity.
+HANDIN_SCOPES = [f"access:services!service={HANDIN_SERVICE}"]
+DASHBOARD_SCOPES = [f"list:users!group={LEARNERS_GROUP}", f"read:users:name!group={LEARNERS_GROUP}",
+                    f"read:users:activity!group={LEARNERS_GROUP}", f"read:servers!group={LEARNERS_GROUP}"]
 CLI_SERVICE = "careops"
 CULLER_SERVICE = "idle-culler"
 INSTRUCTOR_ROLE = "instructor"
 #: Everyone on the roster may use the lab broker (with their server's token, which must hold the scope too).
 LAB_USER_ROLE = "lab-user"
 LAB_USER_SCOPES = [f"access:services!service={BROKER_SERVICE}"]
-#: JupyterHub's own server-token scopes (its `server` role) plus the lab broker.
-SERVER_TOKEN_SCOPES = ["users:activity!user", "access:servers!server", *LAB_USER_SCOPES]
+#: JupyterHub's own server-token scopes (its `server` role) plus the lab broker and the hand-in service.
+SERVER_TOKEN_SCOPES = ["users:activity!user", "access:servers!server", *LAB_USER_SCOPES, *HANDIN_SCOPES]
 #: uid:gid of the learner in careops/learner.
 LEARNER_USER = "1000:1000"
 
@@ -98,8 +117,13 @@ class Expr:
 
 
 def services(settings: WorkshopSettings) -> list[dict[str, Any]]:
-    """The hub's services: the idle culler, the CLI's token, the lab broker (phase 2 adds hand-in, dashboard)."""
+    """The hub's services: the idle culler, the CLI's token, the lab broker, hand-in and the instructors' dashboard.
+
+    Hand-in listens on the private network too (learners' servers reach it there); the dashboard only through the
+    proxy. Both are the course's own: no consent page."""
     s = settings
+    store = {HANDINS_DIR_ENV: HUB_HANDINS_DIR, ASSIGNMENTS_FILE_ENV: HUB_ASSIGNMENTS_FILE,
+             ACTIVITY_DB_ENV: HUB_ACTIVITY_DB}
     return [
         {"name": CULLER_SERVICE,
          "command": ["python3", "-m", "jupyterhub_idle_culler", f"--timeout={s.idle_timeout}",
@@ -112,6 +136,11 @@ def services(settings: WorkshopSettings) -> list[dict[str, Any]]:
          "environment": {BROKER_WORKSHOP_ENV: s.name, BROKER_CONTAINERS_ENV: str(s.lab_containers),
                          BROKER_MEMORY_ENV: s.lab_memory, "CAREOPS_ASSETS": HUB_ASSETS_DIR,
                          BROKER_SCRATCH_ENV: f"{HUB_STATE_DIR}/broker-scratch"}},
+        {"name": HANDIN_SERVICE, "url": f"http://127.0.0.1:{HANDIN_PORT}", "display": False, "oauth_no_confirm": True,
+         "command": ["python3", "-m", "careops.workshop.handin_service"], "environment": store},
+        {"name": DASHBOARD_SERVICE, "url": f"http://127.0.0.1:{DASHBOARD_PORT}", "oauth_no_confirm": True,
+         "command": ["python3", "-m", "careops.workshop.dashboard"],
+         "environment": {**store, STUCK_MINUTES_ENV: f"{s.stuck_minutes:g}"}},
     ]
 
 
@@ -153,6 +182,10 @@ def hub_config(settings: WorkshopSettings, enrolled: dict[str, Enrolled]) -> dic
                  "scopes": CULLER_SCOPES, "services": [CULLER_SERVICE]},
                 {"name": "careops-cli", "description": "the host's careops workshop commands",
                  "scopes": CLI_SCOPES, "services": [CLI_SERVICE]},
+                {"name": HANDIN_SERVICE, "description": "hand in by hub identity, report checks, read own feedback",
+                 "scopes": HANDIN_SCOPES, "groups": [LEARNERS_GROUP, INSTRUCTORS_GROUP]},
+                {"name": DASHBOARD_SERVICE, "description": "the dashboard lists the learners and their activity",
+                 "scopes": DASHBOARD_SCOPES, "services": [DASHBOARD_SERVICE]},
                 {"name": LAB_USER_ROLE, "description": "run labs through the lab broker",
                  "scopes": LAB_USER_SCOPES, "groups": [LEARNERS_GROUP, INSTRUCTORS_GROUP]},
             ],
@@ -164,6 +197,7 @@ def hub_config(settings: WorkshopSettings, enrolled: dict[str, Enrolled]) -> dic
             "LearnerSpawner.workspace_volume": s.workspace_volume_template,
             "LearnerSpawner.workspace_path": LEARNER_WORKSPACE,
             "LearnerSpawner.broker_url": s.broker_url,
+            "LearnerSpawner.handin_url": s.handin_url,
             "Spawner.server_token_scopes": SERVER_TOKEN_SCOPES,
             "DockerSpawner.image": s.learner_image,
             "DockerSpawner.pull_policy": "never",

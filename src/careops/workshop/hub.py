@@ -13,6 +13,10 @@ The hub runs in a careops/hub container (jupyterhub-deploy-docker's pattern):
   so a restarted hub keeps its users, sessions and running servers (the servers
   are not stopped with the hub: ``down`` removes them explicitly);
 * the hub container itself runs as uid 1000, read-only, without capabilities;
+* the hand-in store (build/workshop/<name>/handins on this host) is mounted into
+  the hub for its hand-in service; the folder belongs to this host's user and
+  group (setgid, no access for others) and the hub gets that group, so the
+  instructor's ``careops grade`` and ``careops feedback return`` work on it here;
 * ``down`` also removes the lab containers and networks the lab broker started
   for this workshop's learners (labelled with the workshop), and their lab
   volumes with ``remove_volumes``.
@@ -40,6 +44,7 @@ from careops.lab.labels import MANAGED as LAB_MANAGED
 from careops.workshop.labels import (
     API_TOKEN_ENV,
     HUB_CONFIG_DIR,
+    HUB_HANDINS_DIR,
     HUB_STATE_DIR,
     LABEL_ROLE,
     LABEL_WORKSHOP,
@@ -132,10 +137,19 @@ def _ensure_network(cl: docker.DockerClient, settings: WorkshopSettings, name: s
                               labels=settings.labels(ROLE_NETWORK))
 
 
+def handin_store(settings: WorkshopSettings) -> Path:
+    """The hand-in store's folder, made writable for the hub (uid 1000 with this host user's group)."""
+    store = settings.handin_store
+    store.mkdir(parents=True, exist_ok=True)
+    store.chmod(0o2770)  # setgid: what the hub writes stays in this user's group; others get nothing
+    return store
+
+
 def _inputs(settings: WorkshopSettings, config_text: str, image_id: str, socket: Path, socket_gid: int) -> str:
     h = hashlib.sha256()
     for part in (config_text, image_id, str(socket), str(socket_gid), settings.bind, str(settings.port),
-                 settings.private_network, settings.public_network, settings.state_volume, "hub-container-v1"):
+                 settings.private_network, settings.public_network, settings.state_volume, str(settings.handin_store),
+                 str(os.getgid()), "hub-container-v1"):
         h.update(part.encode() + b"\0")
     return h.hexdigest()
 
@@ -191,15 +205,17 @@ def up(settings: WorkshopSettings, *, config_text: str, token: str, cl: docker.D
         cl.volumes.get(settings.state_volume)
     except docker.errors.NotFound:
         cl.volumes.create(settings.state_volume, labels=settings.labels(ROLE_STATE))
+    store = handin_store(settings)
     container = cl.containers.create(
         settings.hub_image, name=settings.hub_container, hostname=settings.hub_container,
         labels={**settings.labels(ROLE_HUB), LABEL_HUB_INPUTS: inputs},
         environment={API_TOKEN_ENV: token},
         volumes={str(socket): {"bind": "/var/run/docker.sock", "mode": "rw"},
                  str(settings.config_dir): {"bind": HUB_CONFIG_DIR, "mode": "ro"},
-                 settings.state_volume: {"bind": HUB_STATE_DIR, "mode": "rw"}},
+                 settings.state_volume: {"bind": HUB_STATE_DIR, "mode": "rw"},
+                 str(store): {"bind": HUB_HANDINS_DIR, "mode": "rw"}},
         ports={f"{PROXY_PORT}/tcp": (settings.bind or "0.0.0.0", settings.port)},
-        network=settings.public_network, group_add=[str(socket_gid)],
+        network=settings.public_network, group_add=sorted({str(socket_gid), str(os.getgid())}),
         cap_drop=["ALL"], security_opt=["no-new-privileges:true"], read_only=True,
         tmpfs={"/tmp": "rw,nosuid,nodev,size=64m"}, mem_limit=HUB_MEM, pids_limit=HUB_PIDS,
         restart_policy={"Name": "unless-stopped"},

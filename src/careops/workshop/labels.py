@@ -6,6 +6,8 @@ Workshop resources never carry ``org.careops.managed`` (that marks lab resources
 """
 from __future__ import annotations
 
+from careops.report.reporting import REPORTS_URL_ENV
+
 COURSE = "careops-labs"
 LABEL_COURSE = "org.careops.course"
 LABEL_WORKSHOP = "org.careops.workshop"
@@ -35,6 +37,24 @@ HUB_API_PORT = 8081
 API_TOKEN_ENV = "CAREOPS_HUB_API_TOKEN"
 #: The environment variable that tells a learner's kernels who they are (careops.lab.labels.LEARNER_ENV).
 LEARNER_ENV = "CAREOPS_LEARNER"
+#: Hand-in by identity and the instructor's dashboard (careops.workshop.handin_service, .dashboard): the
+#: services' names and ports inside the hub container, the hand-in store (a folder of this host mounted into the
+#: hub) and the class's activity (the checks' reports) in the hub's state volume.
+HANDIN_SERVICE = "hand-in"
+HANDIN_PORT = 8091
+DASHBOARD_SERVICE = "dashboard"
+DASHBOARD_PORT = 8092
+HUB_HANDINS_DIR = "/srv/careops-hub/handins"
+HUB_ASSIGNMENTS_FILE = f"{HUB_CONFIG_DIR}/assignments.json"
+HUB_ACTIVITY_DB = f"{HUB_STATE_DIR}/activity.sqlite"
+#: What tells a learner's server where to hand in and where its checks report (careops.report.reporting).
+HANDIN_URL_ENV = "CAREOPS_HANDIN_URL"
+CHECK_REPORTS_URL_ENV = REPORTS_URL_ENV
+#: The services' settings, handed over by the hub's configuration.
+HANDINS_DIR_ENV = "CAREOPS_HANDINS_DIR"
+ASSIGNMENTS_FILE_ENV = "CAREOPS_ASSIGNMENTS_FILE"
+ACTIVITY_DB_ENV = "CAREOPS_ACTIVITY_DB"
+STUCK_MINUTES_ENV = "CAREOPS_STUCK_MINUTES"
 #: The lab broker (careops.workshop.broker): its service name, its port inside the hub container, and the
 #: variable that tells a learner's kernels where it is (careops.lab.backend.BROKER_URL_ENV).
 BROKER_SERVICE = "lab-broker"

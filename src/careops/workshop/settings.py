@@ -20,7 +20,16 @@ from pathlib import Path
 from careops import paths
 from careops.errors import CareOpsError
 from careops.images.catalog import HUB_IMAGE, LEARNER_IMAGE
-from careops.workshop.labels import BROKER_PORT, BROKER_SERVICE, COURSE, LABEL_COURSE, LABEL_ROLE, LABEL_WORKSHOP
+from careops.workshop.labels import (
+    BROKER_PORT,
+    BROKER_SERVICE,
+    COURSE,
+    HANDIN_PORT,
+    HANDIN_SERVICE,
+    LABEL_COURSE,
+    LABEL_ROLE,
+    LABEL_WORKSHOP,
+)
 
 _NAME_OK = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 _SIZE_OK = re.compile(r"^[1-9][0-9]*[kmgKMG]$")
@@ -48,6 +57,8 @@ class WorkshopSettings:
     idle_timeout: int = 3600
     start_timeout: int = 120
     concurrent_spawn_limit: int = 10
+    #: the dashboard highlights a learner whose same check has been failing for longer than this
+    stuck_minutes: float = 10.0
     #: each learner's share of the lab containers (through the lab broker): containers at once, memory in total
     lab_containers: int = 8
     lab_memory: str = "2g"
@@ -68,6 +79,8 @@ class WorkshopSettings:
             problems.append(f"cpu_limit {self.cpu_limit}: expected 0.1-64 CPUs")
         if self.pids_limit < 64:
             problems.append(f"pids_limit {self.pids_limit}: expected at least 64 (JupyterLab and a kernel need ~40)")
+        if not 1 <= self.stuck_minutes <= 600:
+            problems.append(f"stuck_minutes {self.stuck_minutes}: expected 1-600 minutes")
         if not 1 <= self.lab_containers <= 64:
             problems.append(f"lab_containers {self.lab_containers}: expected 1-64 lab containers per learner")
         if not _SIZE_OK.match(self.lab_memory):
@@ -113,6 +126,11 @@ class WorkshopSettings:
 
     # -- where a browser and the CLI reach it ------------------------------------
     @property
+    def handin_url(self) -> str:
+        """Where learners' servers reach the hand-in service: the hub container on the private network."""
+        return f"http://{self.hub_container}:{HANDIN_PORT}/services/{HANDIN_SERVICE}/"
+
+    @property
     def broker_url(self) -> str:
         """Where learners' servers reach the lab broker: the hub container on the private network, not the proxy."""
         return f"http://{self.hub_container}:{BROKER_PORT}/services/{BROKER_SERVICE}/"
@@ -141,6 +159,16 @@ class WorkshopSettings:
     def roster_path(self) -> Path:
         """roster.json: the enrolled members with their password hashes, as the hub reads it."""
         return self.config_dir / "roster.json"
+
+    @property
+    def assignments_path(self) -> Path:
+        """assignments.json: what can be handed in (each assignment's notebooks, from build/release)."""
+        return self.config_dir / "assignments.json"
+
+    @property
+    def handin_store(self) -> Path:
+        """The hand-in store (careops.handins), mounted into the hub: careops grade --submissions reads it."""
+        return self.state_dir / "handins"
 
     @property
     def handouts_dir(self) -> Path:

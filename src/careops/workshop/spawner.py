@@ -10,7 +10,8 @@ What this subclass adds is what differs per learner:
 * labels on the container (workshop, role, hub user) for ``status`` and ``down``;
 * ``CAREOPS_LEARNER`` (the hub user) for the kernels, as ``make lab`` sets it;
 * ``CAREOPS_BROKER_URL``: the lab broker, which careops.lab uses instead of an
-  engine socket (the server's own hub token, JUPYTERHUB_API_TOKEN, identifies it).
+  engine socket (the server's own hub token, JUPYTERHUB_API_TOKEN, identifies it);
+* where the server hands in and where its checks report (the hand-in service on the private network).
 
 The volume starts owned by the learner because the image's workspace folder is
 (a new named volume takes the owner of the folder it is first mounted on;
@@ -25,7 +26,9 @@ from traitlets import Unicode
 
 from careops.workshop.labels import (
     BROKER_URL_ENV,
+    CHECK_REPORTS_URL_ENV,
     COURSE,
+    HANDIN_URL_ENV,
     LABEL_COURSE,
     LABEL_HUB_USER,
     LABEL_ROLE,
@@ -44,6 +47,7 @@ class LearnerSpawner(DockerSpawner):
     workspace_volume = Unicode("careops-workspace-{username}", config=True,
                                help="the learner's named volume ({username}: DockerSpawner's escaped name)")
     workspace_path = Unicode(LEARNER_WORKSPACE, config=True, help="where the volume is mounted in the server")
+    handin_url = Unicode("", config=True, help="the hand-in service on the private network (empty: no hand-in)")
     broker_url = Unicode("", config=True, help="the lab broker's URL on the private network (empty: no broker)")
 
     def careops_labels(self, role: str) -> dict[str, str]:
@@ -57,6 +61,9 @@ class LearnerSpawner(DockerSpawner):
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
         env[LEARNER_ENV] = self.user.name
+        if self.handin_url:
+            env[HANDIN_URL_ENV] = self.handin_url
+            env[CHECK_REPORTS_URL_ENV] = self.handin_url + "api/checks"
         if self.broker_url:
             env[BROKER_URL_ENV] = self.broker_url
         return env
