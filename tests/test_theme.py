@@ -256,7 +256,7 @@ def _results(tmp: Path) -> dict[str, Callable[[], Any]]:
         "careops.monitoring.drill.DrillRun": _drill,
         "careops.monitoring.own_metric.OwnMetricRun": _own_metric,
         "careops.monitoring.runbook.Runbook": lambda: parse_runbook(
-            (REPO / "labs" / "monitoring" / "solution" / "runbook.yml").read_text()),
+            (REPO / "grading" / "references" / "monitoring" / "runbook.yml").read_text()),
     }
 
 
@@ -276,7 +276,7 @@ def _drill() -> Any:
 def _own_metric() -> Any:
     from careops.monitoring.own_metric import OwnMetricRun, parse_metric_definition
 
-    definition = parse_metric_definition((REPO / "labs" / "monitoring" / "solution" / "own-metric.yml").read_text())
+    definition = parse_metric_definition((REPO / "grading" / "references" / "monitoring" / "own-metric.yml").read_text())
     return OwnMetricRun(definition, expected={(("sending_system", "ED"), ("ward", "ICU")): 2},
                         scraped=pd.DataFrame([{"ward": "ICU", "sending_system": "ED", "value": 2.0}]))
 
