@@ -17,7 +17,8 @@ The floors, bottom up, and why each sits where it does:
 2. images, synthetic data, notebook helpers, the learner's workspace.
 3. ``lab`` (sandboxed containers) and ``dockerfile`` (a learner's Dockerfile
    read against the course's rules and images), both built on images.
-4. what runs in labs: router, traffic, mutation testing, pipelines, preflight.
+4. what runs in labs: router, traffic, mutation testing, pipelines, preflight, and module 6's patient-data
+   protection (``privacy``: certificates, tokens, sealed fields, sign-off, the service in a lab).
 5. ``rollout``: deployments, driving router and traffic.
 6. ``containerize``: module 2's builds and live checks.
 7. ``checks``: the learner checks of every module.
@@ -42,7 +43,7 @@ FLOORS: list[set[str]] = [
      "secretscan", "ports"},
     {"images", "synth", "notebook", "workspace"},
     {"lab", "dockerfile"},
-    {"router", "traffic", "mutation", "pipeline", "preflight"},
+    {"router", "traffic", "mutation", "pipeline", "preflight", "privacy"},
     {"rollout"},
     {"containerize"},
     {"checks"},
