@@ -35,9 +35,11 @@ from careops.privacy import (
     TokenError,
     authorize,
     handshake,
+    pki,
     rotate,
+    signoff,
+    tokens,
 )
-from careops.privacy import pki, signoff, tokens
 from careops.privacy.atrest import cleartext_found, is_sealed
 from careops.privacy.service import parse_adt
 
@@ -192,7 +194,7 @@ def test_forged_expired_and_scope_stuffed_tokens_are_refused() -> None:
     assert authorize(POLICY, b"another key", "Bearer " + good, resource="Patient", patient_ward="4B").status == 401
     expired = issuer.token("u1", "ward-nurse", ward="4B", ttl=-1)
     assert "expired" in authorize(POLICY, KEY, "Bearer " + expired, resource="Patient").reason
-    head, body, mac = good.split(".")
+    body = good.split(".")[1]
     none_alg = tokens._b64(b'{"alg":"none"}') + "." + body + "."
     assert authorize(POLICY, KEY, "Bearer " + none_alg, resource="Patient", patient_ward="4B").status == 401
     # a token that claims a scope its role does not have gets only what the role allows

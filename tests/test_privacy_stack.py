@@ -16,7 +16,12 @@ import pytest
 from careops.hl7 import build_adt
 from careops.lab import Lab
 from careops.privacy.atrest import cleartext_found
-from careops.privacy.stack import Deployment, DeploymentError, PatientDataStack, expired_and_wrong_host
+from careops.privacy.stack import (
+    Deployment,
+    DeploymentError,
+    PatientDataStack,
+    expired_and_wrong_host,
+)
 from careops.privacy.tokens import AccessPolicy
 
 POLICY = AccessPolicy.from_yaml("""

@@ -13,12 +13,43 @@ The course teaches practices; it does not certify compliance with HIPAA, GDPR or
 """
 from __future__ import annotations
 
-from careops.privacy.atrest import AtRestError, FieldCipher, Keyring, PatientStore, rotate
+from careops.privacy.atrest import (
+           AtRestError,
+           FieldCipher,
+           Keyring,
+           PatientStore,
+           rotate,
+)
 from careops.privacy.pki import CourseCA, Handshake, Issued, PkiError, handshake
 from careops.privacy.signoff import Change, Gate, Signature, SignoffError
-from careops.privacy.tokens import AccessPolicy, Decision, Issuer, Scope, TokenError, authorize
+from careops.privacy.tokens import (
+           AccessPolicy,
+           Decision,
+           Issuer,
+           Scope,
+           TokenError,
+           authorize,
+)
 
-__all__ = ["AtRestError", "FieldCipher", "Keyring", "PatientStore", "rotate",
-           "CourseCA", "Handshake", "Issued", "PkiError", "handshake",
-           "Change", "Gate", "Signature", "SignoffError",
-           "AccessPolicy", "Decision", "Issuer", "Scope", "TokenError", "authorize"]
+__all__ = [
+           "AccessPolicy",
+           "AtRestError",
+           "Change",
+           "CourseCA",
+           "Decision",
+           "FieldCipher",
+           "Gate",
+           "Handshake",
+           "Issued",
+           "Issuer",
+           "Keyring",
+           "PatientStore",
+           "PkiError",
+           "Scope",
+           "Signature",
+           "SignoffError",
+           "TokenError",
+           "authorize",
+           "handshake",
+           "rotate",
+]

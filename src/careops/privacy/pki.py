@@ -221,7 +221,7 @@ def handshake(host: str, port: int, *, ca_pem: bytes | None, server_hostname: st
             try:
                 if tls.recv(1) == b"":
                     return Handshake(False, "the server closed the connection after the handshake", version)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 pass  # nothing to read: the server kept the connection, as it should
             return Handshake(True, f"{version} with {server_hostname}", version)
     except ssl.SSLCertVerificationError as exc:

@@ -36,7 +36,13 @@ from typing import Any
 
 from careops.audit import AuditLog
 from careops.hl7.mllp import MllpDecoder, frame
-from careops.privacy.atrest import FieldCipher, Keyring, PatientStore, rotate
+from careops.privacy.atrest import (
+    AtRestError,
+    FieldCipher,
+    Keyring,
+    PatientStore,
+    rotate,
+)
 from careops.privacy.tokens import BREAK_GLASS_HEADER, AccessPolicy, authorize
 
 CONFIG = Path(os.environ.get("PD_CONFIG", "/run/config/service.json"))
@@ -122,15 +128,25 @@ class Service:
         return ack(row["control_id"], "AA")
 
     def rotate(self) -> int:
+        if not self.cfg.get("keyring_file"):
+            raise AtRestError("this service has no mounted keyring to rotate to",
+                              fix="mount the key as a secret file (store: {key: secret})")
         with self.lock:
             n = rotate(self.store, Keyring.from_file(self.cfg["keyring_file"]))
             self.keyring_mtime = self._keyring_mtime()
             return n
 
     def read_patient(self, pid: str, headers: Any) -> tuple[int, dict[str, Any]]:
-        with self.lock:
-            self._refresh_keys()
-            row = self.store.get(pid)
+        try:
+            with self.lock:
+                self._refresh_keys()
+                row = self.store.get(pid)
+        except AtRestError as exc:  # a key is missing: the record exists but nobody can read it
+            self.audit.append(actor="patient-data", role="service", action="read", resource=f"Patient/{pid}",
+                              outcome="500", source="fhir", details={"reason": exc.message[:200]})
+            self.reads["500"] = self.reads.get("500", 0) + 1
+            return 500, {"resourceType": "OperationOutcome", "issue": [
+                {"severity": "fatal", "code": "exception", "diagnostics": "the record cannot be opened"}]}
         ward = row["ward"] if row else ""
         if self.access is None:
             decision = None
@@ -216,7 +232,7 @@ def serve_http(service: Service, port: int, ctx: ssl.SSLContext | None) -> Threa
             self.end_headers()
             self.wfile.write(raw)
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/health":
                 return self._send(200, {"status": "ok"})
@@ -238,8 +254,12 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg = load_config()
     if argv[:1] == ["rotate"]:
-        service = Service(cfg)
-        print(json.dumps({"resealed": service.rotate(), "keys": service.store.key_ids()}))
+        try:
+            service = Service(cfg)
+            print(json.dumps({"resealed": service.rotate(), "keys": service.store.key_ids()}))
+        except AtRestError as exc:
+            print(json.dumps({"error": exc.message}))
+            return 1
         return 0
     service = Service(cfg)
     servers: list[Any] = []

@@ -1,12 +1,12 @@
 """Module 6's lab: the patient-data service as the learner's deployment says, a passive capture beside it, probes.
 
 The learner's deployment (YAML) is turned into the service's configuration and secrets by this code, never by
-learner code::
+learner code (the keys and their defaults)::
 
-    mllp: {plain: false, tls: true, client_certificates: required}
-    fhir: {http: false, https: true}
-    sender: {verify: true, check_hostname: true}
-    store: {key: secret}          # secret (mounted file) | env (an environment variable) | none
+    mllp: {plain: true, tls: false, client_certificates: none}     # client_certificates: none | required
+    fhir: {http: true, https: false}
+    sender: {verify: true, check_hostname: true}                   # how the sending system checks the server
+    store: {key: none}            # secret (mounted file) | env (an environment variable) | none
 
 The access policy is a second artifact (``careops.privacy.tokens.AccessPolicy``); without one every read is
 answered. The capture container shares the service's network namespace (as a switch's mirror port would see its
@@ -22,7 +22,6 @@ import os
 import secrets
 import ssl
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -35,6 +34,7 @@ import docker.errors
 import yaml
 
 from careops.audit import AuditLog
+from careops.errors import CareOpsError
 from careops.hl7 import MllpClient
 from careops.images.catalog import LAB_IMAGE, PATIENT_DATA_IMAGE
 from careops.lab import Lab, LabContainer
@@ -43,7 +43,6 @@ from careops.polling import eventually
 from careops.privacy.atrest import Keyring, cleartext_found
 from careops.privacy.pki import CourseCA, Handshake, Issued, client_context, handshake
 from careops.privacy.tokens import BREAK_GLASS_HEADER, AccessPolicy, Issuer
-from careops.errors import CareOpsError
 
 MLLP_PORT, MLLPS_PORT, HTTP_PORT, HTTPS_PORT = 2575, 2576, 8080, 8443
 SERVICE = "patient-data"
@@ -334,8 +333,8 @@ class PatientDataStack:
     def exec_read(self, path: str) -> bytes:
         """A file of the running service's container (its /data volume)."""
         assert self.container is not None
-        out = self.container.exec(["python3", "-c", "import base64, sys; "
-                                   f"sys.stdout.write(base64.b64encode(open({path!r}, 'rb').read()).decode())"])
+        reader = f"import base64, sys; sys.stdout.write(base64.b64encode(open({path!r}, 'rb').read()).decode())"
+        out = self.container.exec(["python3", "-c", reader])
         return base64.b64decode(out.output.strip())
 
     def database(self) -> bytes:
@@ -347,13 +346,26 @@ class PatientDataStack:
         copy.write_bytes(self.exec_read("/data/audit.jsonl"))
         return AuditLog(copy, key=self.audit_key)
 
-    def rotate_key(self) -> dict[str, Any]:
-        """A new current key in the mounted keyring (old keys kept), then every row re-sealed by the service."""
-        assert self.container is not None
+    def add_key(self) -> str:
+        """A new current key in the mounted keyring (the old keys stay); returns its id."""
         self.keyring = self.keyring.rotated()
         self._write_keyring()
-        out = self.container.exec(["python3", "-m", "careops.privacy.service", "rotate"], timeout=60)
-        return json.loads(out.output.strip().splitlines()[-1])
+        return self.keyring.current
+
+    def reseal(self) -> dict[str, Any]:
+        """The service re-seals every row with the keyring's current key: {"resealed": n, "keys": {...}}."""
+        assert self.container is not None
+        out = self.container.exec(["python3", "-m", "careops.privacy.service", "rotate"], timeout=60, check=False)
+        last = out.output.strip().splitlines()[-1] if out.output.strip() else ""
+        try:
+            return json.loads(last)
+        except ValueError:
+            return {"error": last[:300] or f"exit {out.exit_code}"}
+
+    def rotate_key(self) -> dict[str, Any]:
+        """Add a key and re-seal every row with it."""
+        self.add_key()
+        return self.reseal()
 
     def retire_old_keys(self) -> None:
         """Drop every key but the current one from the mounted keyring."""

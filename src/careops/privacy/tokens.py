@@ -141,7 +141,7 @@ class AccessPolicy:
 
         roles:
           ward-nurse: {scopes: [user/Patient.read, user/Encounter.read], wards: own, break_glass: true}
-          records-auditor: {scopes: [user/AuditEvent.read], wards: all}
+          back-office: {scopes: [system/Patient.read], wards: all}
     """
 
     roles: dict[str, Role] = field(default_factory=dict)
