@@ -34,7 +34,7 @@ def test_live_checks_are_registered() -> None:
     for name in ("patient_data.transport", "patient_data.access", "patient_data.at_rest"):
         assert name in known
     assert known["patient_data.at_rest"](None, {"deployment": "d", "rotation": "r"}) == {"deployment": "d",
-                                                                                         "rotation": "r"}
+                                                                                         "rotation": "r", "lab": None}
 
 
 def test_transport_solution_passes(lab: Lab) -> None:

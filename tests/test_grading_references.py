@@ -189,7 +189,8 @@ def test_the_answer_lines_are_many_and_reach_every_module(released_course: Any) 
     needles = answer_lines(released_course.release)
     assert len(needles) > 300
     assert {w.split(" of ")[-1] for w in needles.values() if " of 0" in w} == {
-        "00-orientation", "01-ci-pipeline", "02-containerize-legacy", "03-safe-deployments", "04-synthetic-data-testing"}
+        "00-orientation", "01-ci-pipeline", "02-containerize-legacy", "03-safe-deployments", "04-synthetic-data-testing",
+        "06-patient-data"}
 
 
 def test_the_installed_toolkit_wheel_holds_no_answer(released_course: Any) -> None:

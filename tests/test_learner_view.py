@@ -80,6 +80,7 @@ MODULES = [
            stand_in=RECORDED_RUNS, plots=["naive", "bg-run", "canary-run", "faulty-run", "rolling-run"]),
     Module("04-synthetic-data-testing/synthetic-data-testing.ipynb", ["setup"], ["cohort"], "fidelity",
            "test_fidelity", after=["ex2b-run"], plots=["plots"]),
+    Module("06-patient-data/patient-data.ipynb", ["setup"], [], "review", "test_review"),
 ]
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import atexit
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pandas as pd
 import yaml
 
 from careops.checks import live_check
+from careops.checks.orientation import lab_is_clean
 from careops.errors import CareOpsError
 from careops.hl7 import build_adt
 from careops.lab import Lab
@@ -65,10 +67,14 @@ def markers(frame: pd.DataFrame) -> list[str]:
     return list(frame["MRN"]) + list(frame["LAST"])
 
 
-def _open(lab: Lab | None, name: str) -> tuple[Lab, bool]:
+@contextmanager
+def _lab_for(lab: Lab | None, name: str) -> Iterator[Lab]:
+    """The lab a check runs in: the one given (the notebook's, the grader's), or one of its own, closed after."""
     if lab is not None:
-        return lab, False
-    return Lab(f"{LAB}-{name}", workdir=lab_workdir()), True
+        yield lab
+        return
+    with Lab(f"{LAB}-{name}", workdir=lab_workdir()) as own:
+        yield own
 
 
 # -- exercise 1: in transit -------------------------------------------------------------------------
@@ -79,9 +85,8 @@ def transport(deployment: str, *, lab: Lab | None = None) -> CheckReport:
     dep = report.parsed(Deployment.from_yaml, deployment, "your deployment can be read", errors=CareOpsError)
     if dep is None:
         return report
-    lab, own = _open(lab, "transport")
-    try:
-        stack = PatientDataStack(lab, dep).start()
+    with _lab_for(lab, "transport") as box:
+        stack = PatientDataStack(box, dep).start()
         open_ports = stack.listening_ports()
         report.check(not open_ports & {2575, 8080}, "no plain-text port is open (MLLP 2575, HTTP 8080)",
                      expected="only 2576 (MLLP over TLS) and 8443 (HTTPS)", got=sorted(open_ports),
@@ -103,15 +108,19 @@ def transport(deployment: str, *, lab: Lab | None = None) -> CheckReport:
         report.check(not any(bad.values()), "your sender refuses an expired and a wrong-host certificate",
                      got=[name for name, ok in bad.items() if ok] or None,
                      hint="sender: {verify: true, check_hostname: true}: verification off trusts any server")
-    finally:
-        if own:
-            lab.close()
     return report
+
+
+def _graded_lab(lab: Any) -> Any:
+    """The grader's throwaway lab, given a work folder for the service's secrets and configuration."""
+    if lab is not None and getattr(lab, "workdir", None) is None:
+        lab.workdir = lab_workdir()
+    return lab
 
 
 @live_check("patient_data.transport")
 def setup_transport(lab: Any, artifacts: dict[str, str]) -> dict[str, Any]:
-    return {"deployment": artifacts["deployment"]}
+    return {"deployment": artifacts["deployment"], "lab": _graded_lab(lab)}
 
 
 # -- exercise 2: by role -----------------------------------------------------------------------------
@@ -154,9 +163,8 @@ def access(policy: str, *, cases: list[Any] | None = None, lab: Lab | None = Non
                  hint=f"roles: {', '.join(ROLES)}")
     report.check(not parsed.wildcards(), "no role has a wildcard scope", got=parsed.wildcards() or None,
                  hint="name each resource and action: user/Patient.read, not user/*.* -- least privilege")
-    lab, own = _open(lab, "access")
-    try:
-        stack = PatientDataStack(lab, SAFE_DEPLOYMENT, access=parsed).start()
+    with _lab_for(lab, "access") as box:
+        stack = PatientDataStack(box, SAFE_DEPLOYMENT, access=parsed).start()
         feed = patients(6)
         stack.send(admissions(feed))
         results = run_cases(stack, feed, PRACTICE_CASES + list(cases or []))
@@ -167,15 +175,12 @@ def access(policy: str, *, cases: list[Any] | None = None, lab: Lab | None = Non
         glass = glass[glass["purpose"] == "break-glass"]
         report.check(len(glass) >= 1, "the break-glass read is in the audit log",
                      hint="break_glass: true on the ward-nurse role")
-    finally:
-        if own:
-            lab.close()
     return report
 
 
 @live_check("patient_data.access")
 def setup_access(lab: Any, artifacts: dict[str, str]) -> dict[str, Any]:
-    return {"access_policy": artifacts["access_policy"]}
+    return {"access_policy": artifacts["access_policy"], "lab": _graded_lab(lab)}
 
 
 # -- exercise 3: at rest -----------------------------------------------------------------------------
@@ -236,9 +241,8 @@ def at_rest(deployment: str, rotation: str, *, lab: Lab | None = None) -> CheckR
     report.check(dep.key == "secret", "the key comes from a mounted secret", got=f"key: {dep.key}",
                  hint="store: {key: secret}: an environment variable is part of the container's configuration, "
                       "which anyone who may inspect it can read")
-    lab, own = _open(lab, "at-rest")
-    try:
-        stack = PatientDataStack(lab, replace(SAFE_DEPLOYMENT, key=dep.key),
+    with _lab_for(lab, "at-rest") as box:
+        stack = PatientDataStack(box, replace(SAFE_DEPLOYMENT, key=dep.key),
                                  access=AccessPolicy.from_data({"roles": {"ward-nurse": {
                                      "scopes": ["user/Patient.read"], "wards": "own"}}})).start()
         feed = patients()
@@ -257,15 +261,12 @@ def at_rest(deployment: str, rotation: str, *, lab: Lab | None = None) -> CheckR
         report.check(readable == len(ids), "every record is readable after the rotation",
                      expected=len(ids), got=f"{readable}; " + " | ".join(log),
                      hint="re-seal every record with the new key and verify before you retire the old key")
-    finally:
-        if own:
-            lab.close()
     return report
 
 
 @live_check("patient_data.at_rest")
 def setup_at_rest(lab: Any, artifacts: dict[str, str]) -> dict[str, Any]:
-    return {"deployment": artifacts["deployment"], "rotation": artifacts["rotation"]}
+    return {"deployment": artifacts["deployment"], "rotation": artifacts["rotation"], "lab": _graded_lab(lab)}
 
 
 # -- exercise 4: separation of duties -----------------------------------------------------------------
@@ -349,7 +350,8 @@ def access_review(fn: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]) -> C
     return report
 
 
-__all__ = ["LAB", "PRACTICE_CASES", "PRACTICE_REVIEW", "REVIEW_COLUMNS", "ROLES", "ROTATION_STEPS", "SAFE_DEPLOYMENT",
-           "SIGNOFF_PRACTICE", "WARDS", "access", "access_review", "admissions", "audit_frame", "at_rest", "lab_workdir", "markers",
-           "patients", "practice_audit", "read_policy", "read_rotation", "readable", "run_cases", "run_rotation",
-           "setup_access", "setup_at_rest", "setup_transport", "signoff_input", "signoff_rule", "transport"]
+__all__ = ["LAB", "PRACTICE_CASES", "PRACTICE_REVIEW", "REVIEW_COLUMNS", "ROLES", "ROTATION_STEPS",
+           "SAFE_DEPLOYMENT", "SIGNOFF_PRACTICE", "WARDS", "access", "access_review", "admissions", "at_rest",
+           "audit_frame", "lab_is_clean", "lab_workdir", "markers", "patients", "practice_audit", "read_policy",
+           "read_rotation", "readable", "run_cases", "run_rotation", "setup_access", "setup_at_rest",
+           "setup_transport", "signoff_input", "signoff_rule", "transport"]

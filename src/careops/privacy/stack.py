@@ -144,6 +144,8 @@ class PatientDataStack:
     audit_key: bytes = field(default_factory=lambda: secrets.token_hex(32).encode())
     keyring: Keyring = field(default_factory=Keyring.generate)
     container: LabContainer | None = None
+    #: the container's name in the lab: stacks of different names run side by side
+    name: str = SERVICE
 
     def __post_init__(self) -> None:
         if self.lab.workdir is None:
@@ -158,8 +160,13 @@ class PatientDataStack:
 
     # -- files the service reads ---------------------------------------------------------------
     @property
+    def home(self) -> Path:
+        """This stack's folder in the lab's work folder (stacks side by side keep their own secrets)."""
+        return self.workdir / self.name
+
+    @property
     def secrets_dir(self) -> Path:
-        return self.workdir / "secrets"
+        return self.home / "secrets"
 
     def _write_tls(self, server: Issued) -> None:
         tls = _private_dir(self.secrets_dir / "tls", self.uid)
@@ -185,13 +192,14 @@ class PatientDataStack:
 
     def start(self, *, server: Issued | None = None, timeout: float = 60.0) -> PatientDataStack:
         """Write the configuration and secrets, and (re)start the service until it answers."""
-        self.workdir.chmod(0o755)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.home.chmod(0o755)
         _private_dir(self.secrets_dir, self.uid)
         self._write_tls(server or self.server_cert)
         _secret_file(self.secrets_dir / "token-key", self.token_key, self.uid)
         _secret_file(self.secrets_dir / "audit-key", self.audit_key, self.uid)
         self._write_keyring()
-        config = self.workdir / "config"
+        config = self.home / "config"
         config.mkdir(exist_ok=True)
         config.chmod(0o755)
         (config / "service.json").write_text(json.dumps(self._config()))
@@ -201,7 +209,7 @@ class PatientDataStack:
                                  (HTTPS_PORT, d.https)) if on]
         env = {"PATIENT_KEY": self.keyring.to_json()} if d.key == "env" else {}
         self.container = self.lab.run(
-            PATIENT_DATA_IMAGE, name=SERVICE, ports=ports, env=env, user=f"{self.uid}:{self.uid}", read_only=True,
+            PATIENT_DATA_IMAGE, name=self.name, ports=ports, env=env, user=f"{self.uid}:{self.uid}", read_only=True,
             tmpfs=["/tmp"], volumes={self.volume: "/data"},
             binds={self.secrets_dir: "/run/secrets", config: "/run/config"}, memory="256m", pids=128)
         state = eventually(self._health, timeout=timeout, interval=0.3, until=lambda r: r != "starting",
