@@ -156,3 +156,15 @@ def test_access_review_reference_passes_practice_and_hidden_and_a_naive_one_fail
         raise NotImplementedError()
 
     assert "not written yet" in str(check.access_review.report(stub).criteria[0].got)
+
+
+def test_the_notebooks_solution_artifacts_are_the_references() -> None:
+    """Benches and these tests run exactly what a learner is expected to write."""
+    from pathlib import Path
+
+    from careops.artifacts import extract
+
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "06-patient-data" / "patient-data.ipynb"
+    artifacts = extract(notebook)
+    for name in ref.SOLUTION_FILES:
+        assert artifacts[name] == ref.solution_artifact(name), name

@@ -1,4 +1,3 @@
-# Riverside General's sign-off rule (reference answer): separation of duties with a meaningful signature.
 package careops.signoff
 
 import rego.v1
