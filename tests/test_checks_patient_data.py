@@ -91,7 +91,7 @@ def test_at_rest_with_the_key_in_the_environment_fails_those_criteria(lab: Lab) 
     in_env = ref.solution_artifact("deployment").replace("store: {key: secret}", "store: {key: env}")
     report = check.at_rest.report(in_env, ref.solution_artifact("rotation"), lab=lab)
     assert failed(report) == ["the key comes from a mounted secret",
-                              "the key is not in the container's configuration or the image",
+                              "no key or MRN is in the container's configuration or the image",
                               "every record is readable after the rotation"]
     assert "no mounted keyring to rotate to" in str(report.criteria[-1].got)
 

@@ -250,9 +250,11 @@ def at_rest(deployment: str, rotation: str, *, lab: Lab | None = None) -> CheckR
         leaked = cleartext_found(stack.database(), markers(feed))
         report.check(not leaked, "the database file holds no name or MRN in clear",
                      got=f"{len(leaked)} readable" if leaked else None, hint="store: {key: secret}")
-        exposed = stack.key_exposed()
-        report.check(not exposed, "the key is not in the container's configuration or the image",
-                     got=exposed or None, hint="mount it as a secret file (store: {key: secret})")
+        # MRNs only: a family name is a common word somewhere in 150 MB of an image; a baked-in fixture has MRNs
+        exposed = stack.key_exposed(list(feed["MRN"]))
+        report.check(not exposed, "no key or MRN is in the container's configuration or the image",
+                     got=exposed or None, hint="mount the key as a secret file (store: {key: secret}); patients "
+                                               "reach the service as messages, never in its image")
         ids = [stack.patient_id(m) for m in feed["MRN"]]
         readable, log = run_rotation(stack, steps, ids)
         report.check(stack.keyring.current != "k1" and len(stack.keyring.keys) == 1,

@@ -380,17 +380,21 @@ class PatientDataStack:
         self.keyring = self.keyring.without(*(k for k in self.keyring.keys if k != self.keyring.current))
         self._write_keyring()
 
-    def key_exposed(self) -> list[str]:
-        """Where a key of the keyring can be read without the secret: the container's configuration, the image."""
+    def key_exposed(self, needles: list[str] | tuple[str, ...] = ()) -> list[str]:
+        """Where a key of the keyring -- or any of ``needles`` (MRNs) -- can be read without the secret:
+        the container's configuration (``docker inspect``) or any layer of the service's image."""
         assert self.container is not None
-        where = []
-        env = "\n".join(self.container.attrs.get("Config", {}).get("Env") or [])
         encoded = [base64.b64encode(k).decode() for k in self.keyring.keys.values()]
-        if any(e in env for e in encoded):
-            where.append("the container's environment (docker inspect shows it)")
-        image = self.lab.client.images.get(PATIENT_DATA_IMAGE)
-        if cleartext_found(b"".join(image.save()), encoded):
-            where.append(f"the image {PATIENT_DATA_IMAGE}")
+        where = []
+        env = "\n".join(self.container.attrs.get("Config", {}).get("Env") or []).encode()
+        image = b"".join(self.lab.client.images.get(PATIENT_DATA_IMAGE).save())
+        for place, data in (("the container's environment (docker inspect shows it)", env),
+                            (f"the image {PATIENT_DATA_IMAGE}", image)):
+            if cleartext_found(data, encoded):
+                where.append(place)
+            found = cleartext_found(data, list(needles))
+            if found:
+                where.append(f"{place}: {len(found)} of the patients' identifiers")
         return where
 
 
