@@ -21,7 +21,8 @@ The floors, bottom up, and why each sits where it does:
    and ``dockerfile`` (a learner's Dockerfile read against the course's rules
    and images), both built on images.
 4. what runs in labs: router, traffic, mutation testing, pipelines, preflight;
-   ``solve``: a stuck learner's solution from a trusted place, recorded.
+   ``solve``: a stuck learner's solution from a trusted place, recorded; module 6's patient-data
+   protection (``privacy``: certificates, tokens, sealed fields, sign-off, the service in a lab).
 5. ``rollout``: deployments, driving router and traffic; ``monitoring``: module 5's
    Prometheus lab, promtool and incident drills, driving traffic (beside rollout, not on it).
 6. ``containerize``: module 2's builds and live checks.
@@ -48,7 +49,7 @@ FLOORS: list[set[str]] = [
      "secretscan", "ports", "outline", "handins"},
     {"images", "synth", "notebook", "workspace"},
     {"lab", "dockerfile"},
-    {"router", "traffic", "mutation", "pipeline", "preflight", "solve"},
+    {"router", "traffic", "mutation", "pipeline", "preflight", "solve", "privacy"},
     {"rollout", "monitoring"},
     {"containerize"},
     {"checks"},

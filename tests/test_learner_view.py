@@ -82,6 +82,7 @@ MODULES = [
            "test_fidelity", after=["ex2b-run"], plots=["plots"]),
     Module("05-monitoring/monitoring.ipynb", ["setup"], ["error_budget"], "burn_rate", "test_burn_rate",
            plots=["burn-plot"]),
+    Module("06-patient-data/patient-data.ipynb", ["setup"], [], "review", "test_review"),
 ]
 
 

@@ -396,6 +396,68 @@ def bench_rollback_detection(repeat: int = 3, seconds: float = 16.0) -> BenchRow
     return BenchRow(f"rollback detection (median of {repeat})", m, ref, "s",
                     f"first failure -> budget ({_ROLLBACK_BUDGET}) exceeded", note=note)
 
+def _fhir_reads_per_second(stack: Any, ids: list[str], token: str | None, reads: int) -> float:
+    """FHIR Patient reads per second over one HTTPS keep-alive connection, every answer checked to be 200."""
+    import http.client
+
+    from careops.privacy.pki import client_context
+
+    conn = http.client.HTTPSConnection("localhost", stack.port(8443), timeout=30,
+                                       context=client_context(stack.ca.cert_pem))
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    t = time.perf_counter()
+    for i in range(reads):
+        conn.request("GET", f"/fhir/Patient/{ids[i % len(ids)]}", headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"a FHIR read answered {resp.status}, expected 200")
+    elapsed = time.perf_counter() - t
+    conn.close()
+    return reads / elapsed
+
+
+def bench_privacy(messages: int = 1000, reads: int = 1000, rounds: int = 3) -> list[BenchRow]:
+    """Module 6's protections, each against the same service without it in the same run: MLLP over TLS (mutual)
+    vs plain MLLP; FHIR reads with bearer-token checks (and their audit entries) vs without (both over HTTPS)."""
+    from careops.checks import patient_data as pd_check
+    from careops.hl7 import build_adt
+    from careops.lab import Lab
+    from careops.privacy.stack import Deployment, PatientDataStack
+    from careops.privacy.tokens import AccessPolicy
+
+    both = Deployment(mllp_plain=True, mllp_tls=True, client_certificates="required", http_plain=False, https=True,
+                      key="secret")
+    policy = AccessPolicy.from_data({"roles": {"ward-nurse": {"scopes": ["user/Patient.read"], "wards": "all"}}})
+    batch = [build_adt("A08", control_id=f"BENCH-{i}", mrn=f"SYN-{i % 50:06d}", family="Benchmark", given="Alex",
+                       birth_date="19800101", sex="F") for i in range(messages)]
+    tls_rates, plain_rates, checked, open_reads = [], [], [], []
+    with Lab("bench-privacy", learner="bench", workdir=pd_check.lab_workdir()) as lab:
+        guarded = PatientDataStack(lab, both, access=policy, name="guarded").start()
+        unguarded = PatientDataStack(lab, both, name="unguarded").start()
+        for stack in (guarded, unguarded):
+            stack.send(batch[:50], tls=True)
+        ids = {stack.name: [stack.patient_id(f"SYN-{i:06d}") for i in range(50)] for stack in (guarded, unguarded)}
+        token = guarded.token("bench", "ward-nurse", ward="4B", ttl=3600)
+        for r in range(rounds):
+            order = [(True, tls_rates), (False, plain_rates)]
+            for tls, out in order if r % 2 == 0 else order[::-1]:
+                t = time.perf_counter()
+                codes = guarded.send(batch, tls=tls)
+                out.append(len(batch) / (time.perf_counter() - t))
+                if set(codes) != {"AA"}:
+                    raise RuntimeError(f"MLLP answers other than AA: {sorted(set(codes))}")
+            pairs = [(guarded, token, checked), (unguarded, None, open_reads)]
+            for stack, tok, out in pairs if r % 2 == 0 else pairs[::-1]:
+                out.append(_fhir_reads_per_second(stack, ids[stack.name], tok, reads))
+    return [BenchRow("MLLP over mutual TLS msg/s (1 conn)", statistics.median(tls_rates),
+                     statistics.median(plain_rates), " msg/s", "plain MLLP, same service and run",
+                     note=f"median of {rounds} rounds of {messages} messages, sealed store"),
+            BenchRow("FHIR reads/s with token checks", statistics.median(checked), statistics.median(open_reads),
+                     " r/s", "no access control, same HTTPS, same run",
+                     note=f"median of {rounds} rounds of {reads} reads on one keep-alive connection; "
+                          "both services write an audit entry per read")]
+
 
 # -- grading on the queue: workers on two engines ------------------------------------------------
 
@@ -612,6 +674,7 @@ BENCHES: dict[str, Callable[[], BenchRow | list[BenchRow]]] = {
     "drill": bench_drill,
     "scrape": bench_scrape_overhead,
     "broker": bench_broker_overhead,
+    "privacy": bench_privacy,
 }
 
 

@@ -43,6 +43,7 @@ MODULES: tuple[str, ...] = (
     "careops.checks.safe_deployments",
     "careops.checks.synthetic",
     "careops.checks.monitoring",
+    "careops.checks.patient_data",
 )
 
 LiveSetup = Callable[[Any, dict[str, str]], dict[str, Any]]

@@ -9,6 +9,7 @@ exhaust memory.
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Iterator
 from types import TracebackType
 
@@ -134,9 +135,13 @@ class MllpClient:
     """
 
     def __init__(self, host: str, port: int, *, timeout: float = 5.0,
-                 max_message: int = DEFAULT_MAX_MESSAGE) -> None:
+                 max_message: int = DEFAULT_MAX_MESSAGE, tls: ssl.SSLContext | None = None,
+                 server_hostname: str | None = None) -> None:
         self.host = host
         self.port = port
+        #: MLLP over TLS: the client context (its trusted CA) and the name the server's certificate must carry
+        self.tls = tls
+        self.server_hostname = server_hostname or host
         self.timeout = timeout
         self.max_message = max_message
         self._sock: socket.socket | None = None
@@ -160,7 +165,7 @@ class MllpClient:
         if self._sock is not None:
             return
         try:
-            self._sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            raw = socket.create_connection((self.host, self.port), timeout=self.timeout)
         except ConnectionRefusedError as exc:
             raise MllpConnectionError(
                 f"MLLP connection to {self._where} refused: expected a listener, got none",
@@ -175,6 +180,17 @@ class MllpClient:
             raise MllpConnectionError(
                 f"MLLP connection to {self._where} failed: {exc}",
                 fix="check the host name and port",
+            ) from exc
+        if self.tls is None:
+            self._sock = raw
+            return
+        try:
+            self._sock = self.tls.wrap_socket(raw, server_hostname=self.server_hostname)
+        except (ssl.SSLError, OSError) as exc:
+            raw.close()
+            raise MllpConnectionError(
+                f"MLLP over TLS to {self._where} (as {self.server_hostname}) refused: {exc}",
+                fix="check that the server's certificate is from the CA you trust, names this host and is valid",
             ) from exc
 
     def close(self) -> None:

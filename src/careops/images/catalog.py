@@ -22,6 +22,7 @@ ADT_V2 = f"{ADT_REPOSITORY}:v2"
 ADT_V2_FAULTY = f"{ADT_REPOSITORY}:v2-faulty"
 CI_RUNNER_IMAGE = "careops/ci-runner:latest"
 FHIR_FACADE_IMAGE = "careops/fhir-facade:latest"
+PATIENT_DATA_IMAGE = "careops/patient-data:latest"
 ROUTER_REPOSITORY = "careops/router"
 ROUTER_BASE_IMAGE = "careops/router-base:bookworm"
 ROUTER_IMAGE = f"{ROUTER_REPOSITORY}:latest"
@@ -189,6 +190,17 @@ CATALOG: list[ImageSpec] = [
         depends_on=("base",),
         smoke=(("python3", "-c", "import sys; sys.path.insert(0, '/app'); import facade"),),
         smoke_user="10002",
+    ),
+    # Module 6's patient-data service (careops.privacy.service): MLLP/TLS in, FHIR/HTTPS with tokens out, sealed store.
+    ImageSpec(
+        name="patient-data",
+        tag=PATIENT_DATA_IMAGE,
+        context="labs/patient-data",
+        requirements="labs/patient-data/requirements.in",
+        local_projects=(".",),
+        depends_on=("base",),
+        smoke=(("python3", "-c", "import careops.privacy.service, cryptography.hazmat.primitives.ciphers.aead"),),
+        smoke_user="10003",
     ),
     # Module 3's router: nginx (HTTP proxy + stream for MLLP) enters offline through a
     # debootstrapped variant of the base (careops.images.base.ensure_variant); labs/router adds the rest.
