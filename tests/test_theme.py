@@ -189,6 +189,8 @@ def _results(tmp: Path) -> dict[str, Callable[[], Any]]:
     from careops.traffic.reconcile import reconcile
     from careops.traffic.run import TrafficPlan, TrafficResult
     from careops.monitoring.runbook import parse_runbook
+    from careops.privacy.pki import CourseCA
+    from careops.privacy.signoff import Signature
     from careops.workshop.handin_client import HandInReceipt
     from careops.workspace import AssignmentSync, SyncReport
 
@@ -257,6 +259,10 @@ def _results(tmp: Path) -> dict[str, Callable[[], Any]]:
         "careops.monitoring.own_metric.OwnMetricRun": _own_metric,
         "careops.monitoring.runbook.Runbook": lambda: parse_runbook(
             (REPO / "grading" / "references" / "monitoring" / "runbook.yml").read_text()),
+        "careops.privacy.pki.Issued": lambda: CourseCA.create().issue("adt.riverside.example.org",
+                                                                      hosts=("adt.riverside.example.org",)),
+        "careops.privacy.signoff.Signature": lambda: Signature("CHG-0001", "dana", "Dana Reyes", "approval",
+                                                               "2026-03-02T09:30:15+00:00", 7),
     }
 
 
