@@ -29,9 +29,13 @@ import base64
 import hashlib
 import json
 import os
+import signal
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +63,7 @@ from careops.grading.sandbox import (
     SandboxFactory,
     SandboxPolicy,
     remove_leftovers,
+    remove_run,
 )
 from careops.grading.trusted import (
     TestOutcome,
@@ -383,6 +388,54 @@ def _roster(course: Course) -> dict[str, dict[str, str]]:
                        "lms_user_id": s.lms_user_id or ""} for s in gb.students}
 
 
+class GradingStopped(KeyboardInterrupt):
+    """The grader got SIGTERM: it removed its sandboxes and stops; what was not recorded is graded next run."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
+class _StopOnSigterm:
+    """While grading in the main thread, SIGTERM raises :class:`GradingStopped` (Python's default would end the
+    process on the spot and leave the sandboxes running), except inside ``deferred()`` blocks (a submission being
+    recorded), where it is raised at the block's end. A second SIGTERM ends the process at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._depth = 0
+        self._previous: Any = None
+        self._installed = False
+
+    def _stop(self) -> GradingStopped:
+        return GradingStopped("stopped by SIGTERM: the sandboxes were removed; what was not recorded is graded "
+                              "on the next run")
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if not self._depth:
+            raise self._stop()
+
+    def __enter__(self) -> _StopOnSigterm:
+        if threading.current_thread() is threading.main_thread():  # signal.signal works only there
+            self._previous = signal.signal(signal.SIGTERM, self._handler)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed and not self.requested:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        if self.requested and not self._depth:
+            raise self._stop()
+
+
 def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, regrade: bool = False,
                 jobs: int | None = None, policy: SandboxPolicy | None = None, feedback: bool = True,
                 progress: bool = True, learners: list[str] | None = None) -> GradeSummary:
@@ -451,27 +504,39 @@ def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, regrade
     accepted = [s for s in todo if not s.problem]
     factory = SandboxFactory(policy, assignment=assignment, session=session, client=client,
                              prestart=bool(accepted))
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
+    stopping = True  # until the batch is through: an exception, Ctrl-C or SIGTERM stops the run at once
     try:
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade") as pool:
+        with _StopOnSigterm() as stop:
             futures = {pool.submit(grade_submission, s, ctx, factory, keys[s.learner]): s for s in accepted}
             for s in rejected:  # no container for these; recorded while the sandboxes work
-                record(Outcome(s.learner, keys[s.learner], "rejected", reasons=[s.problem or ""]))
+                with stop.deferred():
+                    record(Outcome(s.learner, keys[s.learner], "rejected", reasons=[s.problem or ""]))
                 if bar:
                     bar.advance()
             for fut in as_completed(futures):
-                try:
-                    record(fut.result())
-                except Exception as exc:  # noqa: BLE001 - the grader's trouble, not the learner's: retried next run
-                    msg = exc.message if isinstance(exc, CareOpsError) else f"{type(exc).__name__}: {exc}"
-                    sub = futures[fut]
-                    journal.append(entry(Outcome(sub.learner, "", "error", reasons=[f"grader problem: {msg}"]), sub))
+                with stop.deferred():  # a submission's gradebook rows and journal line are written whole
+                    try:
+                        record(fut.result())
+                    except Exception as exc:  # noqa: BLE001 - the grader's trouble, not the learner's: retried
+                        msg = exc.message if isinstance(exc, CareOpsError) else f"{type(exc).__name__}: {exc}"
+                        sub = futures[fut]
+                        journal.append(entry(Outcome(sub.learner, "", "error", reasons=[f"grader problem: {msg}"]),
+                                             sub))
                 if bar:
                     bar.advance()
+        stopping = False
     finally:
+        if stopping:  # remove the sandboxes in use and the spare now, before waiting for the threads
+            factory.abort()
+            remove_run(assignment, session, client=client)
+        pool.shutdown(wait=True, cancel_futures=stopping)
         factory.close()
+        if stopping:  # anything a thread started while it was stopping
+            remove_run(assignment, session, client=client)
         remove_leftovers(assignment, client=client, session=session)
         if bar:
-            bar.close()
+            bar.close(ok=None if stopping else True, text="stopped" if stopping else "")
     scorer = scorer_future.result()
     _deadlines_into_gradebook(course, assignment, deadlines, reassess=True)
     if feedback and course.root.joinpath("build", "course", "autograded").is_dir():

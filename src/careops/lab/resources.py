@@ -46,8 +46,10 @@ def _pid_alive(host: str, pid: str) -> bool:
     return True
 
 
-def _filters(lab: str | None, learner: str | None) -> dict[str, list[str]]:
+def _filters(lab: str | None, learner: str | None, creator_pid: int | None = None) -> dict[str, list[str]]:
     wanted = [f"{L.MANAGED}=true"]
+    if creator_pid is not None:
+        wanted += [f"{L.CREATOR_PID}={creator_pid}", f"{L.CREATOR_HOST}={socket.gethostname()}"]
     if lab:
         wanted.append(f"{L.LAB}={lab}")
     if learner:
@@ -56,10 +58,11 @@ def _filters(lab: str | None, learner: str | None) -> dict[str, list[str]]:
 
 
 def find(lab: str | None = None, learner: str | None = None, *,
-         client: docker.DockerClient | None = None) -> list[Resource]:
-    """Every lab resource matching ``lab`` and ``learner`` (None: any)."""
+         client: docker.DockerClient | None = None, creator_pid: int | None = None) -> list[Resource]:
+    """Every lab resource matching ``lab`` and ``learner`` (None: any), only those made by the process
+    ``creator_pid`` of this host when given."""
     cl = client or engine.client()
-    flt = _filters(lab, learner)
+    flt = _filters(lab, learner, creator_pid)
     found: list[Resource] = []
 
     def add(kind: str, name: str, lbl: dict[str, str], status: str) -> None:
