@@ -37,6 +37,7 @@ import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
@@ -140,7 +141,7 @@ class Service:
             pass
 
     @contextmanager
-    def reader(self):  # -> Iterator[sqlite3.Connection]
+    def reader(self) -> Iterator[sqlite3.Connection]:
         """A connection for one HTTP read, from a pool (opened only when all are busy, kept for the next)."""
         try:
             con = self._readers.get_nowait()
@@ -436,7 +437,7 @@ class MllpServer(socketserver.ThreadingTCPServer):
         self.service = service
         super().__init__(address, MllpHandler)
 
-    def process_request_thread(self, request, client_address) -> None:  # noqa: ANN001 - socketserver's signature
+    def process_request_thread(self, request: socket.socket, client_address: tuple[str, int]) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
