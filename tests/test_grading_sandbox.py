@@ -162,6 +162,20 @@ def test_abort_removes_sandboxes_in_use_and_the_spare_and_starts_no_more(grading
     assert remove_run(assignment, session) == 0
 
 
+def test_a_released_sandbox_is_cut_off_at_once_and_gone_when_the_factory_closes(grading_sandboxes) -> None:
+    assignment, session = grading_sandboxes.assignment, grading_sandboxes.session
+    factory = SandboxFactory(SandboxPolicy(), assignment=assignment, session=session, prestart=False)
+    used = factory.take()
+    used.wait_ready()
+    factory.release(used)
+    with pytest.raises(SandboxError):
+        used.request("run", source="x = 1")  # the grader's side of it is closed at once
+    factory.close()  # waits for the removal released sandboxes queue
+    with pytest.raises(docker.errors.NotFound):
+        engine.client().containers.get(used.name)
+    factory.release(used)  # after close: removed in place, without an error
+
+
 def test_leftovers_of_a_dead_grader_are_reclaimed(grading_sandboxes) -> None:
     assignment = grading_sandboxes.assignment
     sb = Sandbox(engine.client(), SandboxPolicy(), assignment=assignment, session=grading_sandboxes.session)

@@ -285,7 +285,7 @@ def grade_submission(sub: intake.Submission, ctx: AssignmentContext, factory: Sa
             tests, incidents = execute(restored.notebook, sandbox, ctx.preludes[name], learner=sub.learner,
                                        artifacts_from=restored.notebook, zeroed=zeroed, not_answered=not_answered)
         finally:
-            sandbox.remove()
+            factory.release(sandbox)
         out.reasons.extend(incidents)
         grading_notes(restored.notebook, GradingNotes(
             undone=[n for n in restored.notes if not n.startswith("missing answer")],

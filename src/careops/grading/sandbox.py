@@ -27,6 +27,7 @@ import struct
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -337,9 +338,12 @@ class SandboxFactory:
     """Hands out fresh sandboxes; the next one is already starting while you use this one.
 
     Never reuses a container: ``take()`` returns a new one every time and
-    starts its successor in the background. ``close()`` removes the spare;
-    ``abort()`` (the grader is being stopped) also removes every sandbox still
-    in use, and any ``take()`` after it fails instead of starting one.
+    starts its successor in the background; ``release()`` cuts a used one off
+    at once and removes its container in the background (the grading thread
+    goes on to the next submission). ``close()`` removes the spare and waits
+    for those removals; ``abort()`` (the grader is being stopped) also removes
+    every sandbox still in use, and any ``take()`` after it fails instead of
+    starting one.
     """
 
     def __init__(self, policy: SandboxPolicy, *, assignment: str, session: str,
@@ -353,6 +357,7 @@ class SandboxFactory:
         self._spares: list[queue.Queue[Sandbox | BaseException]] = []
         self._made: list[Sandbox] = []
         self._closed = False
+        self._reaper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-removal")
 
     def _stopped(self) -> SandboxError:
         return SandboxError("the grader is stopping: no new sandbox is started", reason="stopped")
@@ -391,8 +396,19 @@ class SandboxFactory:
             raise got
         return got
 
+    def release(self, sandbox: Sandbox) -> None:
+        """Done with ``sandbox``: its connection is closed now and its container removed in the background
+        (:meth:`close` waits until it is gone)."""
+        sandbox.removed = True  # abort() leaves it to the removal queued here
+        sandbox.stream.close()
+        try:
+            self._reaper.submit(sandbox.remove)
+        except RuntimeError:  # closed already (the grader is stopping): remove it here
+            sandbox.remove()
+
     def close(self) -> None:
-        """No more sandboxes; remove the spare (waits for one that is still starting)."""
+        """No more sandboxes; remove the spare (waits for one that is still starting) and wait for the removals
+        :meth:`release` queued."""
         with self._lock:
             self._closed = True
             spares, self._spares = self._spares, []
@@ -400,6 +416,7 @@ class SandboxFactory:
             got = box.get()
             if isinstance(got, Sandbox):
                 got.remove()
+        self._reaper.shutdown(wait=True)
 
     def abort(self) -> None:
         """Stop now: every sandbox this factory made and has not removed yet is removed (killing the notebook
