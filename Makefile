@@ -18,7 +18,8 @@ help: ## show these targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo
 	@echo "  Variables: PORT=$(PORT) (JupyterLab), NO_BROWSER=1 (do not open a browser),"
-	@echo "             ASSIGNMENT=, SUBMISSIONS=, REGRADE=1, JOBS=, LEARNER= (make grade)"
+	@echo "             ASSIGNMENT=, SUBMISSIONS=, REGRADE=1, JOBS=, LEARNER=, QUEUE=redis://... (make grade)"
+	@echo "             QUEUE=, ENGINE=, CONCURRENCY= (make worker)"
 	@echo "             ROSTER=class.csv, HUB_PORT= (make workshop)"
 
 lab: prepare ## set everything up and open the course in JupyterLab
@@ -29,11 +30,17 @@ prepare: venv engine images workspace ## everything `make lab` does before start
 test: venv engine test-tools images ## set everything up and run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: venv engine images ## measure speed against references taken in the same run
+bench: venv engine test-tools images ## measure speed against references taken in the same run
 	$(CAREOPS) bench
 
-grade: grade-args venv engine images ## grade submissions in sandboxes: make grade ASSIGNMENT=00-orientation [SUBMISSIONS=dir] [REGRADE=1] [LEARNER=id]
-	$(CAREOPS) grade $(ASSIGNMENT) $(if $(SUBMISSIONS),--submissions $(SUBMISSIONS),) $(if $(REGRADE),--regrade,) $(if $(JOBS),--jobs $(JOBS),) $(foreach l,$(LEARNER),--learner $(l))
+grade: grade-args venv engine images ## grade submissions in sandboxes: make grade ASSIGNMENT=00-orientation [SUBMISSIONS=dir] [REGRADE=1] [LEARNER=id] [QUEUE=redis://...]
+	$(CAREOPS) grade $(ASSIGNMENT) $(if $(SUBMISSIONS),--submissions $(SUBMISSIONS),) $(if $(REGRADE),--regrade,) $(if $(JOBS),--jobs $(JOBS),) $(if $(QUEUE),--queue $(QUEUE),) $(foreach l,$(LEARNER),--learner $(l))
+
+queue: ## start the grading queue's Redis on this machine (127.0.0.1:6379) for make grade QUEUE=... and make worker
+	scripts/ensure-redis.sh
+
+worker: venv engine images ## grade from the queue on this machine's engine: make worker [QUEUE=redis://...] [ENGINE=unix://...] [CONCURRENCY=2]
+	$(CAREOPS) worker $(if $(QUEUE),--queue $(QUEUE),) $(foreach l,$(LEARNER),--learner $(l)) $(if $(ENGINE),--engine $(ENGINE),) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY),)
 
 grade-args:
 	@test -n "$(ASSIGNMENT)" || { echo "make grade needs ASSIGNMENT=<a folder of notebooks/>, e.g. make grade ASSIGNMENT=00-orientation" >&2; exit 2; }
@@ -62,6 +69,7 @@ doctor: venv ## check the machine and say how to fix each problem
 
 test-tools:
 	scripts/ensure-tools.sh chromium:chromium
+	scripts/ensure-redis.sh --install-only
 
 venv: $(STAMP) ## the Python environment, built from environment.yml
 
@@ -79,5 +87,5 @@ clean-labs: venv ## remove every lab container, network and volume of this user
 clean: ## remove build outputs (keeps workspace/, your work)
 	rm -rf build $(VENV)
 
-.PHONY: help lab prepare test bench grade grade-args workshop workshop-down release workspace images engine doctor \
-	test-tools venv clean-labs clean
+.PHONY: help lab prepare test bench grade grade-args queue worker workshop workshop-down release workspace \
+	images engine doctor test-tools venv clean-labs clean

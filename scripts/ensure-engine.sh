@@ -23,8 +23,28 @@ engine_answers() {
   return 1
 }
 
+# The default bridge's interface gone from under a running engine (something on the host removed docker0):
+# every container on the default network then fails to start. Say so; restart the daemon this script started.
+bridge_lost() {
+  command -v ip >/dev/null 2>&1 || return 1
+  [ "$(docker network inspect bridge --format '{{index .Options "com.docker.network.bridge.name"}}' 2>/dev/null)" = docker0 ] || return 1
+  ! ip link show docker0 >/dev/null 2>&1
+}
+
 if command -v docker >/dev/null 2>&1 && engine_answers; then
-  exit 0
+  if [ -z "${DOCKER_HOST:-}" ] && bridge_lost; then
+    if [ "$(id -u)" = 0 ] && [ -f "$log" ] && pgrep -x dockerd >/dev/null 2>&1; then
+      say "the engine's default bridge docker0 is gone (containers on it cannot start): restarting dockerd ..."
+      pkill -x dockerd || true
+      for _ in $(seq 1 30); do pgrep -x dockerd >/dev/null 2>&1 || break; sleep 1; done
+    else
+      say "the engine's default bridge docker0 is gone: containers on the default network cannot start."
+      say "fix: restart the Docker daemon (sudo systemctl restart docker)."
+      exit 1
+    fi
+  else
+    exit 0
+  fi
 fi
 
 if [ "$(id -u)" != 0 ]; then

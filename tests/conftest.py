@@ -159,6 +159,29 @@ def grading_sandboxes() -> Iterator[GradingSandboxes]:
     remove_leftovers(sandboxes.assignment, session=sandboxes.session)
 
 
+# -- the grading queue: Redis and a second Docker engine, once per session -----------------------------------------
+@pytest.fixture(scope="session")
+def queue_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Debian's redis-server on a free loopback port (each test uses a Redis database of its own)."""
+    from careops.grading.queue.hosts import RedisServer
+
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def second_engine() -> Iterator[Any]:
+    """A second dockerd on this machine, started here, with the first engine's course images loaded.
+
+    Its data root stays in build/test-engines/ between sessions: an image is loaded (docker save | docker load;
+    the grader takes about half a minute) only when it differs from the first engine's."""
+    from careops.grading.queue.hosts import DockerEngine, default_engine_url
+
+    with DockerEngine(REPO_ROOT / "build" / "test-engines" / "engine2") as engine2:
+        engine2.load_images(default_engine_url())
+        yield engine2
+
+
 #: Debian's Chromium (never Playwright's own download), headless, with the flags this closed network needs.
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

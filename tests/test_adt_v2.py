@@ -203,3 +203,40 @@ def test_v2_faulty_passes_the_smoke_test_then_fails_under_traffic(tmp_path: Path
         assert all(a.service_version == "v2-faulty" for a in load)
         assert svc.stored() == {a.control_id for a in smoke + load if a.ok}  # a NAK stores nothing
         assert svc.get("/health")[0] == 200  # the health check alone does not catch it
+
+
+def _metrics(svc: Running) -> tuple[str, str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{svc.http}/metrics", timeout=3) as r:
+        return r.headers["Content-Type"], r.read().decode()
+
+
+def test_metrics_count_messages_codes_ages_and_the_operators_own_counter(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    custom = [{"name": "adt_admissions_by_ward_total", "help": "Admissions stored, by ward", "events": ["A01"],
+               "outcome": "accepted", "labels": {"ward": "PV1-3"}},
+              {"name": "adt_by_patient_total", "help": "Messages by patient", "labels": {"mrn": "PID-3"}}]
+    with service(tmp_path, ADT_CUSTOM_METRICS=json.dumps(custom)) as svc:
+        content_type, before = _metrics(svc)
+        assert content_type.startswith("text/plain; version=0.0.4")
+        assert 'adt_acks_total{event="A01",code="AA"} 0' in before and "adt_last_success_timestamp_seconds 0" in before
+        old = datetime.now(timezone.utc) - timedelta(seconds=3)
+        with svc.client() as c:
+            assert c.send(build_adt("A01", control_id="MET-1", mrn="SYN-4001", ward="ICU^1^A", **PATIENT)).ok
+            assert c.send(build_adt("A01", control_id="MET-2", mrn="SYN-4002", timestamp=old, **PATIENT)).ok
+            assert c.send(build_adt("A03", control_id="MET-3", mrn="SYN-4003", **PATIENT)).code == "AE"
+            assert c.send("MSH|^~\\&|LAB|X|Y|Z|20250101000000||ORU^R01|MET-4|P|2.5\rPID|1||SYN-4004").code == "AR"
+        _, text = _metrics(svc)
+        proc = svc.proc
+    log = proc.stdout.read().decode() if proc.stdout else ""
+    assert "custom metric refused: adt_by_patient_total: label mrn reads 'PID-3'" in log
+    for line in ('adt_messages_received_total{event="A01"} 2', 'adt_messages_received_total{event="other"} 1',
+                 'adt_acks_total{event="A01",code="AA"} 2', 'adt_acks_total{event="A03",code="AE"} 1',
+                 'adt_acks_total{event="other",code="AR"} 1', 'adt_processing_seconds_count{event="A01",code="AA"} 2',
+                 'adt_message_age_seconds_bucket{event="A01",code="AA",le="2"} 1',  # the 3 s old one is late
+                 'adt_message_age_seconds_bucket{event="A01",code="AA",le="5"} 2', "adt_queue_depth 0",
+                 'adt_db_write_errors_total{reason="disk_full"} 0', 'adt_build_info{version="v2"} 1',
+                 "# TYPE adt_admissions_by_ward_total counter", 'adt_admissions_by_ward_total{ward="ICU"} 1',
+                 'adt_admissions_by_ward_total{ward="WARD1"} 1'):
+        assert line in text, line
+    assert "adt_by_patient_total" not in text and "SYN-400" not in text  # a label from PID is refused

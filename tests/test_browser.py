@@ -481,7 +481,8 @@ def test_module_2_containerize(learner: Any) -> None:
     for gid in ("adt_dockerfile", "adt_dockerignore"):
         me.write(gid, solution[gid])
         me.run(gid)
-    me.check_shown(me.run("test_dockerfile_static"), "exercise 2 answered", passed=True)
+    for question in ("rebuild", "root", "hang", "patients", "leaks"):  # one point each
+        me.check_shown(me.run(f"test_dockerfile_{question}"), f"exercise 2 answered ({question})", passed=True)
     cell = me.run("build")  # the image build: one progress line, no red boxes
     me.no_stderr(cell, "the image build")
     me.shot("image-built")
@@ -508,8 +509,35 @@ def test_module_4_synthetic_data(learner: Any) -> None:
     me.run("setup")
     me.write("cohort", solution["cohort"])
     me.run("cohort")
-    me.wrong_then_right("fidelity", "test_fidelity", solution["fidelity"], label="exercise-2")
+    me.wrong_then_right("fidelity", "test_fidelity", solution["fidelity"], label="exercise-1b")
     me.run("ex2b-run")
     cell = me.run("plots")
     me.plot_shown(cell, "the comparison figure")
     me.shot("plots")
+
+
+SOLVE = 'from careops.solve import solve\nsolve("cohort")'
+
+
+def test_solve_one_exercise_then_the_next_one_works(learner: Any) -> None:
+    """A stuck learner solves exercise 1a in its answer cell: the first run asks, the cell turns into the
+    confirmation, the second run puts the solution in the same cell and runs it; exercise 1b then works on it."""
+    from playwright.sync_api import expect
+
+    me, solution = learner("04-synthetic-data-testing")
+    me.run("setup")
+    me.write("cohort", SOLVE)
+    cell = me.run("cohort")
+    text = me.outputs_text(cell)
+    assert "confirm to go on" in text and "scores 0" in text and "Exercise 1a" in text, text[:1500]
+    editor = cell.locator(".jp-InputArea-editor")
+    expect(editor).to_contain_text('solve("cohort", confirm=True)')  # the confirmation, in the same cell
+    me.shot("solve-asks-first")
+    cell = me.run("cohort")
+    me.no_stderr(cell, "the confirmed solve")
+    assert "solved" in me.outputs_text(cell), me.outputs_text(cell)[:1500]
+    expect(editor).to_contain_text("# careops solve: cohort")  # the solution, marked, in the answer cell
+    expect(editor).to_contain_text("generate(")
+    me.shot("solve-applied")
+    me.check_shown(me.run("test_cohort"), "exercise 1a solved", passed=True)
+    me.wrong_then_right("fidelity", "test_fidelity", solution["fidelity"], label="after-solve-exercise-1b")

@@ -308,10 +308,9 @@ def test_rollback_check_passes_a_timely_rollback_and_fails_each_flaw() -> None:
         "afterwards the router sends everything to v1 again": dict(
             kw, router=RouterConfig.weighted({"adt-blue": 75, "adt-green": 25}), answers={"v1": 7, "v2-faulty": 3}),
         f"the rollback policy returns traffic to v1 after at most {check.MAX_POLICY_BUDGET} failed requests": dict(
-            kw, spec=FAULTY.replace("onFailure: rollback, maxFailedRequests: 40", "onFailure: abort")),
+            kw, spec=FAULTY.replace('careops.io/max-failed-requests: "40"', "careops.io/on-failure: abort")),
         "the canary has an analysis step (health checks alone do not see this fault)": dict(
-            kw, spec=FAULTY.replace("        - analysis: {windowSeconds: 4, minSample: 50, maxErrorRate: 0.02, "
-                                    "maxP95LatencyRatio: 3}\n", "")),
+            kw, spec=FAULTY[:FAULTY.index("        - analysis:")] + "        - setWeight: 100\n"),
     }
     for message, changes in flaws.items():
         report = check.rollback.report(_run(frame, **changes))
@@ -355,7 +354,7 @@ def test_live_rollback_setup_passes_the_solution_and_fails_a_policy_that_only_ab
     report = check.rollback.report(run)
     assert report.passed, str(report)
     assert 0 < run.failed() <= check.FAILED_BUDGET
-    aborting = FAULTY.replace("onFailure: rollback, maxFailedRequests: 40", "onFailure: abort")
+    aborting = FAULTY.replace('careops.io/max-failed-requests: "40"', "careops.io/on-failure: abort")
     bad = check.setup_rollback(lab, {"router_config": ROUTER, "rollback_rollout": aborting})["faulty_run"]
     report = check.rollback.report(bad)
     assert bad.result.outcome == "aborted" and not report.passed

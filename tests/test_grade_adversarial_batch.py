@@ -34,6 +34,8 @@ ASSIGNMENT = "00-orientation"
 SOURCE = REPO / "notebooks" / ASSIGNMENT / "orientation.ipynb"
 
 CELL_TIMEOUT = 6
+#: the number of the cell the bad hand-ins add after is_synthetic (the grader's reasons name it)
+ADDED = B.number_after(SOURCE, "is_synthetic")
 #: the columns the rows below are written in (grades.csv has more: raw_score ... due, checked on their own)
 HEADER = "learner,status,score,max_score,test_is_synthetic,test_triage_probe_spec,test_triage_probe_running,test_leaked_names,reason"
 #: the due date of the batch (grading/deadlines.yaml of its course); every file is handed in an hour before,
@@ -61,7 +63,7 @@ EXPECTED = {
             "clear the outputs and hand it in again)",
     "killkernel": "killkernel,incomplete,2,8,0,0,2,0,\"the notebook's process ended while it was running "
                   "(exit code 137): sys.exit/os._exit, a killed kernel or a crash\"",
-    "loop": f"loop,incomplete,6,8,0,2,2,2,cell 11 did not finish within {CELL_TIMEOUT} s (interrupted); "
+    "loop": f"loop,incomplete,6,8,0,2,2,2,cell {ADDED} did not finish within {CELL_TIMEOUT} s (interrupted); "
             f"is_synthetic(...) did not finish within {CELL_TIMEOUT} s (interrupted)",
     "memory": "memory,incomplete,2,8,0,0,2,0,the notebook ran out of memory (512 MiB) while it was running",
     "notjson": "notjson,rejected,0,8,0,0,0,0,notjson.ipynb is not a notebook: it is not valid JSON "
@@ -70,7 +72,7 @@ EXPECTED = {
               "sys.exit/os._exit, a killed kernel or a crash\"",
     "partial": "partial,graded,4,8,2,0,0,2,",
     "protoflood": "protoflood,incomplete,6,8,2,2,2,0,the notebook sent an answer larger than 4 MiB",
-    "stubborn": f"stubborn,incomplete,2,8,0,0,2,0,cell 11 did not finish within {CELL_TIMEOUT} s "
+    "stubborn": f"stubborn,incomplete,2,8,0,0,2,0,cell {ADDED} did not finish within {CELL_TIMEOUT} s "
                 "and the sandbox was stopped",
     "sysexit": "sysexit,graded,2,8,2,0,0,0,",
     "tamper": "tamper,graded,2,8,2,0,0,0,edited test cell test_is_synthetic (restored); duplicated cell "
@@ -84,9 +86,10 @@ EXPECTED = {
     "refimport": "refimport,graded,6,8,2,2,2,0,test_leaked_names scored 0: cell leaked_names uses the course's "
                  "reference answers (import careops.grading.references)",
     # one that reads the instructor's source notebook: the exercise the read sits in, and the one relying on it
-    "refread": "refread,graded,4,8,0,2,2,0,test_is_synthetic scored 0: cell 11 uses the course's reference answers "
-               "(reads '../../notebooks/00-orientation/orientation.ipynb'); test_leaked_names scored 0: cell 11 uses "
-               "the course's reference answers (reads '../../notebooks/00-orientation/orientation.ipynb')",
+    "refread": f"refread,graded,4,8,0,2,2,0,test_is_synthetic scored 0: cell {ADDED} uses the course's reference "
+               "answers (reads '../../notebooks/00-orientation/orientation.ipynb'); test_leaked_names scored 0: "
+               f"cell {ADDED} uses the course's reference answers (reads "
+               "'../../notebooks/00-orientation/orientation.ipynb')",
     # a Moodle download's folders and a Canvas download's file, beside everything else
     "amara-okafor": "amara-okafor,graded,8,8,2,2,2,2,",
     "ngozi-eze": "ngozi-eze,graded,2,8,2,0,0,0,",
@@ -235,7 +238,7 @@ def test_batch_of_correct_partial_blank_and_adversarial_submissions(batch: Batch
                                                 "(512 MiB) while it was running")), fork
     # the snoop's probes read the source notebook and the gradebook: the exercise they sit in scores 0
     snoop = rows.pop("snoop")
-    assert snoop.startswith("snoop,graded,0,8,0,0,0,0,test_is_synthetic scored 0: cell 11 uses the course's "
+    assert snoop.startswith(f"snoop,graded,0,8,0,0,0,0,test_is_synthetic scored 0: cell {ADDED} uses the course's "
                             "reference answers (reads "), snoop
     assert "test_triage_probe_running" not in snoop  # a live check's names come from its setup, not the learner
     for learner, line in rows.items():
@@ -326,7 +329,7 @@ def test_feedback_html_in_headless_chromium_offline_shows_each_check_and_no_hidd
         # the cheat patched the checks, AssertionError and IPython in its kernel: the host's checks still speak
         "cheat": ("orientation (Score: 0.0 / 8.0)", "Exercise 1: synthetic or real-looking?",
                   "\u2718 ssn: synthetic values are recognised", "\u2718 an unknown kind of value is treated as real",
-                  "hint: synthetic SSNs start with 999-", "not answered: exercise 2 (triage_probe_spec)"),
+                  "hint: a synthetic SSN is the whole value 999-NN-NNNN", "not answered: exercise 2 (triage_probe_spec)"),
         "blank": ("not answered: exercise 1 (is_synthetic)", "not answered: exercise 2 (triage_probe_spec)",
                   "not answered: exercise 3 (leaked_names)"),
         "tamper": ("orientation (Score: 2.0 / 8.0)", "Exercise 3: leaked resources",

@@ -13,16 +13,21 @@ The floors, bottom up, and why each sits where it does:
 1. plain tools with no lab: paths, the engine connection, the Docker build
    stream and tracked containers, polling, progress
    output, the case-study service's names, the audit log, PHI scanning, HL7,
-   artifacts, secret scanning, local ports.
+   artifacts, secret scanning, local ports, a notebook's outline (exercises, stated times).
 2. images, synthetic data, notebook helpers, the learner's workspace.
-3. ``lab`` (sandboxed containers) and ``dockerfile`` (a learner's Dockerfile
-   read against the course's rules and images), both built on images.
-4. what runs in labs: router, traffic, mutation testing, pipelines, preflight.
-5. ``rollout``: deployments, driving router and traffic.
+3. ``lab`` (sandboxed containers, on this engine or through the workshop's lab
+   broker: its HTTP client lives here, with the policy it is checked against)
+   and ``dockerfile`` (a learner's Dockerfile read against the course's rules
+   and images), both built on images.
+4. what runs in labs: router, traffic, mutation testing, pipelines, preflight;
+   ``solve``: a stuck learner's solution from a trusted place, recorded.
+5. ``rollout``: deployments, driving router and traffic; ``monitoring``: module 5's
+   Prometheus lab, promtool and incident drills, driving traffic (beside rollout, not on it).
 6. ``containerize``: module 2's builds and live checks.
 7. ``checks``: the learner checks of every module.
 8. ``grading``: nbgrader course, sandboxed grader (runs the checks);
-   ``workshop``: the class's hub (its images, config, roster, the hub container).
+   ``workshop``: the class's hub (its images, config, roster, the hub container,
+   the lab broker's server, which runs lab and containerize code for learners).
 9. ``apps``: one module per CLI verb.
 10. ``cli``: the click entry point.
 """
@@ -39,11 +44,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "careops"
 FLOORS: list[set[str]] = [
     {"errors", "report"},
     {"paths", "engine", "dockerops", "polling", "progress", "legacy_adt", "audit", "phi", "hl7", "artifacts",
-     "secretscan", "ports"},
+     "secretscan", "ports", "outline"},
     {"images", "synth", "notebook", "workspace"},
     {"lab", "dockerfile"},
-    {"router", "traffic", "mutation", "pipeline", "preflight"},
-    {"rollout"},
+    {"router", "traffic", "mutation", "pipeline", "preflight", "solve"},
+    {"rollout", "monitoring"},
     {"containerize"},
     {"checks"},
     {"grading", "workshop"},

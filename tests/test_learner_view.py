@@ -80,6 +80,8 @@ MODULES = [
            stand_in=RECORDED_RUNS, plots=["naive", "bg-run", "canary-run", "faulty-run", "rolling-run"]),
     Module("04-synthetic-data-testing/synthetic-data-testing.ipynb", ["setup"], ["cohort"], "fidelity",
            "test_fidelity", after=["ex2b-run"], plots=["plots"]),
+    Module("05-monitoring/monitoring.ipynb", ["setup"], ["error_budget"], "burn_rate", "test_burn_rate",
+           plots=["burn-plot"]),
 ]
 
 

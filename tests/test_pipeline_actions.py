@@ -1,6 +1,7 @@
 """careops.pipeline.actions: the vendored actions, the reference pipeline end to end, the PHI gate."""
 from __future__ import annotations
 
+import re
 import shutil
 import urllib.request
 from pathlib import Path
@@ -53,6 +54,22 @@ def test_find_action_accepts_any_ref_and_refuses_others():
     assert find_action("actions/checkout@v4").name == "actions/checkout"
     assert find_action("careops/build-image@0123456789abcdef0123456789abcdef01234567") is not None
     assert find_action("actions/setup-python@v5") is None
+
+
+def test_the_runner_resolves_the_vendored_commit_or_its_tags_offline_and_nothing_else():
+    from careops.pipeline.actions import ACTIONS, resolve_ref
+
+    checkout = ACTIONS["actions/checkout"]
+    assert checkout.commit == "11bd71901bbe5b1630ceea73d27597364c9af683" and checkout.version == "v4.2.2"
+    for ref in (checkout.commit, "v4", "v4.2.2"):
+        assert resolve_ref(checkout, f"actions/checkout@{ref}") == checkout.commit
+    for action in ACTIONS.values():
+        assert re.fullmatch(r"[0-9a-f]{40}", action.commit) and action.pinned.startswith(f"{action.name}@")
+    with pytest.raises(ActionFailed, match="cannot be resolved here") as info:
+        resolve_ref(checkout, "actions/checkout@0123456789abcdef0123456789abcdef01234567")
+    assert checkout.pinned in (info.value.fix or "")
+    with pytest.raises(ActionFailed, match="@main cannot be resolved"):
+        resolve_ref(ACTIONS["careops/phi-scan"], "careops/phi-scan@main")
 
 
 def test_required_input_missing_is_a_clear_error():

@@ -12,6 +12,9 @@ SOLUTION = (Path(__file__).resolve().parents[1] / "grading" / "references" / "ci
 STARTER = Path(__file__).resolve().parents[1] / "labs" / "ci-pipeline" / "starter-ci.yml"
 
 
+PHI_SCAN = "careops/phi-scan@847b9e86d63125160bd94ce7ed75a35359b341e0 # v1"
+
+
 def broken(old: str, new: str) -> str:
     assert SOLUTION.count(old) == 1, old
     return SOLUTION.replace(old, new)
@@ -32,14 +35,15 @@ BREAKS = {
                              "      - name: Show the token\n        env:\n          TOKEN: ${{ secrets.DEPLOY_TOKEN }}\n"
                              "        run: echo \"token is $TOKEN\"\n      - name: Unit tests\n"),
     "pinned-actions": broken("  lint:\n    runs-on: ubuntu-latest\n    timeout-minutes: 5\n    steps:\n"
-                             "      - uses: actions/checkout@v4\n",
+                             "      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2\n",
                              "  lint:\n    runs-on: ubuntu-latest\n    timeout-minutes: 5\n    steps:\n"
-                             "      - uses: actions/checkout@main\n"),
-    "phi-gate": broken("        uses: careops/phi-scan@v1\n        with:\n          paths: tests/fixtures logs\n",
-                       "        uses: careops/phi-scan@v1\n        continue-on-error: true\n        with:\n"
+                             "      - uses: actions/checkout@v4\n"),
+    "phi-gate": broken(f"        uses: {PHI_SCAN}\n        with:\n          paths: tests/fixtures logs\n",
+                       f"        uses: {PHI_SCAN}\n        continue-on-error: true\n        with:\n"
                        "          paths: tests/fixtures logs\n"),
     "dockerfile-lint": broken("      - name: Dockerfile rules (hadolint)\n        run: hadolint Dockerfile\n", ""),
-    "image-scan": broken("      - name: Scan the image (non-root, no secrets, no PHI)\n        uses: careops/scan-image@v1\n"
+    "image-scan": broken("      - name: Scan the image (non-root, no secrets, no PHI)\n"
+                         "        uses: careops/scan-image@84ce136e9dc7c46fe69ab9acc76305d5b84e9932 # v1\n"
                          "        with:\n          image: ${{ steps.build.outputs.image }}\n          phi-paths: /opt\n",
                          ""),
 }
@@ -64,6 +68,19 @@ def test_each_rule_fails_alone_with_its_own_message(rule_id):
     text = str(report)
     assert f"[FAIL] {rule_id}" in text and f"hint: {result.rule.hint}" in text
     assert rule_id in report._repr_html_()
+
+
+def test_only_a_full_commit_sha_pins_an_action_and_the_hint_names_the_vendored_commit():
+    from careops.pipeline.actions import ACTIONS
+
+    for ref, words in [("v4", "a tag, which can be moved"), ("main", "a branch"), ("11bd719", "a short commit SHA")]:
+        text = SOLUTION.replace("actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683", f"actions/checkout@{ref}", 1)
+        [finding] = check_policy("x.yml", text=text).result("pinned-actions").findings
+        assert words in finding.message and ACTIONS["actions/checkout"].pinned in finding.message, finding.message
+    rules = {r.id: r for r in RULES}
+    assert ACTIONS["careops/phi-scan"].commit in rules["phi-gate"].hint
+    assert ACTIONS["careops/scan-image"].commit in rules["image-scan"].hint
+    assert ACTIONS["actions/checkout"].commit in rules["pinned-actions"].hint
 
 
 def test_secret_pasted_into_a_script_is_caught():

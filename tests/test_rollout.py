@@ -28,33 +28,41 @@ metadata:
   name: legacy-adt
   annotations: {careops.io/change-id: CHG-1042, careops.io/approved-by: cab-chair}
 spec:
+  selector: {matchLabels: {app: legacy-adt}}
+  progressDeadlineSeconds: 30
   template:
+    metadata: {labels: {app: legacy-adt}}
     spec:
       containers:
         - name: adt
           image: careops/legacy-adt:v2
+          readinessProbe: {httpGet: {path: /health, port: 8081}, periodSeconds: 1, successThreshold: 2}
   strategy:
     blueGreen:
       activeService: router
       previewService: adt-green
-      prePromotionAnalysis:
-        healthCheck: {path: /health, expectStatus: 200, successes: 2, intervalSeconds: 0.5, timeoutSeconds: 30}
       scaleDownDelaySeconds: 3
-  rollback: {onFailure: abort}
 """
 CANARY = BLUE_GREEN.replace("""    blueGreen:
       activeService: router
       previewService: adt-green
-      prePromotionAnalysis:
-        healthCheck: {path: /health, expectStatus: 200, successes: 2, intervalSeconds: 0.5, timeoutSeconds: 30}
       scaleDownDelaySeconds: 3
 """, """    canary:
+      stableService: adt-blue
+      canaryService: adt-green
+      trafficRouting: {nginx: {stableIngress: router}}
       steps:
         - setWeight: 5
         - pause: {duration: 10s}
-        - analysis: {windowSeconds: 10, minSample: 200, maxErrorRate: 0.01, maxP95LatencyRatio: 1.5}
+        - analysis:
+            templates: [{templateName: careops-canary}]
+            args:
+              - {name: window-seconds, value: "10"}
+              - {name: min-sample, value: "200"}
+              - {name: max-error-rate, value: "0.01"}
+              - {name: max-p95-latency-ratio, value: "1.5"}
         - setWeight: 25
-        - pause: {duration: 500ms}
+        - pause: {duration: 1}
         - setWeight: 100
 """)
 
@@ -66,7 +74,8 @@ def test_blue_green_spec_parses() -> None:
     assert spec.image == "careops/legacy-adt:v2" and spec.kind == "blueGreen"
     assert isinstance(spec.strategy, BlueGreen)
     assert spec.strategy.preview_service == "adt-green" and spec.strategy.scale_down_delay_seconds == 3
-    assert spec.strategy.health_check.successes == 2 and spec.strategy.health_check.interval_seconds == 0.5
+    assert spec.strategy.health_check.successes == 2 and spec.strategy.health_check.interval_seconds == 1
+    assert spec.strategy.health_check.timeout_seconds == 30  # spec.progressDeadlineSeconds
     assert (spec.change_id, spec.approved_by, spec.rollback.on_failure) == ("CHG-1042", "cab-chair", "abort")
 
 
@@ -74,21 +83,29 @@ def test_canary_spec_parses_steps_in_order() -> None:
     spec = parse_rollout(CANARY)
     assert isinstance(spec.strategy, Canary)
     assert [s.describe() for s in spec.strategy.steps] == ["setWeight 5", "pause 10 s", "analysis", "setWeight 25",
-                                                           "pause 0.5 s", "setWeight 100"]
+                                                           "pause 1 s", "setWeight 100"]
+    assert (spec.strategy.active_service, spec.strategy.canary_service) == ("router", "adt-green")
+    assert spec.rollback.on_failure == "rollback"  # Argo's abort of a canary: all traffic back to stable
     assert spec.strategy.steps[2].analysis.min_sample == 200
     assert "setWeight 5" in spec._repr_html_()
 
 
 @pytest.mark.parametrize("old, new, where, words", [
     ("kind: Rollout", "kind: Deployment", "kind (line 2)", "expected kind: Rollout"),
-    ("image: careops/legacy-adt:v2", "image: nginx:latest", "spec.template.spec.containers[0].image (line 11)",
+    ("image: careops/legacy-adt:v2", "image: nginx:latest", "spec.template.spec.containers[0].image (line 14)",
      "careops/legacy-adt"),
-    ("scaleDownDelaySeconds: 3", "scaleDownDelaySeconds: soon", "scaleDownDelaySeconds (line 18)", "duration"),
-    ("successes: 2", "successes: two", "healthCheck.successes (line 17)", "whole number"),
-    ("activeService: router", "activeServce: router", "blueGreen.activeServce (line 14)", "unknown key"),
-    ("onFailure: abort", "onFailure: panic", "spec.rollback.onFailure (line 19)", "rollback or abort"),
-    ("  strategy:\n", "  strategy:\n    canary: {steps: [{setWeight: 100}]}\n", "spec.strategy (line 12)",
+    ("scaleDownDelaySeconds: 3", "scaleDownDelaySeconds: soon", "scaleDownDelaySeconds (line 20)", "whole number"),
+    ("successThreshold: 2", "successThreshold: two", "readinessProbe.successThreshold (line 15)", "whole number"),
+    ("activeService: router", "activeServce: router", "blueGreen.activeServce (line 18)", "unknown key"),
+    ("  strategy:\n", "  rollback: {onFailure: abort}\n  strategy:\n", "spec.rollback (line 16)", "unknown key"),
+    ("  strategy:\n", "  strategy:\n    canary: {steps: [{setWeight: 100}]}\n", "spec.strategy (line 16)",
      "exactly one of blueGreen, canary"),
+    ("periodSeconds: 1", "periodSeconds: 0.5", "readinessProbe.periodSeconds (line 15)", "whole number"),
+    ("{app: legacy-adt}}\n  progress", "{app: adt}}\n  progress", "spec.template.metadata.labels", "do not match"),
+    ("careops.io/approved-by: cab-chair}", "careops.io/approved-by: cab-chair, careops.io/on-failure: later}",
+     "careops.io/on-failure (line 5)", "rollback or abort"),
+    ("      scaleDownDelaySeconds: 3\n", "      scaleDownDelaySeconds: 3\n      antiAffinity: {}\n",
+     "blueGreen.antiAffinity (line 21)", "careops cannot run it"),
 ])
 def test_bad_blue_green_spec_names_key_line_and_fix(old: str, new: str, where: str, words: str) -> None:
     assert old in BLUE_GREEN
@@ -102,9 +119,15 @@ def test_bad_blue_green_spec_names_key_line_and_fix(old: str, new: str, where: s
     ("        - setWeight: 100\n", "", "last setWeight must be 100"),
     ("        - setWeight: 25\n", "        - setWeight: 2\n", "must not go down"),
     ("pause: {duration: 10s}", "pause: {}", "without a duration"),
-    ("minSample: 200", "minSample: -1", "whole number"),
-    ("maxErrorRate: 0.01", "maxErrorRate: 5", "0..1"),
-    ("        - setWeight: 5\n", "        - {setWeight: 5, pause: {duration: 1s}}\n", "exactly one of"),
+    ('value: "200"', 'value: "-1"', "number 1..1000000"),
+    ('value: "0.01"', 'value: "5"', "0..1"),
+    ('value: "0.01"', "value: 0.01", "expected a string"),
+    ("templateName: careops-canary", "templateName: error-rate", "one analysis template careops runs"),
+    ("{name: window-seconds", "{name: window", "unknown argument"),
+    ("pause: {duration: 10s}", "pause: {duration: 10 minutes}", "duration such as"),
+    ("        - setWeight: 5\n", "        - {setWeight: 5, pause: {duration: 1}}\n", "exactly one of"),
+    ("      trafficRouting: {nginx: {stableIngress: router}}\n", "", "trafficRouting.nginx.stableIngress"),
+    ("stableService: adt-blue", "stableService: adt-green", "both 'adt-green'"),
 ])
 def test_bad_canary_steps_are_refused(old: str, new: str, words: str) -> None:
     assert old in CANARY
@@ -190,7 +213,8 @@ def test_naive_stop_and_replace_fails_requests(stack) -> None:
 @pytest.mark.docker
 def test_a_target_that_never_becomes_healthy_aborts_the_switch(stack) -> None:
     lab, router, controller = stack
-    spec = BLUE_GREEN.replace("path: /health", "path: /ready").replace("timeoutSeconds: 30", "timeoutSeconds: 3")
+    spec = BLUE_GREEN.replace("path: /health", "path: /ready").replace("progressDeadlineSeconds: 30",
+                                                                          "progressDeadlineSeconds: 3")
     generation = router.generation
     result = controller.run(spec)
     assert result.outcome == "aborted"
@@ -238,14 +262,14 @@ def test_analysis_pass_fail_inconclusive_and_latency() -> None:
 def test_canary_of_the_faulty_release_is_rolled_back_automatically(stack) -> None:
     lab, router, controller = stack
     spec = CANARY.replace("careops/legacy-adt:v2", "careops/legacy-adt:v2-faulty").replace(
-        "onFailure: abort}", "onFailure: rollback, maxFailedRequests: 60}").replace(
-        """        - setWeight: 5
+        "careops.io/approved-by: cab-chair}", 'careops.io/approved-by: cab-chair, careops.io/max-failed-requests: "60"}'
+    ).replace("""        - setWeight: 5
         - pause: {duration: 10s}
-        - analysis: {windowSeconds: 10, minSample: 200, maxErrorRate: 0.01, maxP95LatencyRatio: 1.5}
 """, """        - setWeight: 25
         - pause: {duration: 4s}
-        - analysis: {windowSeconds: 4, minSample: 50, maxErrorRate: 0.02, maxP95LatencyRatio: 3}
-""")
+""").replace('value: "10"}', 'value: "4"}').replace('value: "200"', 'value: "50"').replace(
+        '{name: max-error-rate, value: "0.01"}', '{name: max-error-rate, value: "0.02"}').replace(
+        'value: "1.5"', 'value: "3"')
     plan = TrafficPlan(duration=20, http_rate=100, mllp_rate=10)
     traffic = start_traffic(lab, plan)
     time.sleep(2)
@@ -264,18 +288,15 @@ def test_canary_of_the_faulty_release_is_rolled_back_automatically(stack) -> Non
 
 # -- rolling update ---------------------------------------------------------------------
 
-ROLLING = BLUE_GREEN.replace("spec:\n  template:", "spec:\n  replicas: 3\n  template:").replace("""    blueGreen:
+ROLLING = BLUE_GREEN.replace("spec:\n  selector:", "spec:\n  replicas: 3\n  selector:").replace(
+    "successThreshold: 2}\n", "successThreshold: 2}\n          lifecycle: {preStop: {sleep: {seconds: 2}}}\n").replace(
+    """    blueGreen:
       activeService: router
       previewService: adt-green
-      prePromotionAnalysis:
-        healthCheck: {path: /health, expectStatus: 200, successes: 2, intervalSeconds: 0.5, timeoutSeconds: 30}
       scaleDownDelaySeconds: 3
-""", """    rollingUpdate:
-      activeService: router
+""", """    canary:
       maxSurge: 1
       maxUnavailable: 0
-      healthCheck: {path: /health, expectStatus: 200, successes: 2, intervalSeconds: 0.5, timeoutSeconds: 30}
-      drainSeconds: 2
 """)
 
 
@@ -285,14 +306,18 @@ def test_rolling_update_spec_parses_and_bad_ones_name_the_key() -> None:
     assert isinstance(spec.strategy, RollingUpdate)
     assert (spec.strategy.max_surge, spec.strategy.max_unavailable, spec.strategy.drain_seconds) == (1, 0, 2.0)
     assert "maxUnavailable 0" in spec._repr_html_()
+    percent = parse_rollout(ROLLING.replace("maxSurge: 1", 'maxSurge: "25%"').replace("maxUnavailable: 0",
+                                                                                    'maxUnavailable: "25%"'))
+    assert (percent.strategy.max_surge, percent.strategy.max_unavailable) == (1, 0)  # rounded as Kubernetes does
     for old, new, words in [("maxSurge: 1", "maxSurge: 0", "both 0"),
                             ("maxSurge: 1", "maxSurge: 4", "0..3"),
-                            ("replicas: 3", "replicas: 9", "spec.replicas")]:
+                            ("replicas: 3", "replicas: 9", "spec.replicas"),
+                            ("sleep: {seconds: 2}", "exec: {command: [sleep, '2']}", "careops cannot run it")]:
         with pytest.raises(RolloutError, match=words):
             parse_rollout(ROLLING.replace(old, new).replace("maxUnavailable: 0", "maxUnavailable: 0"
                                                             if "Surge: 0" not in new else "maxUnavailable: 0"))
     with pytest.raises(RolloutError, match="runs one copy per colour"):
-        parse_rollout(BLUE_GREEN.replace("spec:\n  template:", "spec:\n  replicas: 2\n  template:"))
+        parse_rollout(BLUE_GREEN.replace("spec:\n  selector:", "spec:\n  replicas: 2\n  selector:"))
 
 
 @pytest.fixture
@@ -340,7 +365,7 @@ def test_rolling_update_under_load_replaces_copies_one_by_one_without_failures(r
 def test_rolling_update_with_an_unhealthy_copy_rolls_back_to_full_strength(replicas) -> None:
     lab, controller = replicas
     spec = ROLLING.replace("maxUnavailable: 0", "maxUnavailable: 1").replace("path: /health", "path: /ready") \
-        .replace("timeoutSeconds: 30", "timeoutSeconds: 3").replace("onFailure: abort", "onFailure: rollback")
+        .replace("progressDeadlineSeconds: 30", "progressDeadlineSeconds: 3")
     result = controller.run(spec)
     assert result.outcome == "rolled-back" and "never became healthy" in result.reason, result.reason
     assert "answered 404" in result.reason and "rolled back to careops/legacy-adt:v1" in result.reason
@@ -348,5 +373,6 @@ def test_rolling_update_with_an_unhealthy_copy_rolls_back_to_full_strength(repli
     assert len(serving) == 3 and "adt-1" not in serving  # adt-1 was taken out (maxUnavailable 1), then refilled
     assert controller.router.who_answers(6) == {"v1": 6}
     assert result.fewest_serving == 2
-    aborted = controller.run(spec.replace("onFailure: rollback", "onFailure: abort"))
+    aborted = controller.run(spec.replace("careops.io/approved-by: cab-chair}",
+                                          "careops.io/approved-by: cab-chair, careops.io/on-failure: abort}"))
     assert aborted.outcome == "aborted" and len(controller.serving()) == 2  # abort leaves what serves

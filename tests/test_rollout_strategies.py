@@ -17,24 +17,34 @@ from careops.rollout.stack import ReleaseStack
 from careops.router import RouterConfig
 
 
-def make_rollout(strategy: dict[str, Any], *, replicas: int | None = None, on_failure: str = "abort") -> dict[str, Any]:
-    """A Rollout as the dict parse_rollout also takes: the ADT service's v2, one strategy."""
-    spec: dict[str, Any] = {"template": {"spec": {"containers": [{"name": "adt", "image": ADT_V2}]}},
-                            "strategy": strategy, "rollback": {"onFailure": on_failure}}
+def make_rollout(strategy: dict[str, Any], *, replicas: int | None = None, on_failure: str = "abort",
+                 readiness: dict[str, Any] | None = None, drain: int = 0) -> dict[str, Any]:
+    """An Argo Rollouts Rollout as the dict parse_rollout also takes: the ADT service's v2, one strategy."""
+    container: dict[str, Any] = {"name": "adt", "image": ADT_V2}
+    if readiness is not None:
+        container["readinessProbe"] = readiness
+    if drain:
+        container["lifecycle"] = {"preStop": {"sleep": {"seconds": drain}}}
+    spec: dict[str, Any] = {"selector": {"matchLabels": {"app": "adt"}},
+                            "template": {"metadata": {"labels": {"app": "adt"}}, "spec": {"containers": [container]}},
+                            "strategy": strategy}
     if replicas is not None:
         spec["replicas"] = replicas
-    return {"apiVersion": API_VERSION, "kind": "Rollout", "metadata": {"name": "legacy-adt"}, "spec": spec}
+    return {"apiVersion": API_VERSION, "kind": "Rollout",
+            "metadata": {"name": "legacy-adt", "annotations": {"careops.io/on-failure": on_failure}}, "spec": spec}
 
 
 def rolling(*, max_unavailable: int = 0, path: str = "/health", on_failure: str = "abort") -> dict[str, Any]:
     """Three copies replaced with one surge copy at a time; no drain wait (the stand-in stack has no traffic)."""
-    return make_rollout({"rollingUpdate": {"activeService": "router", "maxSurge": 1, "maxUnavailable": max_unavailable,
-                                      "healthCheck": {"path": path, "successes": 2}, "drainSeconds": 0}},
-                   replicas=3, on_failure=on_failure)
+    return make_rollout({"canary": {"maxSurge": 1, "maxUnavailable": max_unavailable}}, replicas=3,
+                        on_failure=on_failure,
+                        readiness={"httpGet": {"path": path, "port": 8081}, "periodSeconds": 1, "successThreshold": 2})
 
 
 BLUE_GREEN = make_rollout({"blueGreen": {"activeService": "router"}})
-CANARY = make_rollout({"canary": {"steps": [{"setWeight": 100}]}})
+CANARY = make_rollout({"canary": {"stableService": "adt-blue", "canaryService": "adt-green",
+                                  "trafficRouting": {"nginx": {"stableIngress": "router"}},
+                                  "steps": [{"setWeight": 100}]}})
 ROLLING = rolling()
 
 

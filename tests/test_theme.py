@@ -147,8 +147,15 @@ def _grade_summary(tmp: Path) -> Any:
 def _lab_objects(lab: Any) -> dict[str, Callable[[], Any]]:
     from careops.router import Router, RouterConfig
 
+    from careops.monitoring.prometheus import Prometheus
+    from careops.monitoring.stack import MonitoringStack
+
+    probe = lab.container("probe")
     return {"careops.lab.sandbox.Lab": lambda: lab,
             "careops.lab.container.LabContainer": lambda: lab.container("probe"),
+            "careops.monitoring.prometheus.Prometheus": lambda: Prometheus(lab, probe),
+            "careops.monitoring.stack.MonitoringStack": lambda: MonitoringStack(lab, probe, probe,
+                                                                               Prometheus(lab, probe)),
             "careops.router.live.Router": lambda: Router(lab, lab.container("probe"), RouterConfig.single("adt-blue"),
                                                          3)}
 
@@ -176,10 +183,12 @@ def _results(tmp: Path) -> dict[str, Callable[[], Any]]:
     from careops.rollout.spec import parse_rollout
     from careops.rollout.stack import RolloutResult
     from careops.router import RouterConfig
+    from careops.solve import Solution, SolveCard
     from careops.router.live import ReloadResult
     from careops.synth import generate
     from careops.traffic.reconcile import reconcile
     from careops.traffic.run import TrafficPlan, TrafficResult
+    from careops.monitoring.runbook import parse_runbook
     from careops.workspace import AssignmentSync, SyncReport
 
     report = CheckReport("Exercise 1")
@@ -228,6 +237,11 @@ def _results(tmp: Path) -> dict[str, Callable[[], Any]]:
             "legacy-adt", "blue-green", "careops/legacy-adt:v2", "adt-blue", "adt-green", "promoted",
             events=[("start", 100.0), ("switch", 101.25)]),
         "careops.router.config.RouterConfig": lambda: RouterConfig.single("adt-blue"),
+        "careops.solve.notebook.SolveCard": lambda: SolveCard("cohort", "solved", "This cell now holds the solution.",
+                                                              solution=Solution("04-synthetic-data-testing", "cohort",
+                                                                                "cohort = generate(patients=4)",
+                                                                                "Exercise 1a", 2.0, ("test_cohort",),
+                                                                                ()), notes=["recorded"]),
         "careops.router.live.ReloadResult": lambda: ReloadResult(2, 0.12, RouterConfig.single("adt-blue")),
         "careops.synth.model.Cohort": lambda: generate(patients=20, seed=1, as_of=date(2026, 1, 1)),
         "careops.traffic.reconcile.ReconcileReport": lambda: reconcile(frame, ["m1", "m1"]),
@@ -235,7 +249,32 @@ def _results(tmp: Path) -> dict[str, Callable[[], Any]]:
         "careops.workspace.SyncReport": lambda: SyncReport(tmp / "release", tmp / "workspace", [
             AssignmentSync("00-orientation", added=["orientation.ipynb"], kept=["notes.md"])]),
         "careops.workshop.status.WorkshopStatus": _workshop_status,
+        "careops.monitoring.drill.DrillRun": _drill,
+        "careops.monitoring.own_metric.OwnMetricRun": _own_metric,
+        "careops.monitoring.runbook.Runbook": lambda: parse_runbook(
+            (REPO / "labs" / "monitoring" / "solution" / "runbook.yml").read_text()),
     }
+
+
+def _drill() -> Any:
+    from careops.monitoring.drill import ActionTaken, DrillRun
+    from careops.monitoring.incidents import INCIDENTS
+    from careops.traffic.reconcile import reconcile
+    from careops.traffic.run import TrafficPlan, TrafficResult
+
+    frame = _traffic_frame()
+    alerts = pd.DataFrame([{"t": 100.5, "alert": "ADTDatabaseWriteErrors", "state": "firing"}])
+    return DrillRun(INCIDENTS["disk-full"], 100.0, 100.1, 100.5, "ADTDatabaseWriteErrors",
+                    [ActionTaken(100.6, "ADTDatabaseWriteErrors", "free-disk", 0.1)], 100.8, [], alerts,
+                    TrafficResult(frame, TrafficPlan(duration=2), 100.0), reconcile(frame, ["m1"]))
+
+
+def _own_metric() -> Any:
+    from careops.monitoring.own_metric import OwnMetricRun, parse_metric_definition
+
+    definition = parse_metric_definition((REPO / "labs" / "monitoring" / "solution" / "own-metric.yml").read_text())
+    return OwnMetricRun(definition, expected={(("sending_system", "ED"), ("ward", "ICU")): 2},
+                        scraped=pd.DataFrame([{"ward": "ICU", "sending_system": "ED", "value": 2.0}]))
 
 
 def _workshop_status() -> Any:
@@ -251,7 +290,8 @@ def _workshop_status() -> Any:
 TABLES = {"AuditLog", "HadolintResult", "Dockerfile", "PolicyResult", "GradeSummary", "LabContainer", "Lab",
           "MutationReport", "AnonymityReport", "ScanReport", "PipelineRun", "Workflow", "PreflightReport",
           "DeploymentRun", "StackStatus", "RolloutSpec", "RolloutResult", "RouterConfig", "ReloadResult",
-          "Router", "Cohort", "TrafficResult", "SyncReport", "WorkshopStatus"}
+          "Router", "Cohort", "TrafficResult", "SyncReport", "WorkshopStatus", "DrillRun", "OwnMetricRun", "Runbook",
+          "MonitoringStack", "Prometheus"}
 
 
 @pytest.fixture(scope="module")

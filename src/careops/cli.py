@@ -23,8 +23,11 @@ from careops.apps import jupyter as jupyter_app
 from careops.apps import labs as labs_app
 from careops.apps import phi as phi_app
 from careops.apps import pipeline as pipeline_app
+from careops.apps import queue as queue_app
 from careops.apps import release as release_app
+from careops.apps import solve as solve_app
 from careops.apps import synth as synth_app
+from careops.apps import worker as worker_app
 from careops.apps import workspace as workspace_app
 from careops.apps import workshop as workshop_app
 from careops.errors import CareOpsError
@@ -134,6 +137,26 @@ defaults = release_app.main.__kwdefaults__
 @_calls(release_app.main)
 def release() -> None:
     """Generate learner versions of the modules with nbgrader."""
+
+
+defaults = solve_app.main.__kwdefaults__
+
+
+@cli.command()
+@click.argument("name", required=False, default=defaults["name"])
+@click.option("--module", default=defaults["module"], help="The module (default: this folder's name).")
+@click.option("--notebook", type=click.Path(dir_okay=False, exists=True), default=defaults["notebook"],
+              help="The learner's notebook of the module.")
+@click.option("--apply", is_flag=True, default=defaults["apply"],
+              help="Write the solution into the notebook's answer cell.")
+@click.option("--learner", default=defaults["learner"],
+              help="Record it for this learner (an instructor handing it over).")
+@click.option("--yes", "assume_yes", is_flag=True, default=defaults["assume_yes"], help="Do not ask for confirmation.")
+@click.option("--list", "list_only", is_flag=True, default=defaults["list_only"],
+              help="List the exercises and what solving each costs.")
+@_calls(solve_app.main)
+def solve() -> None:
+    """Show (or --apply) the solution of exercise NAME after a confirmation; it is recorded and scores 0."""
 
 
 @cli.group()
@@ -254,6 +277,8 @@ defaults = grade_app.main.__kwdefaults__
               help="Do not generate feedback HTML.")
 @click.option("--learner", "learners", multiple=True, default=defaults["learners"], metavar="ID",
               help="Grade only this learner, again (repeatable); everyone else's grades stay.")
+@click.option("--queue", metavar="REDIS_URL", default=defaults["queue"],
+              help="Grade on the queue's workers (careops worker), e.g. redis://127.0.0.1:6379/0.")
 @_calls(grade_app.main)
 def grade() -> None:
     """Autograde ASSIGNMENT's submissions in sealed sandboxes; feedback, CSVs for the class and a summary."""
@@ -278,6 +303,57 @@ defaults = feedback_app.return_main.__kwdefaults__
 @_calls(feedback_app.return_main)
 def feedback_return() -> None:
     """Put each learner's feedback of ASSIGNMENT in a folder of their own (and a Moodle zip, the exchange)."""
+
+
+defaults = worker_app.main.__kwdefaults__
+
+
+@cli.command()
+@click.option("--queue", metavar="REDIS_URL", default=defaults["queue"],
+              help="The grading queue (default: $CAREOPS_QUEUE or redis://127.0.0.1:6379/0).")
+@click.option("--engine", metavar="URL", default=defaults["engine"],
+              help="The Docker engine to grade on, e.g. unix:///var/run/docker.sock (default: as careops finds one).")
+@click.option("--concurrency", "-c", type=int, default=defaults["concurrency"], show_default=True,
+              help="Submissions graded at once.")
+@click.option("--course-dir", type=click.Path(file_okay=False, path_type=Path), default=defaults["course_dir"],
+              help="This host's checkout of the course (default: this one).")
+@click.option("--images-from", metavar="URL", default=defaults["images_from"],
+              help="Load the grader image from this engine when it differs (docker save | docker load).")
+@click.option("--name", default=defaults["name"], help="The worker's node name (default: careops-PID@HOST).")
+@click.option("--redeliver-after", type=float, default=defaults["redeliver_after"], show_default=True,
+              help="Seconds before a vanished worker's task is handed out again.")
+@click.option("--kubernetes", metavar="NAMESPACE", default=defaults["kubernetes"],
+              help="Run the sandboxes as Kubernetes Jobs in NAMESPACE (the worker's kubeconfig) instead of on --engine.")
+@_calls(worker_app.main)
+def worker() -> None:
+    """Grade submissions from the queue on one Docker engine (careops grade --queue sends them)."""
+
+
+@cli.group()
+def queue() -> None:
+    """The grading queue: its state and Flower."""
+
+
+defaults = queue_app.status_main.__kwdefaults__
+
+
+@queue.command("status")
+@click.argument("assignment")
+@click.option("--queue", metavar="REDIS_URL", default=defaults["queue"], help="The grading queue.")
+@_calls(queue_app.status_main)
+def queue_status() -> None:
+    """Each learner's grading state of ASSIGNMENT: queued, grading, graded or failed."""
+
+
+defaults = queue_app.flower_main.__kwdefaults__
+
+
+@queue.command("flower")
+@click.option("--queue", metavar="REDIS_URL", default=defaults["queue"], help="The grading queue.")
+@click.option("--port", type=int, default=defaults["port"], show_default=True, help="Flower's port on 127.0.0.1.")
+@_calls(queue_app.flower_main)
+def queue_flower() -> None:
+    """Run Flower, Celery's monitor, for the grading queue's workers and tasks."""
 
 
 defaults = bench_app.main.__kwdefaults__
@@ -315,6 +391,10 @@ def _workshop_name(main: Callable[..., int]) -> Callable[[Callable[..., Any]], C
 @click.option("--cpus", "cpu_limit", type=float, default=defaults["cpu_limit"], help="CPUs per learner's server (default 1).")
 @click.option("--idle-timeout", type=int, default=defaults["idle_timeout"],
               help="Seconds before an idle server is stopped (default 3600).")
+@click.option("--lab-containers", type=int, default=defaults["lab_containers"],
+              help="Lab containers each learner may have at once, through the lab broker (default 8).")
+@click.option("--lab-memory", default=defaults["lab_memory"],
+              help="Memory limits of one learner's lab containers in total, e.g. 2g (default 2g).")
 @click.option("--no-build", "build", is_flag=True, flag_value=False, default=defaults["build"],
               help="Do not check that the hub and learner images are current.")
 @_calls(workshop_app.up_main)

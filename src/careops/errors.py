@@ -38,6 +38,18 @@ class PolicyViolation(LabError):
     """A lab request breaks the sandbox rules (privileged, host mounts, ...)."""
 
 
+class QuotaExceeded(PolicyViolation):
+    """A lab request would take a learner past their share of a shared host (containers, memory)."""
+
+
+class BrokerError(LabError):
+    """The workshop's lab broker did not answer, or refused who is asking (``status``: its HTTP status, 0: none)."""
+
+    def __init__(self, message: str, *, fix: str | None = None, status: int = 0) -> None:
+        super().__init__(message, fix=fix)
+        self.status = status
+
+
 class ExecTimeout(LabError):
     """A command inside a lab container did not finish in time."""
 
@@ -56,9 +68,26 @@ class ArtifactError(CareOpsError):
     """A tagged artifact cell is missing, unfinished or malformed."""
 
 
+class SolveError(CareOpsError):
+    """An exercise's solution cannot be shown here (unknown exercise, no trusted source, the hub refused)."""
+
+
 class RouterConfigError(CareOpsError):
     """A router config is malformed or nginx rejected it; the router keeps serving its previous config."""
 
 
 class RolloutError(CareOpsError):
     """A rollout spec is malformed, or a rollout cannot run (its router or service is gone)."""
+
+
+class MonitoringError(CareOpsError):
+    """A rule file, runbook or metric definition is malformed, or the monitoring lab cannot run
+    (Prometheus, the service or the incident drill)."""
+
+
+class RulesError(MonitoringError):
+    """A Prometheus rule file failed ``promtool check rules``: ``problems`` holds each one with its line."""
+
+    def __init__(self, message: str, *, problems: list | None = None, fix: str | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.problems = list(problems or [])

@@ -11,7 +11,6 @@ from careops.images.catalog import LAB_IMAGE
 import time
 from dataclasses import dataclass, field
 
-from careops.engine import describe
 from careops.lab import Lab
 from careops.lab.policy import format_bytes
 from careops.report import theme
@@ -69,7 +68,7 @@ def preflight(image: str = LAB_IMAGE, *, learner: str | None = None) -> Prefligh
     """Start one sandboxed container and try to break each of its limits."""
     started = time.monotonic()
     with Lab("preflight", learner=learner) as lab:
-        engine = describe(lab.client)
+        engine = lab.engine()
         c = lab.run(image, name="probe", command=["sleep", "300"], memory="64m", cpus=0.5, pids=32,
                     user="1000", read_only=True)
         lim = c.limits()

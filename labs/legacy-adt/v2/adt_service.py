@@ -15,7 +15,11 @@ bad input; idempotent on MSH-10), so senders cannot tell the difference, plus:
   close the database, exit 0 -- every ACKed message is stored;
 - ACKs end with a ``ZSV|<release>`` Z-segment and HTTP replies carry
   ``X-Service-Version``, so traffic can be attributed to a release;
-- ``GET /patients/<MRN>`` for read traffic.
+- ``GET /patients/<MRN>`` for read traffic;
+- ``GET /metrics`` in the Prometheus text format (see ``Metrics``): messages
+  received, ACK codes, processing time and message age histograms, queue
+  depth, database write errors, the time of the last stored message, and the
+  operator's own counters (``ADT_CUSTOM_METRICS``).
 
 The **v2-faulty** release is this code with the ``ADT_FEATURE_WRITE_BEHIND``
 flag on (its image sets it): an "optimisation" that passes the smoke test and
@@ -30,6 +34,7 @@ import json
 import logging
 import os
 import queue
+import re
 import signal
 import socket
 import socketserver
@@ -39,6 +44,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
@@ -61,6 +67,8 @@ ENV = {  # configuration key -> environment variable
     "http_host": "ADT_HTTP_HOST", "http_port": "ADT_HTTP_PORT", "frame_timeout": "ADT_FRAME_TIMEOUT",
     "max_message": "ADT_MAX_MESSAGE", "log_level": "ADT_LOG_LEVEL",
 }
+#: JSON list of the operator's own counters (see CustomCounter); not a flag: it is a deployment's setting
+CUSTOM_METRICS_ENV = "ADT_CUSTOM_METRICS"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS patients (
@@ -94,6 +102,217 @@ class Nak(Exception):
         self.code, self.reason, self.control_id = code, reason, control_id
 
 
+# --- metrics (Prometheus text format 0.0.4) -------------------------------------
+
+PROCESSING_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
+AGE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+EVENTS = (*SUPPORTED_EVENTS, "other")
+CODES = ("AA", "AE", "AR")
+DB_ERROR_REASONS = ("disk_full", "locked", "other")
+#: segments a custom metric may read a label from: message routing and the visit, never the patient (PID, NK1 ...)
+LABEL_SEGMENTS = ("MSH", "EVN", "PV1")
+METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+FIELD_PATH = re.compile(r"^([A-Z][A-Z0-9]{2})-(\d+)(?:\.(\d+))?$")
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(pairs: tuple[tuple[str, str], ...]) -> str:
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in pairs) + "}" if pairs else ""
+
+
+def _number(value: float) -> str:
+    return repr(float(value)) if value != int(value) or abs(value) > 2**53 else str(int(value))
+
+
+class Histogram:
+    """Cumulative buckets, sum and count per label set (the Prometheus histogram type)."""
+
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        self.buckets = buckets
+        self.series: dict[tuple[tuple[str, str], ...], list[float]] = {}  # labels -> [b1..bn, +Inf, sum]
+
+    def observe(self, labels: tuple[tuple[str, str], ...], value: float) -> None:
+        row = self.series.setdefault(labels, [0.0] * (len(self.buckets) + 2))
+        for i, bound in enumerate(self.buckets):
+            if value <= bound:
+                row[i] += 1
+        row[-2] += 1
+        row[-1] += value
+
+    def lines(self, name: str) -> list[str]:
+        out = []
+        for labels, row in sorted(self.series.items()):
+            for bound, n in zip(self.buckets + (float("inf"),), row[:-1]):
+                le = "+Inf" if bound == float("inf") else f"{bound:g}"  # le="2", as Prometheus' own clients write it
+                out.append(f"{name}_bucket{_labels(labels + (('le', le),))} {_number(n)}")
+            out.append(f"{name}_sum{_labels(labels)} {repr(row[-1])}")
+            out.append(f"{name}_count{_labels(labels)} {_number(row[-2])}")
+        return out
+
+
+class CustomCounter:
+    """An operator's own counter: messages of some events (and outcome) counted by fields of the message.
+
+    Declared in ADT_CUSTOM_METRICS as JSON: ``{"name": "adt_admissions_by_ward_total", "help": "...",
+    "events": ["A01"], "outcome": "accepted" | "refused" | "any", "labels": {"ward": "PV1-3"}}``. A label
+    reads a field (``SEG-n``, first component) or a component (``SEG-n.c``) of MSH, EVN or PV1 only: a
+    metric is seen by everyone who sees the dashboards, so it never carries a patient's data.
+    """
+
+    def __init__(self, spec: dict[str, object], builtin: set[str]) -> None:
+        name = str(spec.get("name", ""))
+        if not METRIC_NAME.match(name) or not name.endswith("_total") or name in builtin:
+            raise ValueError(f"name {name!r} must be a new metric name (letters, digits, _) ending in _total")
+        self.name, self.help = name, " ".join(str(spec.get("help", "")).split())
+        if not self.help:
+            raise ValueError(f"{name}: help must say what is counted")
+        events = spec.get("events") or ["A01", "A03", "A08"]
+        self.events = {str(e) for e in events} if isinstance(events, list) else set()
+        if not self.events or not self.events <= set(SUPPORTED_EVENTS):
+            raise ValueError(f"{name}: events must be a list of A01, A03, A08, got {events!r}")
+        self.outcome = str(spec.get("outcome", "any"))
+        if self.outcome not in ("accepted", "refused", "any"):
+            raise ValueError(f"{name}: outcome must be accepted, refused or any, got {self.outcome!r}")
+        labels = spec.get("labels") or {}
+        if not isinstance(labels, dict) or len(labels) > 3:
+            raise ValueError(f"{name}: labels must map at most 3 label names to message fields")
+        self.fields: list[tuple[str, str, int, int]] = []
+        for label, path in labels.items():
+            m = FIELD_PATH.match(str(path))
+            if not LABEL_NAME.match(str(label)) or str(label).startswith("__") or label in ("le", "event", "code"):
+                raise ValueError(f"{name}: {label!r} is not a label name you may use")
+            if m is None or m.group(1) not in LABEL_SEGMENTS:
+                raise ValueError(f"{name}: label {label} reads {path!r}; only fields of {', '.join(LABEL_SEGMENTS)} "
+                                 "(such as PV1-3) may become labels, never patient data")
+            self.fields.append((str(label), m.group(1), int(m.group(2)), int(m.group(3) or 1) - 1))
+        self.counts: dict[tuple[tuple[str, str], ...], float] = {}
+
+    def count(self, event: str, code: str, segments: dict[str, list[str]]) -> None:
+        if event not in self.events or (self.outcome == "accepted" and code != "AA") or \
+                (self.outcome == "refused" and code == "AA"):
+            return
+        values = []
+        for label, seg, n, comp in self.fields:
+            fields = segments.get(seg)
+            # MSH-1 is the separator itself, so MSH-n is fields[n - 1]; other segments' field n is fields[n]
+            index = n - 1 if seg == "MSH" else n
+            raw = fields[index] if fields is not None and len(fields) > index else ""
+            parts = raw.split("~")[0].split("^")
+            values.append((label, (parts[comp] if len(parts) > comp else "")[:40]))
+        key = tuple(values)
+        self.counts[key] = self.counts.get(key, 0.0) + 1
+
+    def lines(self) -> list[str]:
+        out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
+        out += [f"{self.name}{_labels(k)} {_number(v)}" for k, v in sorted(self.counts.items())]
+        return out
+
+
+class Metrics:
+    """What the service counts for Prometheus; ``render()`` is the body of GET /metrics."""
+
+    def __init__(self, version: str, custom: list[dict[str, object]] | None = None) -> None:
+        self._lock = threading.Lock()
+        self.version = version
+        self.started = time.time()
+        self.received = {e: 0.0 for e in EVENTS}  # every known label value from the start: rate() sees a 0
+        self.acks = {(e, c): 0.0 for e in EVENTS for c in CODES}
+        self.processing = Histogram(PROCESSING_BUCKETS)
+        self.age = Histogram(AGE_BUCKETS)
+        self.queue_depth = 0
+        self.db_errors = {r: 0.0 for r in DB_ERROR_REASONS}
+        self.last_success = 0.0
+        self.custom: list[CustomCounter] = []
+        builtin = {"adt_messages_received_total", "adt_acks_total", "adt_db_write_errors_total"}
+        for spec in custom or []:
+            try:
+                self.custom.append(CustomCounter(spec, builtin | {c.name for c in self.custom}))
+            except (ValueError, TypeError, AttributeError) as exc:
+                log.error("custom metric refused: %s", exc)
+
+    def message_in(self) -> None:
+        with self._lock:
+            self.queue_depth += 1
+
+    def message_out(self, event: str, code: str, seconds: float, sent_at: float | None,
+                    segments: dict[str, list[str]]) -> None:
+        """One message answered: its event (``other`` when unreadable), ACK code, time taken, MSH-7 time."""
+        now = time.time()
+        event = event if event in EVENTS else "other"
+        labels = (("event", event), ("code", code))
+        with self._lock:
+            self.queue_depth -= 1
+            self.received[event] = self.received.get(event, 0.0) + 1
+            self.acks[(event, code)] = self.acks.get((event, code), 0.0) + 1
+            self.processing.observe(labels, seconds)
+            if sent_at is not None:
+                self.age.observe(labels, max(0.0, now - sent_at))
+            if code == "AA":
+                self.last_success = now
+            for counter in self.custom:
+                counter.count(event, code, segments)
+
+    def db_error(self, exc: BaseException) -> None:
+        text = str(exc).lower()
+        reason = "disk_full" if "full" in text else "locked" if "locked" in text or "busy" in text else "other"
+        with self._lock:
+            self.db_errors[reason] += 1
+
+    def render(self) -> str:
+        with self._lock:
+            out = [
+                "# HELP adt_build_info The running release of the ADT service.", "# TYPE adt_build_info gauge",
+                f'adt_build_info{{version="{self.version}"}} 1',
+                "# HELP process_start_time_seconds Start time of the process since the Unix epoch in seconds.",
+                "# TYPE process_start_time_seconds gauge", f"process_start_time_seconds {self.started:.3f}",
+                "# HELP adt_messages_received_total HL7 messages received over MLLP (counted when answered), by event "
+                "(other: unreadable or not ADT A01/A03/A08).",
+                "# TYPE adt_messages_received_total counter",
+                *(f'adt_messages_received_total{{event="{e}"}} {_number(n)}' for e, n in sorted(self.received.items())),
+                "# HELP adt_acks_total ACKs sent, by event and ACK code (AA accepted and stored, AE error, "
+                "AR rejected).",
+                "# TYPE adt_acks_total counter",
+                *(f'adt_acks_total{{event="{e}",code="{c}"}} {_number(n)}' for (e, c), n in sorted(self.acks.items())),
+                "# HELP adt_processing_seconds Seconds from a complete MLLP frame to its ACK, by event and ACK code.",
+                "# TYPE adt_processing_seconds histogram", *self.processing.lines("adt_processing_seconds"),
+                "# HELP adt_message_age_seconds Seconds from the message's creation (MSH-7) to its ACK, by event and "
+                "ACK code: how late the ward's data is.",
+                "# TYPE adt_message_age_seconds histogram", *self.age.lines("adt_message_age_seconds"),
+                "# HELP adt_queue_depth Messages received and not yet acknowledged.", "# TYPE adt_queue_depth gauge",
+                f"adt_queue_depth {self.queue_depth}",
+                "# HELP adt_db_write_errors_total Database writes that failed, by reason (disk_full, locked, other).",
+                "# TYPE adt_db_write_errors_total counter",
+                *(f'adt_db_write_errors_total{{reason="{r}"}} {_number(n)}' for r, n in sorted(self.db_errors.items())),
+                "# HELP adt_last_success_timestamp_seconds Unix time of the last message stored and ACKed AA "
+                "(0: none since start).",
+                "# TYPE adt_last_success_timestamp_seconds gauge",
+                f"adt_last_success_timestamp_seconds {self.last_success:.3f}",
+            ]
+            for counter in self.custom:
+                out += counter.lines()
+        return "\n".join(out) + "\n"
+
+
+def message_time(msh: list[str] | None) -> float | None:
+    """MSH-7 (YYYYMMDDHHMMSS[.S...][+/-ZZZZ], UTC when no offset) as Unix time; None when absent or unreadable."""
+    raw = msh[6] if msh and len(msh) > 6 else ""
+    m = re.match(r"^(\d{14})(\.\d{1,6})?([+-]\d{4})?$", raw.strip())
+    if m is None:
+        return None
+    try:
+        when = datetime.strptime(m.group(1), "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    if m.group(3):
+        sign = 1 if m.group(3)[0] == "+" else -1
+        when -= sign * timedelta(hours=int(m.group(3)[1:3]), minutes=int(m.group(3)[3:5]))
+    return when.timestamp() + (float(m.group(2)) if m.group(2) else 0.0)
+
+
 class Service:
     """The running service's state: config, per-thread connections, counters."""
 
@@ -107,6 +326,7 @@ class Service:
         self._all: list[sqlite3.Connection] = []
         self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self.accepted = 0  # messages handled since start (v2-faulty's trigger)
+        self.metrics = Metrics(self.version, custom_metrics(os.environ))
 
     # --- storage -----------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -193,13 +413,29 @@ class Service:
 
     # --- messages ------------------------------------------------------------
     def handle_message(self, payload: bytes) -> str:
-        """Process one payload and return the ACK text. Never raises."""
+        """Process one payload and return the ACK text. Never raises. Counted in ``metrics``."""
+        started = time.perf_counter()
+        seen: dict[str, object] = {"event": "other", "msh": None, "segs": {}}
+        self.metrics.message_in()
+        code = "AE"
+        try:
+            code, ack = self._process(payload, seen, started)
+            return ack
+        finally:
+            msh = seen["msh"]
+            segs = dict(seen["segs"])  # type: ignore[call-overload]
+            if msh is not None:
+                segs["MSH"] = msh
+            self.metrics.message_out(str(seen["event"]), code, time.perf_counter() - started,
+                                     message_time(msh), segs)  # type: ignore[arg-type]
+
+    def _process(self, payload: bytes, seen: dict[str, object], started: float) -> tuple[str, str]:
+        """(ACK code, ACK text) for one payload; ``seen`` gets the event, MSH and segments once parsed."""
         msh: list[str] | None = None
         control_id = ""
-        started = time.perf_counter()
         try:
             text = decode_payload(payload)
-            msh, control_id, event, segs = parse(text)
+            msh, control_id, event, segs = parse(text, seen)
             fault = self.write_behind_fault()
             if fault:
                 raise RuntimeError(fault)
@@ -210,7 +446,8 @@ class Service:
                                (control_id,)).fetchone() is not None:
                     con.execute("ROLLBACK")
                     log.info("duplicate control_id=%s event=%s: not stored again", control_id, event)
-                    return self.ack("AA", control_id, "duplicate of an already processed message; not stored again", msh)
+                    return "AA", self.ack("AA", control_id, "duplicate of an already processed message; not stored "
+                                                            "again", msh)
                 store(con, event, control_id, segs)
                 con.execute("COMMIT")  # durable before we say AA
             except BaseException:
@@ -219,14 +456,16 @@ class Service:
                 raise
             log.info("stored ADT^%s control_id=%s in %.1f ms", event, control_id,
                      (time.perf_counter() - started) * 1000)
-            return self.ack("AA", control_id, "", msh)
+            return "AA", self.ack("AA", control_id, "", msh)
         except Nak as nak:
             log.warning("NAK %s control_id=%s: %s", nak.code, nak.control_id or control_id, nak.reason)
-            return self.ack(nak.code, nak.control_id or control_id, nak.reason, msh)
+            return nak.code, self.ack(nak.code, nak.control_id or control_id, nak.reason, msh)
         except Exception as exc:  # one message never kills the connection
+            if isinstance(exc, sqlite3.Error):
+                self.metrics.db_error(exc)
             log.error("internal error on control_id=%s: %s: %s", control_id, type(exc).__name__, exc)
-            return self.ack("AE", control_id, "internal error: %s: %s; the message was not stored"
-                            % (type(exc).__name__, exc), msh)
+            return "AE", self.ack("AE", control_id, "internal error: %s: %s; the message was not stored"
+                                  % (type(exc).__name__, exc), msh)
 
     def ack(self, code: str, control_id: str, text: str = "", msh: list[str] | None = None) -> str:
         return build_ack(code, control_id, text, msh) + "\rZSV|" + self.version
@@ -283,14 +522,17 @@ def decode_payload(payload: bytes) -> str:
     return text
 
 
-def parse(text: str) -> tuple[list[str], str, str, dict[str, list[str]]]:
-    """Split into segments; enforce MSH first and read what we need."""
+def parse(text: str, seen: dict[str, object] | None = None) -> tuple[list[str], str, str, dict[str, list[str]]]:
+    """Split into segments; enforce MSH first and read what we need (``seen``: gets MSH, event and segments
+    as soon as they are known, for the metrics of a message that is refused later)."""
     segments = [s for s in text.replace("\n", "\r").split("\r") if s.strip()]
     if not segments[0].startswith("MSH|"):
         if any(s.startswith("MSH|") for s in segments):
             raise Nak("AR", f"wrong segment order: expected MSH as the first segment, got {clean(segments[0][:3])} first")
         raise Nak("AR", f"missing MSH segment: expected the message to start with MSH|, got {clean(segments[0][:10])!r}")
     msh = segments[0].split("|")
+    seen = {} if seen is None else seen
+    seen["msh"] = msh
     control_id = msh[9] if len(msh) > 9 else ""  # MSH-1 is the separator itself, so MSH-n is msh[n-1]
     if not control_id:
         raise Nak("AR", "MSH-10 (message control id) is empty: expected an id to acknowledge")
@@ -298,7 +540,9 @@ def parse(text: str) -> tuple[list[str], str, str, dict[str, list[str]]]:
     if msg_type[0] != "ADT" or len(msg_type) < 2 or msg_type[1] not in SUPPORTED_EVENTS:
         raise Nak("AR", "unsupported message type: expected ADT^A01, ADT^A03 or ADT^A08, got "
                   + (clean("^".join(msg_type)) or "nothing"), control_id)
+    seen["event"] = msg_type[1]
     segs: dict[str, list[str]] = {}
+    seen["segs"] = segs
     for s in segments[1:]:
         name = s[:3]
         if name == "MSH":
@@ -445,13 +689,16 @@ class MllpServer(socketserver.ThreadingTCPServer):
 
 
 class StatusHandler(BaseHTTPRequestHandler):
-    """GET /health, /stats and /patients/<MRN> as JSON."""
+    """GET /health, /stats and /patients/<MRN> as JSON; GET /metrics for Prometheus."""
 
     server: ThreadingHTTPServer
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         svc: Service = self.server.service  # type: ignore[attr-defined]
         code, body = 200, None
+        if self.path == "/metrics":
+            self.reply(200, svc.metrics.render().encode(), "text/plain; version=0.0.4; charset=utf-8", svc.version)
+            return
         if self.path == "/health":
             body = {"status": "stopping" if svc.stopping.is_set() else "ok", "version": svc.version}
             code = 503 if svc.stopping.is_set() else 200
@@ -468,12 +715,15 @@ class StatusHandler(BaseHTTPRequestHandler):
             else:
                 body = found
         else:
-            code, body = 404, {"error": f"not found: expected /health, /stats or /patients/<MRN>, got {self.path}"}
-        data = json.dumps(body).encode()
+            code, body = 404, {"error": f"not found: expected /health, /stats, /metrics or /patients/<MRN>, "
+                                        f"got {self.path}"}
+        self.reply(code, json.dumps(body).encode(), "application/json", svc.version)
+
+    def reply(self, code: int, data: bytes, content_type: str, version: str) -> None:
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("X-Service-Version", svc.version)
+        self.send_header("X-Service-Version", version)
         self.end_headers()
         self.wfile.write(data)
 
@@ -505,6 +755,24 @@ def load_config(argv: list[str], environ: dict[str, str] | None = None) -> dict[
         if not conf[key].isdigit():
             parser.error(f"{key} must be a whole number, got {conf[key]!r} (flag or ${ENV[key]})")
     return conf
+
+
+def custom_metrics(environ: dict[str, str] | os._Environ[str]) -> list[dict[str, object]]:
+    """The operator's own counters from ADT_CUSTOM_METRICS (a JSON list); an unreadable value is logged."""
+    raw = environ.get(CUSTOM_METRICS_ENV, "").strip()
+    if not raw:
+        return []
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        log.error("%s is not JSON (%s): no custom metrics", CUSTOM_METRICS_ENV, exc)
+        return []
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        log.error("%s must be a JSON list of metric objects: no custom metrics", CUSTOM_METRICS_ENV)
+        return []
+    return value
 
 
 def setup_logging(conf: dict[str, str]) -> None:

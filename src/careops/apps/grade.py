@@ -42,8 +42,12 @@ def default_submissions(course: Course, assignment: str) -> Path:
 
 def main(*, assignment: str, submissions: Path | None = None, regrade: bool = False, jobs: int | None = None,
          course_dir: Path | None = None, cell_timeout: float | None = None, wall_time: float | None = None,
-         feedback: bool = True, progress: bool = True, learners: tuple[str, ...] = ()) -> int:
-    """Grade ``assignment``; print the summary; 0 when every submission was recorded."""
+         feedback: bool = True, progress: bool = True, learners: tuple[str, ...] = (),
+         queue: str | None = None) -> int:
+    """Grade ``assignment``; print the summary; 0 when every submission was recorded.
+
+    ``queue`` (a Redis URL): grade on the queue's workers (careops worker) instead of here.
+    """
     course = Course((course_dir or repo_root()).resolve())
     if not course.config.is_file():
         raise CareOpsError(f"no nbgrader config: expected {course.config}",
@@ -53,8 +57,13 @@ def main(*, assignment: str, submissions: Path | None = None, regrade: bool = Fa
     if cell_timeout or wall_time:
         policy = SandboxPolicy(cell_timeout=cell_timeout or policy.cell_timeout,
                                wall_time=wall_time or policy.wall_time)
+    graders = None
+    if queue:
+        from careops.grading.queue import QueueGraders
+
+        graders = QueueGraders(queue, reuse_results=not regrade)
     summary: GradeSummary = grade_batch(course.root, assignment, source, regrade=regrade, jobs=jobs,
                                         policy=policy, feedback=feedback, progress=progress,
-                                        learners=list(learners) or None)
+                                        learners=list(learners) or None, graders=graders)
     print(summary)
     return 2 if any(r.status == "error" for r in summary.rows) else 0

@@ -7,6 +7,7 @@ import click
 
 from careops.lab import labels as L
 from careops.lab import resources
+from careops.lab.backend import via_broker
 
 
 def ls_main(*, all_learners: bool = False) -> int:
@@ -39,7 +40,8 @@ def reset_main(*, lab: str | None = None, learner: str | None = None, assume_yes
 
     who = learner or L.learner_id()
     found = resources.find(lab, who)
-    images = leftover_images(who) if lab is None else []  # learner-build images belong to no lab
+    # learner-build images belong to no lab; through the lab broker, the broker removes a learner's builds
+    images = leftover_images(who) if lab is None and not via_broker() else []
     if not found and not images:
         print(f"nothing to remove: no resources of lab {lab or '(any)'} for {who}")
         return 0

@@ -37,10 +37,12 @@ def _print_issued(settings: WorkshopSettings, issued: list[roster.Issued]) -> No
 
 def up_main(*, name: str = "careops", roster_file: str | None = None, port: int | None = None,
             bind: str | None = None, mem_limit: str | None = None, cpu_limit: float | None = None,
-            idle_timeout: int | None = None, build: bool = True, progress: bool = True) -> int:
+            idle_timeout: int | None = None, lab_containers: int | None = None, lab_memory: str | None = None,
+            build: bool = True, progress: bool = True) -> int:
     """Start (or update) workshop ``name``; options not given keep their saved value (or the default)."""
     settings = WorkshopSettings.load(name, required=False).replace(
-        port=port, bind=bind, mem_limit=mem_limit, cpu_limit=cpu_limit, idle_timeout=idle_timeout)
+        port=port, bind=bind, mem_limit=mem_limit, cpu_limit=cpu_limit, idle_timeout=idle_timeout,
+        lab_containers=lab_containers, lab_memory=lab_memory)
     enrolled, issued = _enroll(settings, roster_file)
     if not enrolled:
         raise WorkshopError(f"workshop {name} has nobody to let in: no roster given and none enrolled before",

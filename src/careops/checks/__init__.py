@@ -42,6 +42,7 @@ MODULES: tuple[str, ...] = (
     "careops.checks.containerize",
     "careops.checks.safe_deployments",
     "careops.checks.synthetic",
+    "careops.checks.monitoring",
 )
 
 LiveSetup = Callable[[Any, dict[str, str]], dict[str, Any]]

@@ -7,13 +7,15 @@ runs, so a learner sees every criterion the grader will look at.
 from __future__ import annotations
 
 import sys
+import threading
+import time
 import weakref
 from collections.abc import Mapping
 from typing import Any
 
 from careops import legacy_adt
 from careops.checks import live_check
-from careops.errors import LabError
+from careops.errors import CareOpsError, LabError
 from careops.images.catalog import FHIR_FACADE_IMAGE
 from careops.report import CheckReport, call_learner, learner_check
 from careops.containerize.build import LearnerBuild, build_learner_image
@@ -77,18 +79,82 @@ def dockerfile_static(dockerfile: str, dockerignore: str | None) -> CheckReport:
     return static_report(dockerfile, dockerignore, title="Exercise 2: static checks of your Dockerfile")
 
 
+#: Exercise 2's points, one per question the change board asks of a Dockerfile: (title, the rules that answer it)
+QUESTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "rebuild": ("Can it be rebuilt identically, from what the hospital has?", ("DF01", "DF02", "DF11", "DF09")),
+    "root": ("Does a break-in get root?", ("DF03",)),
+    "hang": ("Does the platform know when it hangs, and can it stop it cleanly?", ("DF04", "DF08")),
+    "patients": ("Where do the patients (and the logs) go when the container is replaced?",
+                 ("DF05", "DF06", "DF07", "DF13")),
+    "leaks": ("What leaves the building in the image?", ("DF10", "DF12")),
+}
+
+
+@learner_check
+def dockerfile_question(question: str, dockerfile: str, dockerignore: str | None) -> CheckReport:
+    """Exercise 2, one point per question: the course's rules that answer ``question`` (see :data:`QUESTIONS`)."""
+    title, rules = QUESTIONS[question]
+    full = static_report(dockerfile, dockerignore, title=f"Exercise 2: {title}")
+    report = CheckReport(full.title)
+    for criterion in full.criteria:
+        if criterion.message.split(" ", 1)[0] in rules or not criterion.message.startswith("DF"):
+            report.criteria.append(criterion)  # the rules of this question (and whether the Dockerfile reads)
+    return report
+
+
 def build(dockerfile: str, dockerignore: str | None, **kwargs: Any) -> LearnerBuild:
     """Exercise 3: build the Dockerfile as the grader does (progress shown); returns the LearnerBuild."""
     return build_learner_image(dockerfile, dockerignore, **kwargs)
 
 
-@learner_check
-def live(dockerfile: str, dockerignore: str | None, *, learner: str | None = None) -> CheckReport:
-    """Exercise 3: build, run and prove the image from outside; the image is removed afterwards."""
+#: Exercise 3's two graded parts: the service as the desks use it, and the data when the container goes
+LIVE_PARTS = {"service": "Exercise 3a: your service, live", "data": "Exercise 3b: the patients survive the container"}
+#: the first criterion of the data part (the live report checks the service first, then the data)
+_DATA_FROM = "a new container on the same volume"
+_LIVE_CACHE: dict[tuple[str, str, str], tuple[float, CheckReport]] = {}
+_LIVE_LOCK = threading.Lock()
+LIVE_CACHE_SECONDS = 600.0
+
+
+def _live_report(dockerfile: str, dockerignore: str | None, learner: str | None, *, reuse: bool) -> CheckReport:
+    """The whole live report. ``reuse``: take (once) the report a run of the same artifacts left within a few minutes
+    -- the service part runs the image, the data part that follows reads the same run."""
     from careops.containerize.live import live_report
 
+    key = (dockerfile, dockerignore or "", learner or "")
+    with _LIVE_LOCK:
+        for old in [k for k, (at, _) in _LIVE_CACHE.items() if time.monotonic() - at > LIVE_CACHE_SECONDS]:
+            del _LIVE_CACHE[old]
+        if reuse and key in _LIVE_CACHE:
+            return _LIVE_CACHE.pop(key)[1]
     with build_learner_image(dockerfile, dockerignore, learner=learner, progress=False) as image:
         report = live_report(image, learner=learner, title="Exercise 3: your image, live")
+    with _LIVE_LOCK:
+        _LIVE_CACHE[key] = (time.monotonic(), report)
+        while len(_LIVE_CACHE) > 8:
+            del _LIVE_CACHE[min(_LIVE_CACHE, key=lambda k: _LIVE_CACHE[k][0])]
+    return report
+
+
+@learner_check
+def live(dockerfile: str, dockerignore: str | None, *, learner: str | None = None, part: str = "all") -> CheckReport:
+    """Exercise 3: build, run and prove the image from outside; the image is removed afterwards.
+
+    ``part`` "service" or "data" keeps that part's criteria (:data:`LIVE_PARTS`); both parts read one run.
+    """
+    full = _live_report(dockerfile, dockerignore, learner, reuse=part == "data")
+    if part == "all":
+        return CheckReport(full.title, list(full.criteria), dict(full.data), list(full.details))
+    split = next((n for n, c in enumerate(full.criteria) if c.message.startswith(_DATA_FROM)), len(full.criteria))
+    report = CheckReport(LIVE_PARTS[part])
+    if part == "service":
+        report.criteria = list(full.criteria[:split])
+    elif split < len(full.criteria):
+        report.criteria = list(full.criteria[split:])
+    else:
+        first = next((c for c in full.criteria if not c.passed), None)
+        report.fail("the service runs and answers from outside, so its data can be checked",
+                    hint=f"fix exercise 3a first: {first.message}" if first else "run exercise 3a's check first")
     return report
 
 
@@ -96,6 +162,47 @@ def live(dockerfile: str, dockerignore: str | None, *, learner: str | None = Non
 def security(dockerfile: str) -> CheckReport:
     """Exercise 4: hadolint and the course's Rego policy, one criterion per policy rule."""
     return security_report(dockerfile)
+
+
+#: Exercise 5's practice Dockerfiles: (what it shows, the Dockerfile, the lines POL-10 must deny)
+RULE_PRACTICE = [
+    ("a user name", "FROM careops/base:bookworm\nCOPY adt_service.py /app/\nUSER adt\n", [3]),
+    ("a numeric user of 10000 or more, with a group", "FROM careops/base:bookworm\nUSER 10001:10001\n", []),
+    ("a numeric user below 10000", "FROM careops/base:bookworm\nRUN true\nUSER 1000\n", [3]),
+    ("a build stage's USER does not count", "FROM careops/base:bookworm AS build\nUSER builder\n"
+     "FROM careops/base:bookworm\nUSER 10001\n", []),
+]
+RULE_ID = "POL-10"
+
+
+@learner_check
+def rego_rule(rule: str, cases: list[tuple[str, str, list[int]]] | None = None, *,
+              title: str = "Exercise 5: your policy rule POL-10") -> CheckReport:
+    """The learner's Rego rule on Dockerfiles whose answer is known: it denies exactly the lines it should."""
+    from careops.dockerfile.policy import evaluate_learner_rule
+
+    report = CheckReport(title)
+    cases = RULE_PRACTICE if cases is None else cases
+    if not report.check(isinstance(rule, str) and "package careops.learner" in rule,
+                        "the rule is in the package careops.learner", got=None if isinstance(rule, str) else rule,
+                        hint="keep the first line: package careops.learner"):
+        return report
+    results = report.parsed(lambda r: evaluate_learner_rule(r, [d for _, d, _ in cases]), rule,
+                            "the policy compiles and runs", errors=CareOpsError)
+    if results is None:
+        return report
+    shapes = [f for r in results for f in r.findings if f.id != RULE_ID or not f.message or not f.hint]
+    report.check(not shapes, f"every finding is {{id: {RULE_ID}, line, message, hint}}",
+                 got=[str(f) for f in shapes[:3]] or None,
+                 hint=f'f := {{"id": "{RULE_ID}", "line": i.line, "message": ..., "hint": ...}}')
+    for (label, _text, want), result in zip(cases, results):
+        got = sorted(f.line for f in result.findings if f.id == RULE_ID)
+        verdict = f"denied at line {', '.join(map(str, want))}" if want else "allowed"
+        report.check(got == sorted(want), f"{label}: {verdict}",
+                     expected=sorted(want), got=got,
+                     hint="deny every USER of the final stage whose user (before ':') is not a number, or is a number "
+                          "below 10000; one finding per such USER, at its line")
+    return report
 
 
 def _sample(mrn: str, event: str = "A01", **kw: Any) -> str:
@@ -110,10 +217,10 @@ def _sample(mrn: str, event: str = "A01", **kw: Any) -> str:
 
 @learner_check
 def fhir_patient(patient_from_adt: Any) -> CheckReport:
-    """Exercise 5: map an ADT message's PID to a FHIR R4 Patient that fhir.resources (R4B) accepts."""
+    """Exercise 6: map an ADT message's PID to a FHIR R4 Patient that fhir.resources (R4B) accepts."""
     from fhir.resources.R4B.patient import Patient
 
-    report = CheckReport("Exercise 5: a FHIR R4 Patient from an ADT message")
+    report = CheckReport("Exercise 6: a FHIR R4 Patient from an ADT message")
     message = _sample("SYN-2001", family="Okafor", given="Ngozi", birth_date="19641231", sex="F")
     got, err = call_learner(patient_from_adt, message)
     if not report.check(isinstance(got, dict), "it returns a dict", got=err or type(got).__name__,
@@ -149,13 +256,13 @@ def json_dumps(value: Any) -> str:
 
 @learner_check
 def facade_bridge(adt: Any, facade: Any) -> CheckReport:
-    """Exercise 5, live: an admission sent to the façade reaches the legacy service and comes out as FHIR."""
+    """Exercise 6, live: an admission sent to the façade reaches the legacy service and comes out as FHIR."""
     import uuid
 
     from careops.containerize.live import stored
     from careops.hl7 import MllpClient
 
-    report = CheckReport("Exercise 5: the FHIR façade in front of your service")
+    report = CheckReport("Exercise 6: the FHIR façade in front of your service")
     mrn = f"SYN-F{uuid.uuid4().hex[:6].upper()}"
     try:
         with MllpClient("127.0.0.1", facade.port(2575), timeout=10) as client:
@@ -205,8 +312,8 @@ class LearnerBoundChecks:
     def __init__(self, learner: str) -> None:
         self.learner = learner
 
-    def live(self, dockerfile: str, dockerignore: str | None) -> Any:
-        return live(dockerfile, dockerignore, learner=self.learner)
+    def live(self, dockerfile: str, dockerignore: str | None, *, part: str = "all") -> Any:
+        return live(dockerfile, dockerignore, learner=self.learner, part=part)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(sys.modules[__name__], name)
@@ -221,7 +328,7 @@ def setup_live(lab: Any, artifacts: dict[str, str]) -> dict[str, Any]:
 
 @live_check("containerize.facade_bridge")
 def setup_facade_bridge(lab: Any, artifacts: dict[str, str]) -> dict[str, Any]:
-    """Exercise 5: the learner's image as ``adt`` and the course's façade in front of it, in the grader's lab.
+    """Exercise 6: the learner's image as ``adt`` and the course's façade in front of it, in the grader's lab.
 
     The learner image is removed when the lab object goes away (or at exit), whatever the test did.
     """

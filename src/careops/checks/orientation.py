@@ -25,7 +25,7 @@ def synthetic_markers(is_synthetic: Callable[[str, str], bool]) -> CheckReport:
     real_looking_ssn = "-".join(["123", "45", "6789"])
     cases = {
         "ssn": ([("999-12-3456", True), (real_looking_ssn, False)],
-                "synthetic SSNs start with 999-: compare the first four characters"),
+                "a synthetic SSN is the whole value 999-NN-NNNN (999, two digits, four digits): match all of it"),
         "phone": ([("555-0142", True), ("555-2368", False)],
                   "only 555-0100 to 555-0199 are reserved for fiction: look at the last seven digits"),
         "email": ([("pat.doe@example.org", True), ("pat.doe@hospital-mail.net", False)],  # phi-scan: allow -- a deliberately real-looking negative
@@ -151,9 +151,11 @@ def lab_is_clean(lab: str, *, timeout: float = 30) -> CheckReport:
     """After the clean-up: nothing of ``lab`` is left on the engine (polled, it settles)."""
     from careops.polling import eventually
     from careops.lab import find
+    from careops.lab.labels import learner_id
 
     report = CheckReport(f"Clean-up of {lab}")
-    left = eventually(lambda: find(lab), until=lambda r: not r, timeout=timeout, what=f"an empty {lab}")
+    you = learner_id()  # another learner's lab of the same name is theirs, not yours to clean
+    left = eventually(lambda: find(lab, you), until=lambda r: not r, timeout=timeout, what=f"an empty {lab}")
     report.check(not left, f"no container, network or volume of {lab} is left",
                  got=[f"{r.kind} {r.name}" for r in left], hint=f"careops labs reset {lab} --yes, or careops.lab.reset({lab!r})")
     return report

@@ -24,7 +24,7 @@ from careops import legacy_adt, paths
 from careops.polling import eventually
 from careops.report import CheckReport, call_learner, learner_check
 
-#: The test plan of exercise 2: the cohort the learner must generate.
+#: The test plan of exercise 1: the cohort the learner must generate.
 COHORT_PLAN: dict[str, Any] = {
     "patients": 400, "seed": 2026, "rare": 100.0, "years": 3,
     "anomalies": {"missing_fields": 0.02, "out_of_range": 0.01, "duplicate_patients": 0.02,
@@ -42,14 +42,14 @@ def lab_dir() -> Path:
 
 
 def load_targets(path: str | Path | None = None) -> list[dict[str, Any]]:
-    """The target statistics of exercise 2 (labs/synthetic-data/targets.yaml)."""
+    """The target statistics of exercise 1 (labs/synthetic-data/targets.yaml)."""
     import yaml
 
     return list(yaml.safe_load(Path(path or lab_dir() / "targets.yaml").read_text(encoding="utf-8")))
 
 
 def load_extract(path: str | Path | None = None) -> pd.DataFrame:
-    """The admissions extract of exercise 3, read as text so ZIP codes keep their leading zeros."""
+    """The admissions extract of exercise 2, read as text so ZIP codes keep their leading zeros."""
     df = pd.read_csv(path or lab_dir() / "admissions_extract.csv", dtype=str, keep_default_na=False)
     df["AGE"] = df["AGE"].astype(int)
     return df
@@ -69,7 +69,7 @@ def load_legacy_pid() -> ModuleType:
 
 
 # ---------------------------------------------------------------------------------------------
-# exercise 2a: a cohort with stated properties
+# exercise 1a: a cohort with stated properties
 
 @learner_check
 def cohort_properties(cohort: Any) -> CheckReport:
@@ -78,7 +78,7 @@ def cohort_properties(cohort: Any) -> CheckReport:
     from careops.synth import Cohort
 
     plan = COHORT_PLAN
-    report = CheckReport("Exercise 2a: a cohort for the test plan")
+    report = CheckReport("Exercise 1a: a cohort for the test plan")
     if not report.check(isinstance(cohort, Cohort), "cohort is a careops.synth Cohort", expected="Cohort",
                         got=type(cohort).__name__, hint="cohort = generate(patients=..., seed=..., ...)"):
         return report
@@ -110,7 +110,7 @@ def cohort_properties(cohort: Any) -> CheckReport:
 
 
 # ---------------------------------------------------------------------------------------------
-# exercise 2b: fidelity against target statistics
+# exercise 1b: fidelity against target statistics
 
 def _tiny_cohort() -> SimpleNamespace:
     """Six patients whose statistics are easy to work out by hand (as of 2026-01-01)."""
@@ -153,8 +153,8 @@ TINY_TARGETS: list[tuple[dict[str, Any], float, str]] = [
 
 @learner_check
 def fidelity(fn: Callable[[Any, list[dict[str, Any]]], pd.DataFrame], cohort: Any = None) -> CheckReport:
-    """Exercise 2b: fidelity(cohort, targets) computes each statistic and says whether it is within tolerance."""
-    report = CheckReport("Exercise 2b: fidelity against target statistics")
+    """Exercise 1b: fidelity(cohort, targets) computes each statistic and says whether it is within tolerance."""
+    report = CheckReport("Exercise 1b: fidelity against target statistics")
     tiny = _tiny_cohort()
     targets = [t for t, _, _ in TINY_TARGETS]
     got, err = call_learner(fn, tiny, [dict(t) for t in targets])
@@ -185,7 +185,7 @@ def fidelity(fn: Callable[[Any, list[dict[str, Any]]], pd.DataFrame], cohort: An
 
 
 # ---------------------------------------------------------------------------------------------
-# exercise 3: de-identification and k-anonymity
+# exercise 2: de-identification and k-anonymity
 
 def _note_kept(original: str, result: str) -> bool:
     """The words of a note that are not dates are still there."""
@@ -205,7 +205,7 @@ def load_extract_answers(path: str | Path | None = None) -> pd.DataFrame:
 @learner_check
 def deidentified(fn: Callable[[pd.DataFrame], pd.DataFrame], extract: pd.DataFrame | None = None,
                  answers: pd.DataFrame | None = None) -> CheckReport:
-    """Exercise 3a: deidentify(extract) follows Safe Harbor on the visible extract.
+    """Exercise 2a: deidentify(extract) follows Safe Harbor on the visible extract.
 
     Another ``extract`` needs its ``answers`` (:func:`load_extract_answers`' columns) beside it.
     """
@@ -216,7 +216,7 @@ def deidentified(fn: Callable[[pd.DataFrame], pd.DataFrame], extract: pd.DataFra
         if extract is not None:
             raise ValueError("deidentified(fn, extract) needs the extract's answers too (see load_extract_answers)")
         answers = load_extract_answers()
-    report = CheckReport("Exercise 3a: a Safe Harbor de-identification")
+    report = CheckReport("Exercise 2a: a Safe Harbor de-identification")
     src = load_extract() if extract is None else extract
     before = src.copy()
     out, err = call_learner(fn, src)
@@ -268,8 +268,8 @@ def deidentified(fn: Callable[[pd.DataFrame], pd.DataFrame], extract: pd.DataFra
 
 @learner_check
 def k_anonymity_fn(fn: Callable[[pd.DataFrame, list[str]], int]) -> CheckReport:
-    """Exercise 3b: k_anonymity(df, quasi_identifiers) is the size of the smallest group."""
-    report = CheckReport("Exercise 3b: k-anonymity")
+    """Exercise 2b: k_anonymity(df, quasi_identifiers) is the size of the smallest group."""
+    report = CheckReport("Exercise 2b: k-anonymity")
     df = pd.DataFrame({"AGE_BAND": ["18-44", "18-44", "18-44", "45-64", "45-64", "90+"],
                        "SEX": ["F", "F", "M", "F", "F", "F"], "ZIP3": ["021"] * 5 + ["000"]})
     cases = [
@@ -288,10 +288,10 @@ def k_anonymity_fn(fn: Callable[[pd.DataFrame, list[str]], int]) -> CheckReport:
 @learner_check
 def generalised(fn: Callable[[pd.DataFrame], pd.DataFrame], deidentified_extract: pd.DataFrame,
                 k: int = 5) -> CheckReport:
-    """Exercise 3b: the generalised extract is k-anonymous over AGE_BAND, SEX, ZIP3 (checked with careops.phi)."""
+    """Exercise 2b: the generalised extract is k-anonymous over AGE_BAND, SEX, ZIP3 (checked with careops.phi)."""
     from careops.phi import k_anonymity
 
-    report = CheckReport(f"Exercise 3b: the shared extract is {k}-anonymous")
+    report = CheckReport(f"Exercise 2b: the shared extract is {k}-anonymous")
     out, err = call_learner(fn, deidentified_extract.copy())
     if not report.check(err is None and isinstance(out, pd.DataFrame), "generalise returns a DataFrame",
                         got=err or type(out).__name__):
@@ -314,7 +314,7 @@ def generalised(fn: Callable[[pd.DataFrame], pd.DataFrame], deidentified_extract
 
 
 # ---------------------------------------------------------------------------------------------
-# exercise 4: a property-based test that finds the planted bug
+# exercise 3: a property-based test that finds the planted bug
 
 _UNESCAPE = re.compile(r"\\([EFSTR])\\")
 _RAW = {"E": "\\", "F": "|", "S": "^", "T": "&", "R": "~"}
@@ -372,8 +372,8 @@ def catches(test: Callable[[Any], None], codec: Any) -> tuple[bool, str]:
 
 @learner_check
 def property_test(test: Callable[[Any], None]) -> CheckReport:
-    """Exercise 4: the property test passes on correct helpers and fails on the legacy ones."""
-    report = CheckReport("Exercise 4: a property-based test finds the planted bug")
+    """Exercise 3: the property test passes on correct helpers and fails on the legacy ones."""
+    report = CheckReport("Exercise 3: a property-based test finds the planted bug")
     report.check(hasattr(test, "hypothesis"), "it is a hypothesis test (decorated with @given)",
                  hint="@given(family=st.text(), given_name=st.text()) above def test_name_round_trip(codec, family, given_name)")
     try:
@@ -390,7 +390,7 @@ def property_test(test: Callable[[Any], None]) -> CheckReport:
 
 
 # ---------------------------------------------------------------------------------------------
-# exercise 5: the live legacy service and 1,000 messages
+# exercise 4: the live legacy service and 1,000 messages
 
 def lab_workdir() -> Path:
     """A fresh folder holding a copy of the legacy service, readable by the lab's uid 1000."""
@@ -451,8 +451,8 @@ def _reconcile_cases() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 @learner_check
 def reconcile_fn(reconcile: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]) -> CheckReport:
-    """Exercise 5a: reconcile(feed, acks) lists exactly the messages whose answer is wrong."""
-    report = CheckReport("Exercise 5a: reconcile a feed with its ACKs")
+    """Exercise 4a: reconcile(feed, acks) lists exactly the messages whose answer is wrong."""
+    report = CheckReport("Exercise 4a: reconcile a feed with its ACKs")
     feed, acks = _reconcile_cases()
     got, err = call_learner(reconcile, feed.copy(), acks.copy())
     if not report.check(err is None and isinstance(got, pd.DataFrame), "it returns a DataFrame",
@@ -490,8 +490,8 @@ def reconcile_fn(reconcile: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]
 
 @learner_check
 def feed_reconciled(feed: pd.DataFrame, acks: pd.DataFrame, container: Any) -> CheckReport:
-    """Exercise 5b: every valid message stored once, every invalid one NAKed with a reason, in the live service."""
-    report = CheckReport("Exercise 5b: 1,000 synthetic messages through the live service")
+    """Exercise 4b: every valid message stored once, every invalid one NAKed with a reason, in the live service."""
+    report = CheckReport("Exercise 4b: 1,000 synthetic messages through the live service")
     if not report.check(isinstance(acks, pd.DataFrame) and {"control_id", "code", "text"} <= set(acks.columns),
                         "acks is a DataFrame with the columns control_id, code and text",
                         got=list(getattr(acks, "columns", [])) or type(acks).__name__,
@@ -533,9 +533,11 @@ def feed_reconciled(feed: pd.DataFrame, acks: pd.DataFrame, container: Any) -> C
 def lab_is_clean(lab: str = "synthetic-data", timeout: float = 30.0) -> CheckReport:
     """Nothing of the lab is left after lab.close()."""
     from careops.lab import find
+    from careops.lab.labels import learner_id
 
     report = CheckReport(f"Clean-up of {lab}")
-    left = eventually(lambda: find(lab), until=lambda r: not r, timeout=timeout, what=f"an empty {lab}")
+    you = learner_id()  # another learner's lab of the same name is theirs, not yours to clean
+    left = eventually(lambda: find(lab, you), until=lambda r: not r, timeout=timeout, what=f"an empty {lab}")
     report.check(not left, f"no container, network or volume of {lab} is left", got=[f"{r.kind} {r.name}" for r in left],
                  hint=f"lab.close(), or careops labs reset {lab}")
     return report

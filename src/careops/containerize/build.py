@@ -10,13 +10,15 @@ are visible in its output ("Running in ...", " ---> ...") and can be cleaned.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import docker
 import docker.errors
@@ -30,8 +32,12 @@ from careops.containerize.context import (
 )
 from careops.dockerfile.parse import Dockerfile, DockerfileSyntaxError, as_dockerfile
 from careops.dockerops import BuildStream, Step, Stopped, stream_build
+from careops.errors import PolicyViolation
 from careops.images.build import write_context_tar
+from careops.images.catalog import LEARNER_BUILD_REPO
 from careops.lab import labels as L
+from careops.lab.backend import via_broker
+from careops.lab.connect import broker_backend
 from careops.lab.policy import format_bytes, parse_bytes
 from careops.progress import Progress
 from careops.report import theme
@@ -40,8 +46,8 @@ BUILD_TIMEOUT = 120.0
 DISK_BUDGET = 256 * 1024**2       # bytes a single RUN step may write
 BUILD_MEMORY = 512 * 1024**2
 SIZE_BUDGET_ABOVE_BASE = 25 * 1024**2
-LEARNER_REPO = "careops-learner/adt"
-LABEL_BUILD = "org.careops.learner-build"
+LEARNER_REPO = LEARNER_BUILD_REPO
+LABEL_BUILD = L.LEARNER_BUILD
 
 _NETWORK_WORDS = ("Temporary failure in name resolution", "Network is unreachable", "Could not resolve",
                   "Name or service not known", "urlopen error", "No address associated", "nodename nor servname",
@@ -76,6 +82,11 @@ class LearnerBuild:
         """Delete the image and the step images this build made (safe to call twice)."""
         if self.removed:
             return
+        if client is None and via_broker():  # the broker removes what it built, by its own record
+            if self.tag:
+                broker_backend().operation("images/remove", {"ref": self.tag}, what=f"remove image {self.tag}")
+            self.removed = True
+            return
         cl = client or engine.client()
         if self.tag:
             try:
@@ -92,6 +103,19 @@ class LearnerBuild:
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
+
+    #: lines of the builder's output a result keeps when it crosses the wire (the broker's answer)
+    WIRE_LOG = 400
+
+    def to_wire(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["log"] = self.log[-self.WIRE_LOG:]
+        return data
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> LearnerBuild:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
     def __str__(self) -> str:
         if self.ok:
@@ -167,13 +191,20 @@ def build_learner_image(dockerfile: str | Dockerfile, dockerignore: str | None =
                         timeout: float = BUILD_TIMEOUT,
                         disk_budget: int | str = DISK_BUDGET, memory: int | str = BUILD_MEMORY,
                         nocache: bool = False, progress: bool = True, learner: str | None = None,
-                        lab: str = "containerize", client: docker.DockerClient | None = None) -> LearnerBuild:
+                        lab: str = "containerize", client: docker.DockerClient | None = None,
+                        on_step: Callable[[Step], None] | None = None,
+                        check_image: Callable[[str], None] | None = None) -> LearnerBuild:
     """Build a learner's Dockerfile in the ADT service context; never raises for the learner's faults.
 
     The build has no network and no pull, ``memory`` for its steps, ``timeout``
     seconds in all, and ``disk_budget`` bytes per RUN step; the step container
     that exceeds a limit is killed. A failed build leaves no image behind.
+    ``on_step`` hears of each step as it starts; ``check_image`` may refuse (PolicyViolation) an image the
+    Dockerfile starts FROM or copies from (the broker allows only the course's). Through the workshop's lab broker
+    (no ``client``, CAREOPS_BROKER_URL set) the broker builds with its own limits.
     """
+    if client is None and via_broker():
+        return _build_through_broker(dockerfile, dockerignore, nocache=nocache, progress=progress, learner=learner)
     cl = client or engine.client()
     started = time.monotonic()
     learner_id = L.slug(learner, what="learner id") if learner else L.learner_id()
@@ -188,6 +219,11 @@ def build_learner_image(dockerfile: str | Dockerfile, dockerignore: str | None =
         if "$" in image:
             return LearnerBuild(False, f"FROM {image} uses a build argument without a default",
                                 "name the base image directly: FROM careops/base:bookworm", base_image=image)
+        if check_image is not None:
+            try:
+                check_image(image)
+            except PolicyViolation as exc:
+                return LearnerBuild(False, exc.message, exc.fix or "", base_image=image)
         try:
             info = cl.api.inspect_image(image)
         except (docker.errors.ImageNotFound, docker.errors.NotFound):
@@ -219,8 +255,7 @@ def build_learner_image(dockerfile: str | Dockerfile, dockerignore: str | None =
         return (f"step {build.step_text() if build else '?'} wrote {format_bytes(written)}, over the build's disk "
                 f"budget of {format_bytes(budget)}")
 
-    shown = Progress("building your image", enabled=progress,
-                     bar_format="{desc}: step {n_fmt}/{total_fmt} |{bar:20}| {elapsed} {postfix}")
+    shown = _progress(progress)
     with temp_context() as tmp:
         root = write_service_context(tmp, dockerfile=df.text, dockerignore=dockerignore)
         tar_path = Path(tmp).parent / f"{Path(tmp).name}.tar"
@@ -236,6 +271,8 @@ def build_learner_image(dockerfile: str | Dockerfile, dockerignore: str | None =
                 for event in build:
                     if isinstance(event, Step):
                         shown.step(event.instruction, event.number, event.total)
+                        if on_step is not None:
+                            on_step(event)
                     elif isinstance(event, Stopped) and event.cause == "watch":
                         why, hint = event.message, "a RUN step filled the disk; an image holds the service, not generated data"
                     elif isinstance(event, Stopped) and event.container_id:
@@ -270,6 +307,33 @@ def build_learner_image(dockerfile: str | Dockerfile, dockerignore: str | None =
         return result
     info = cl.api.inspect_image(tag)
     result.ok, result.image_id, result.tag, result.size = True, str(info["Id"]), tag, int(info.get("Size") or 0)
+    return result
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress("building your image", enabled=enabled,
+                    bar_format="{desc}: step {n_fmt}/{total_fmt} |{bar:20}| {elapsed} {postfix}")
+
+
+def _build_through_broker(dockerfile: str | Dockerfile, dockerignore: str | None, *, nocache: bool, progress: bool,
+                          learner: str | None) -> LearnerBuild:
+    """The build the broker runs for this learner (its own limits), its steps shown here as they start."""
+    text = dockerfile.text if isinstance(dockerfile, Dockerfile) else str(dockerfile)
+    shown = _progress(progress)
+    result: LearnerBuild | None = None
+    try:
+        for event in broker_backend().stream("builds", {"dockerfile": text, "dockerignore": dockerignore,
+                                                     "nocache": nocache, "learner": learner},
+                                          what="build your image", timeout=BUILD_TIMEOUT + 60):
+            if "step" in event:
+                shown.step(str(event["instruction"]), int(event["step"]), int(event["total"]))
+            elif "build" in event:
+                result = LearnerBuild.from_wire(event["build"])
+    finally:
+        shown.close(ok=result is not None and result.ok)
+    if result is None:
+        return LearnerBuild(False, "the lab broker ended the build without a result",
+                            "run the cell again; if it fails again, tell the instructor")
     return result
 
 

@@ -32,6 +32,7 @@ from careops.containerize.build import LearnerBuild
 from careops.containerize.layers import scan_image
 from careops.hl7 import MllpClient, build_adt
 from careops.lab import Lab
+from careops.lab.connect import lab_backend
 from careops.lab.container import LabContainer
 from careops.lab.policy import format_bytes
 from careops.phi import HIGH_PRECISION_KINDS, scan_text
@@ -42,9 +43,15 @@ START_TIMEOUT = 60.0
 VOLUME = legacy_adt.VOLUME
 
 
-def _image_env(cl: docker.DockerClient, image: str) -> dict[str, str]:
-    env = (cl.api.inspect_image(image).get("Config") or {}).get("Env") or []
-    return dict(e.split("=", 1) for e in env if "=" in e)
+def _folder_of(config: dict[str, Any]) -> str | None:
+    env = dict(e.split("=", 1) for e in config.get("Env") or [] if "=" in e)
+    volumes = sorted(config.get("Volumes") or {})
+    db = env.get("ADT_DB", "")
+    folder = posixpath.dirname(db) if db.startswith("/") else ""
+    for vol in volumes:
+        if folder == vol.rstrip("/") or folder.startswith(vol.rstrip("/") + "/"):
+            return vol
+    return volumes[0] if volumes else None
 
 
 def data_folder(image: str, *, client: docker.DockerClient | None = None) -> str | None:
@@ -54,19 +61,12 @@ def data_folder(image: str, *, client: docker.DockerClient | None = None) -> str
     database outside every VOLUME loses it with the container, and the durability check must see that.
     """
     cl = client or engine.client()
-    cfg = cl.api.inspect_image(image).get("Config") or {}
-    volumes = sorted(cfg.get("Volumes") or {})
-    db = _image_env(cl, image).get("ADT_DB", "")
-    folder = posixpath.dirname(db) if db.startswith("/") else ""
-    for vol in volumes:
-        if folder == vol.rstrip("/") or folder.startswith(vol.rstrip("/") + "/"):
-            return vol
-    return volumes[0] if volumes else None
+    return _folder_of(cl.api.inspect_image(image).get("Config") or {})
 
 
 def run_service(lab: Lab, image: str, *, name: str = legacy_adt.CONTAINER, volume: str = VOLUME) -> LabContainer:
     """Start the image in the lab with a named lab volume on its declared VOLUME and both ports published."""
-    folder = data_folder(image, client=lab.client)
+    folder = _folder_of(lab.image_config(image))
     return lab.run(image, name=name, ports=[MLLP_PORT, HTTP_PORT], volumes={volume: folder} if folder else None,
                    memory="256m", cpus=1.0, pids=128)
 
@@ -169,15 +169,15 @@ def live_report(build: LearnerBuild, *, lab_name: str = "containerize-check", le
                         got=None if build.ok else build.reason, hint=build.hint):
         return report
     assert build.tag is not None
-    cl = engine.client()
+    config = (lab_backend().image_inspect(build.tag) or {}).get("Config") or {}
     report.check(build.size <= build.size_budget,
                  f"the image adds at most {format_bytes(build.size_budget - build.base_size)} to its base",
                  got=format_bytes(max(0, build.size - build.base_size)),
                  hint="copy only adt_service.py; a .dockerignore keeps the rest of the folder out")
-    user = (cl.api.inspect_image(build.tag).get("Config") or {}).get("User") or "root"
+    user = config.get("User") or "root"
     report.check(user.split(":")[0] not in ("", "root", "0"), "the image's default user is not root", got=user,
                  hint="USER 10001 after the steps that need root")
-    healthcheck = ((cl.api.inspect_image(build.tag).get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
+    healthcheck = (config.get("Healthcheck") or {}).get("Test") or []
     if not report.check(bool(healthcheck) and healthcheck[0] != "NONE", "the image has a HEALTHCHECK",
                         got=healthcheck or "none", hint="HEALTHCHECK CMD [\"python3\", \"-c\", \"...urlopen("
                              f"'http://127.0.0.1:{HTTP_PORT}{legacy_adt.HEALTH_PATH}')\"]"):
@@ -262,7 +262,7 @@ def live_report(build: LearnerBuild, *, lab_name: str = "containerize-check", le
 
     # the layer scan needs only the image: it runs while the service is checked
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layer-scan") as pool:
-        scanning = pool.submit(scan_image, build.tag, build.base_image or "", client=cl)
+        scanning = pool.submit(scan_image, build.tag, build.base_image or "")
         if not service_checks():
             return report
         scan = scanning.result()

@@ -34,11 +34,11 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from careops.errors import CareOpsError
 from careops.grading import intake
@@ -72,7 +72,9 @@ from careops.grading.trusted import (
     sandbox_fetcher,
     trusted_prelude,
 )
+from careops.outline import outline
 from careops.progress import Progress
+from careops.solve.marks import zeroed_tests
 from careops.report import theme
 
 GRADER_FILES = ("agent.py", "trusted.py", "restore.py", "live.py", "autograder.py", "sandbox.py", "score.py",
@@ -145,17 +147,19 @@ def _sandbox_outputs(answer: dict[str, Any]) -> list[dict[str, Any]]:
 
 def execute(notebook: dict[str, Any], sandbox: Sandbox, prelude: dict[str, Any], *, learner: str,
             artifacts_from: dict[str, Any], zeroed: dict[str, str] | None = None,
-            not_answered: dict[str, str] | None = None) -> tuple[dict[str, TestOutcome], list[str]]:
+            not_answered: dict[str, str] | None = None, solved: dict[str, str] | None = None
+            ) -> tuple[dict[str, TestOutcome], list[str]]:
     """Run a restored notebook: learner cells in the sandbox, tests on the host. Fills in outputs.
 
     ``zeroed`` tests (test -> reason: they rely on the reference answers) score 0 without running;
     a failed test or an answer cell in ``not_answered`` (grade id -> "not answered: exercise ...") says so
-    instead of its error.
+    instead of its error; ``solved`` tests (test -> reason: the learner used ``careops solve`` on their exercise)
+    score 0 the same way.
     """
     tests: dict[str, TestOutcome] = {}
     incidents: list[str] = []
     defined: dict[str, Any] = {}
-    zeroed, not_answered = zeroed or {}, not_answered or {}
+    zeroed, not_answered, solved = zeroed or {}, not_answered or {}, solved or {}
     try:
         sandbox.wait_ready()
     except SandboxError as exc:
@@ -169,6 +173,8 @@ def execute(notebook: dict[str, Any], sandbox: Sandbox, prelude: dict[str, Any],
         if is_test(cell):
             if str(gid) in zeroed:
                 outcome = failed(str(gid), f"scored 0: {zeroed[str(gid)]}", "ReferenceUse")
+            elif str(gid) in solved:
+                outcome = failed(str(gid), f"scored 0: {solved[str(gid)]}", "Solved")
             elif live_meta(cell):
                 outcome = run_live_check(cell, artifacts_from, prelude, learner=learner,
                                          fetch=sandbox_fetcher(sandbox) if sandbox.dead is None else None)
@@ -275,7 +281,9 @@ def grade_submission(sub: intake.Submission, ctx: AssignmentContext, factory: Sa
         restored = restore(source_nb, submitted)
         out.notes.extend(restored.notes)
         zeroed = exercises_using_references(restored.notebook)
-        out.notes.extend(f"{gid} scored 0: {why}" for gid, why in zeroed.items())
+        solved = {gid: why for gid, why in zeroed_tests(restored.notebook, layout=outline(source_nb)).items()
+                  if gid not in zeroed}
+        out.notes.extend(f"{gid} scored 0: {why}" for gid, why in {**zeroed, **solved}.items())
         labels = exercise_labels(source_nb)
         not_answered = {**{gid: f"not answered: {labels.get(gid, gid)}"
                            for gid in unanswered(source_nb, restored.notebook)},
@@ -283,7 +291,8 @@ def grade_submission(sub: intake.Submission, ctx: AssignmentContext, factory: Sa
         sandbox = factory.take()
         try:
             tests, incidents = execute(restored.notebook, sandbox, ctx.preludes[name], learner=sub.learner,
-                                       artifacts_from=restored.notebook, zeroed=zeroed, not_answered=not_answered)
+                                       artifacts_from=restored.notebook, zeroed=zeroed, not_answered=not_answered,
+                                       solved=solved)
         finally:
             factory.release(sandbox)
         out.reasons.extend(incidents)
@@ -300,6 +309,77 @@ def grade_submission(sub: intake.Submission, ctx: AssignmentContext, factory: Sa
         out.status = "incomplete"
     out.seconds = time.monotonic() - start
     return out
+
+
+def submission_key(sub: intake.Submission, ctx: AssignmentContext) -> str:
+    """What a journal line is keyed by: the files handed in and the grader's version (a change of either grades again)."""
+    return hashlib.sha256(f"{sub.digest}:{ctx.version}".encode()).hexdigest()[:24]
+
+
+# -- where submissions are graded: the seam between the batch and its workers ---------------
+#: one submission back from grading: its Outcome, or the exception that kept it from being graded
+Graded = tuple[intake.Submission, "Outcome | Exception"]
+
+
+class Graders(Protocol):
+    """Grades accepted submissions somewhere and hands back their Outcomes; the batch records them.
+
+    ``grading(ctx, policy, work)`` is a context manager around the whole batch: ``work`` is a list of
+    (submission, key); it yields an iterator of (submission, Outcome or the exception that kept it from being
+    graded), in the order they finish. ``news()`` is a short line for the progress bar ("" when nothing to say).
+    :class:`LocalGraders` is today's pool of sandboxes on this machine's engine;
+    ``careops.grading.queue.QueueGraders`` sends each submission to Celery workers on other engines.
+    """
+
+    def grading(self, ctx: AssignmentContext, policy: SandboxPolicy, work: list[tuple[intake.Submission, str]]
+                ) -> AbstractContextManager[Iterator[Graded]]: ...
+
+    def news(self) -> str: ...
+
+
+class LocalGraders:
+    """``jobs`` sandboxes at once on this machine's engine (threads; one fresh sandbox per notebook)."""
+
+    def __init__(self, jobs: int | None = None) -> None:
+        self.jobs = max(1, jobs or min(2, os.cpu_count() or 1))
+
+    @contextmanager
+    def grading(self, ctx: AssignmentContext, policy: SandboxPolicy, work: list[tuple[intake.Submission, str]]
+                ) -> Iterator[Iterator[Graded]]:
+        from careops import engine
+
+        client = engine.client()
+        remove_leftovers(ctx.assignment, client=client)
+        session = uuid.uuid4().hex[:12]
+        factory = SandboxFactory(policy, assignment=ctx.assignment, session=session, client=client,
+                                 prestart=bool(work))
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="grade")
+        stopping = True  # until the batch is through: an exception, Ctrl-C or SIGTERM stops the sandboxes at once
+        try:
+            futures = {pool.submit(grade_submission, s, ctx, factory, key): s for s, key in work}
+            yield ((futures[f], _result_or_error(f)) for f in as_completed(futures))
+            stopping = False
+        finally:
+            if stopping:  # remove the sandboxes in use and the spare now, before waiting for the threads
+                factory.abort()
+                remove_run(ctx.assignment, session, client=client)
+            pool.shutdown(wait=True, cancel_futures=stopping)
+            factory.close()
+            if stopping:  # anything a thread started while it was stopping
+                remove_run(ctx.assignment, session, client=client)
+            remove_leftovers(ctx.assignment, client=client, session=session)
+
+    def news(self) -> str:
+        return ""
+
+
+def _result_or_error(future: Future[Outcome]) -> Outcome | Exception:
+    error = future.exception()
+    if error is None:
+        return future.result()
+    if isinstance(error, Exception):
+        return error
+    raise error  # KeyboardInterrupt, SystemExit: not a submission's problem
 
 
 @dataclass
@@ -438,10 +518,13 @@ class _StopOnSigterm:
 
 def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, regrade: bool = False,
                 jobs: int | None = None, policy: SandboxPolicy | None = None, feedback: bool = True,
-                progress: bool = True, learners: list[str] | None = None) -> GradeSummary:
+                progress: bool = True, learners: list[str] | None = None,
+                graders: Graders | None = None) -> GradeSummary:
     """Grade the submissions of ``assignment`` found at ``submissions`` (only ``learners``' when given, always
-    again); then write the class's grades, exports and feedback from the gradebook. See the module doc."""
-    from careops import engine
+    again); then write the class's grades, exports and feedback from the gradebook. See the module doc.
+
+    ``graders`` says where submissions are graded: default :class:`LocalGraders` (``jobs`` at once here).
+    """
     from careops.grading import deadlines as dl
     from careops.grading.score import Scorer
 
@@ -469,18 +552,15 @@ def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, regrade
         subs = [s for s in subs if s.learner in learners]
     journal = Journal(out_dir / "journal.jsonl")
     done = journal.entries()
-    keys = {s.learner: hashlib.sha256(f"{s.digest}:{ctx.version}".encode()).hexdigest()[:24] for s in subs}
+    keys = {s.learner: submission_key(s, ctx) for s in subs}
     todo = [s for s in subs if regrade or learners or done.get(s.learner, {}).get("key") != keys[s.learner]]
     skipped = sorted(s.learner for s in subs if s not in todo)
-    client = engine.client()
-    remove_leftovers(assignment, client=client)
+    graders = graders or LocalGraders(jobs)
     # importing nbgrader's apps takes seconds: do it while the first sandboxes start
     loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbgrader")
     scorer_future = loader.submit(Scorer, course)
     loader.shutdown(wait=False)
     policy = policy or SandboxPolicy()
-    session = uuid.uuid4().hex[:12]
-    jobs = max(1, jobs or min(2, os.cpu_count() or 1))
     by_learner = {s.learner: s for s in subs}
 
     def entry(out: Outcome, sub: intake.Submission) -> dict[str, Any]:
@@ -502,39 +582,29 @@ def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, regrade
         if progress and todo else None
     rejected = [s for s in todo if s.problem]
     accepted = [s for s in todo if not s.problem]
-    factory = SandboxFactory(policy, assignment=assignment, session=session, client=client,
-                             prestart=bool(accepted))
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
     stopping = True  # until the batch is through: an exception, Ctrl-C or SIGTERM stops the run at once
     try:
-        with _StopOnSigterm() as stop:
-            futures = {pool.submit(grade_submission, s, ctx, factory, keys[s.learner]): s for s in accepted}
+        work = [(s, keys[s.learner]) for s in accepted]
+        with _StopOnSigterm() as stop, graders.grading(ctx, policy, work) as results:
             for s in rejected:  # no container for these; recorded while the sandboxes work
                 with stop.deferred():
                     record(Outcome(s.learner, keys[s.learner], "rejected", reasons=[s.problem or ""]))
                 if bar:
                     bar.advance()
-            for fut in as_completed(futures):
+            for sub, got in results:
                 with stop.deferred():  # a submission's gradebook rows and journal line are written whole
                     try:
-                        record(fut.result())
+                        if isinstance(got, Exception):
+                            raise got
+                        record(got)
                     except Exception as exc:  # noqa: BLE001 - the grader's trouble, not the learner's: retried
                         msg = exc.message if isinstance(exc, CareOpsError) else f"{type(exc).__name__}: {exc}"
-                        sub = futures[fut]
                         journal.append(entry(Outcome(sub.learner, "", "error", reasons=[f"grader problem: {msg}"]),
                                              sub))
                 if bar:
-                    bar.advance()
+                    bar.advance(text=graders.news())
         stopping = False
     finally:
-        if stopping:  # remove the sandboxes in use and the spare now, before waiting for the threads
-            factory.abort()
-            remove_run(assignment, session, client=client)
-        pool.shutdown(wait=True, cancel_futures=stopping)
-        factory.close()
-        if stopping:  # anything a thread started while it was stopping
-            remove_run(assignment, session, client=client)
-        remove_leftovers(assignment, client=client, session=session)
         if bar:
             bar.close(ok=None if stopping else True, text="stopped" if stopping else "")
     scorer = scorer_future.result()

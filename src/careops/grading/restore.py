@@ -15,35 +15,19 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from careops.outline import is_answer as is_solution
+from careops.outline import is_autograded as is_test
+from careops.outline import nbgrader as nbgrader_meta
+from careops.outline import source_text
+
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 TEXT_STUB = "YOUR ANSWER HERE"
 _REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\s*$.*?^[ \t]*### END SOLUTION[ \t]*$", re.MULTILINE | re.DOTALL)
 
 
-def source_text(cell: dict[str, Any]) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
-
-
-def nbgrader_meta(cell: dict[str, Any]) -> dict[str, Any]:
-    meta = cell.get("metadata")
-    nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
-    return nbg if isinstance(nbg, dict) else {}
-
-
 def grade_id(cell: dict[str, Any]) -> str | None:
     gid = nbgrader_meta(cell).get("grade_id")
     return gid if isinstance(gid, str) and gid else None
-
-
-def is_solution(cell: dict[str, Any]) -> bool:
-    return bool(nbgrader_meta(cell).get("solution"))
-
-
-def is_test(cell: dict[str, Any]) -> bool:
-    """An autograded test: a code cell with points that is not an answer."""
-    m = nbgrader_meta(cell)
-    return cell.get("cell_type") == "code" and bool(m.get("grade")) and not m.get("solution")
 
 
 def stub(cell: dict[str, Any]) -> str:

@@ -137,34 +137,38 @@ class _Stream:
         return data
 
     def _read(self) -> None:
-        buf = b""
         over = False  # past a cap: keep draining (a blocked writer can wedge the engine's kill), keep nothing
         try:
             while True:
                 header = self._recv_exactly(8)
                 kind, size = header[0], struct.unpack(">I", header[4:])[0]
-                self.total += size
                 payload = self._recv_exactly(size) if size else b""
                 if over or kind != 1:  # only stdout carries the protocol
+                    self.total += size
                     continue
-                if self.total > self.policy.total_cap:
-                    over = True
-                    self.lines.put(SandboxError(
-                        f"the notebook wrote more than {self.policy.total_cap // 1024**2} MiB to the grader",
-                        reason="output"))
-                    continue
-                buf += payload
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    self.lines.put(line)
-                if len(buf) > self.policy.answer_cap:
-                    over = True
-                    buf = b""
-                    self.lines.put(SandboxError(
-                        f"the notebook sent an answer larger than {self.policy.answer_cap // 1024**2} MiB",
-                        reason="output"))
+                over = not self._take(payload)
         except (EOFError, OSError, ValueError):
             self.lines.put(None)
+
+    def _take(self, payload: bytes) -> bool:
+        """Count ``payload`` (the agent's stdout) and cut it into lines; False once past a cap (said on the queue)."""
+        self.total += len(payload)
+        if self.total > self.policy.total_cap:
+            self.lines.put(SandboxError(
+                f"the notebook wrote more than {self.policy.total_cap // 1024**2} MiB to the grader",
+                reason="output"))
+            return False
+        self._buf = getattr(self, "_buf", b"") + payload
+        while b"\n" in self._buf:
+            line, self._buf = self._buf.split(b"\n", 1)
+            self.lines.put(line)
+        if len(self._buf) > self.policy.answer_cap:
+            self._buf = b""
+            self.lines.put(SandboxError(
+                f"the notebook sent an answer larger than {self.policy.answer_cap // 1024**2} MiB",
+                reason="output"))
+            return False
+        return True
 
     def close(self) -> None:
         try:

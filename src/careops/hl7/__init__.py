@@ -13,10 +13,11 @@ from careops.hl7.mllp import (
     MllpFrameError,
     MllpTimeout,
     frame,
+    send_batches,
 )
 
 __all__ = [
     "Ack", "AckParseError", "build_adt", "parse_ack",
     "DEFAULT_MAX_MESSAGE", "END_BLOCK", "START_BLOCK", "Hl7Error", "MllpClient",
-    "MllpConnectionError", "MllpDecoder", "MllpFrameError", "MllpTimeout", "frame",
+    "MllpConnectionError", "MllpDecoder", "MllpFrameError", "MllpTimeout", "frame", "send_batches",
 ]

@@ -236,3 +236,30 @@ class MllpClient:
         """Send one message framed and return its parsed ACK."""
         reply = self.send_raw(frame(message))
         return parse_ack(reply.decode("utf-8", errors="replace"))
+
+
+def send_batches(host: str, port: int, batches: list[list[str]], *, timeout: float = 30.0) -> tuple[float, list[str]]:
+    """Send each batch of messages on a connection of its own, all batches at once (a throughput measure):
+    the seconds it took, and the text of every ACK that was not AA/CA (or of the error that ended a batch)."""
+    import threading
+    import time
+
+    refused: list[str] = []
+
+    def send(batch: list[str]) -> None:
+        try:
+            with MllpClient(host, port, timeout=timeout) as client:
+                for message in batch:
+                    ack = client.send(message)
+                    if not ack.ok:
+                        refused.append(ack.text)
+        except Hl7Error as exc:
+            refused.append(f"the connection ended the batch: {exc.message}")
+
+    threads = [threading.Thread(target=send, args=(batch,)) for batch in batches]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started, refused

@@ -117,8 +117,9 @@ def _image_recipe(image_id: str, tini: Path | None) -> str:
     return recipe_hash("image", image_id, file_sha256(tini) if tini else "")
 
 
-def _debootstrap_recipe(include: tuple[str, ...] = INCLUDE) -> str:
-    return recipe_hash("debootstrap", SUITE, VARIANT, ",".join(include), TRIM_VERSION, *IMPORT_CHANGES)
+def _debootstrap_recipe(include: tuple[str, ...] = INCLUDE, trim: tuple[str, ...] = ()) -> str:
+    extra = ("trim", *trim) if trim else ()  # no extra trim: the same hash as before the option existed
+    return recipe_hash("debootstrap", SUITE, VARIANT, ",".join(include), TRIM_VERSION, *IMPORT_CHANGES, *extra)
 
 
 def _expected_inputs(cl: docker.DockerClient, labels: dict[str, str], probe: Probe) -> str | None:
@@ -256,10 +257,11 @@ path-include /usr/share/locale/locale.alias
 """
 
 
-def _trim_rootfs(rootfs: Path) -> None:
+def _trim_rootfs(rootfs: Path, extra: tuple[str, ...] = ()) -> None:
     """Drop what an image must not carry: package caches, apt lists, the build host's name and resolver,
-    and (like slim images) docs, man pages and translations; licences (copyright files) stay."""
-    for pattern in _TRIM:
+    and (like slim images) docs, man pages and translations; licences (copyright files) stay.
+    ``extra``: a variant's own paths (globs under the rootfs) it does not need."""
+    for pattern in _TRIM + tuple(extra):
         for p in glob.glob(str(rootfs / pattern)):
             if p.endswith(_KEEP):
                 continue
@@ -317,7 +319,7 @@ def _import_rootfs(cl: docker.DockerClient, rootfs: Path, digest: str, *, name: 
 
 def _debootstrap(cl: docker.DockerClient, *, progress: bool, rootfs: Path | None = None,
                  mirror: str | None = None, name: str = "base", tag: str = BASE_IMAGE,
-                 include: tuple[str, ...] = INCLUDE) -> ImageResult:
+                 include: tuple[str, ...] = INCLUDE, trim: tuple[str, ...] = ()) -> ImageResult:
     """Make the base (or a variant with more packages) from Debian packages with debootstrap and import it
     (``rootfs``/``mirror``: for tests)."""
     timer = Timer()
@@ -332,7 +334,7 @@ def _debootstrap(cl: docker.DockerClient, *, progress: bool, rootfs: Path | None
             fix="run 'sudo .venv/bin/careops images build base' once, or " + NO_SOURCE_FIX.split(", or ", 1)[1])
     check_free_space(cl, what="debootstrap the base image")
     mirror = mirror or host_debian_mirror()
-    digest = _debootstrap_recipe(include)
+    digest = _debootstrap_recipe(include, trim)
     rootfs = rootfs or _rootfs()
     remove_rootfs(rootfs)  # what a crashed run left
     rootfs.parent.mkdir(parents=True, exist_ok=True)
@@ -349,7 +351,7 @@ def _debootstrap(cl: docker.DockerClient, *, progress: bool, rootfs: Path | None
                 + "\n    ".join(tail[-10:] + (["debootstrap.log:"] + log_tail if log_tail else [])),
                 fix=f"check that the Debian mirror ({mirror or 'debootstrap default'}) is reachable from this host "
                     "(apt-get update shows it), or " + NO_SOURCE_FIX.split(", or ", 1)[1])
-        _trim_rootfs(rootfs)
+        _trim_rootfs(rootfs, trim)
         if progress:
             print(f"{name}: importing the rootfs into the engine ...", file=sys.stderr)
         image_id = _import_rootfs(cl, rootfs, digest, name=name, tag=tag)
@@ -412,11 +414,12 @@ def ensure_variant(cl: docker.DockerClient, spec: ImageSpec, *, force: bool = Fa
     """
     timer = Timer()
     include = tuple(dict.fromkeys(INCLUDE + tuple(spec.debootstrap_include)))
-    digest = _debootstrap_recipe(include)
+    digest = _debootstrap_recipe(include, spec.debootstrap_trim)
     current = existing_image(cl, spec.tag)
     if current is not None and not force and labels_of(current).get(LABEL_INPUTS) == digest:
         if existing_image(cl, f"{spec.repository}:{digest[:12]}") is None:
             cl.api.tag(current["Id"], spec.repository, digest[:12])
         return ImageResult(spec.name, spec.tag, str(current["Id"]), digest, False, timer.seconds,
                            labels_of(current).get(LABEL_SOURCE, "debootstrap"))
-    return _debootstrap(cl, progress=progress, name=spec.name, tag=spec.tag, include=include)
+    return _debootstrap(cl, progress=progress, name=spec.name, tag=spec.tag, include=include,
+                        trim=spec.debootstrap_trim)

@@ -25,8 +25,17 @@ FHIR_FACADE_IMAGE = "careops/fhir-facade:latest"
 ROUTER_REPOSITORY = "careops/router"
 ROUTER_BASE_IMAGE = "careops/router-base:bookworm"
 ROUTER_IMAGE = f"{ROUTER_REPOSITORY}:latest"
+PROMETHEUS_BASE_IMAGE = "careops/prometheus-base:bookworm"
+PROMETHEUS_IMAGE = "careops/prometheus:latest"
 HUB_IMAGE = "careops/hub:latest"
 LEARNER_IMAGE = "careops/learner:latest"
+REDIS_BASE_IMAGE = "careops/redis-base:bookworm"
+REDIS_IMAGE = "careops/redis:latest"
+#: The images a lab container may run on a shared host (through the lab broker): what the modules start.
+#: Not the hub, the learner's own server image or the grader (which holds the hidden tests).
+LAB_IMAGES = (BASE_IMAGE, LAB_IMAGE, ADT_V1, ADT_V2, ADT_V2_FAULTY, CI_RUNNER_IMAGE, FHIR_FACADE_IMAGE, ROUTER_IMAGE)
+#: Where a learner's own Dockerfile builds are tagged: <repository>:<learner id>-<build id> (careops.containerize)
+LEARNER_BUILD_REPO = "careops-learner/adt"
 
 LABEL_IMAGE = "org.careops.image"
 LABEL_INPUTS = "org.careops.inputs"
@@ -42,6 +51,7 @@ LEARNER_ASSETS = (
     "ci-pipeline/repo-template",  # module 1's repository
     "containerize/policy", "containerize/fhir-facade",  # module 2's Dockerfile policy, the façade's source
     "synthetic-data",  # module 4's extract, targets and legacy PID helpers
+    "monitoring/series",  # module 5's recorded series (the rules' checks run promtool on them)
 )
 
 
@@ -73,6 +83,8 @@ class ImageSpec:
     optional: str = ""
     #: for a base variant (``context`` None, not "base"): Debian packages debootstrap adds to the base's own
     debootstrap_include: tuple[str, ...] = ()
+    #: for a base variant: paths (globs under the rootfs) its packages bring that the image does not need
+    debootstrap_trim: tuple[str, ...] = ()
     #: a folder inside the context with package.json + package-lock.json: careops adds its node_modules,
     #: fetched on the host by ``npm ci`` (careops.images.npm), never in the build
     node_packages: str | None = None
@@ -118,9 +130,11 @@ CATALOG: list[ImageSpec] = [
         requirements="grading/image/requirements.in",
         local_projects=(".",),
         depends_on=("base",),
-        # lab assets hidden tests read (careops.paths.lab_asset): the service, repo template, policies, extracts
+        # lab assets hidden tests read (careops.paths.lab_asset): the service, repo template, policies, extracts,
+        # module 5's recorded series
         extra_context=(("labs/legacy-adt", "assets/legacy-adt"), ("labs/ci-pipeline", "assets/ci-pipeline"),
-                       ("labs/containerize", "assets/containerize"), ("labs/synthetic-data", "assets/synthetic-data")),
+                       ("labs/containerize", "assets/containerize"), ("labs/synthetic-data", "assets/synthetic-data"),
+                       ("labs/monitoring", "assets/monitoring")),
         smoke=(("nbgrader", "--version"),
                ("python", "-c", "import careops.checks.ci_pipeline as c; c.service_source(); c.sample_messages()")),
     ),
@@ -186,6 +200,20 @@ CATALOG: list[ImageSpec] = [
         smoke_user="10010",
         optional="module 3 (safe deployments)",
     ),
+    # Module 5's Prometheus and promtool (Debian's prometheus package), entering offline the same way;
+    # labs/monitoring/prometheus adds a non-root user and the folders careops copies config and rules into.
+    # (the web UI's time-zone library brings 210 MB of per-zone data files it never loads: trimmed)
+    ImageSpec(name="prometheus-base", tag=PROMETHEUS_BASE_IMAGE, debootstrap_include=("prometheus",),
+              debootstrap_trim=("usr/share/javascript/moment-timezone/data",), optional="module 5 (monitoring)"),
+    ImageSpec(
+        name="prometheus",
+        tag=PROMETHEUS_IMAGE,
+        context="labs/monitoring/prometheus",
+        depends_on=("prometheus-base",),
+        smoke=(("prometheus", "--version"), ("promtool", "--version")),
+        smoke_user="10020",
+        optional="module 5 (monitoring)",
+    ),
     # Workshop mode (careops.workshop): Node for the hub's proxy and libatomic for regopy (the learner's
     # Dockerfile policy check) enter offline through a debootstrapped variant of the base.
     ImageSpec(name="workshop-base", tag="careops/workshop-base:bookworm",
@@ -218,10 +246,27 @@ CATALOG: list[ImageSpec] = [
         node_packages="workshop/hub/proxy",
         source_builds=("onetimepass",),  # NativeAuthenticator's 2FA helper: published without a wheel
         depends_on=("workshop-base",),
+        # the lab broker builds learners' Dockerfiles next to the ADT service they containerize
+        extra_context=(("labs/legacy-adt/v2/adt_service.py", "assets/legacy-adt/v2/adt_service.py"),),
         smoke=(("jupyterhub", "--version"), ("configurable-http-proxy", "--version"),
                ("python", "-c", ("import dockerspawner, nativeauthenticator, jupyterhub_idle_culler, "
-                                 "careops.workshop.auth, careops.workshop.spawner"))),
+                                 "careops.workshop.auth, careops.workshop.spawner, careops.workshop.broker, "
+                                 "careops.containerize.build, careops.containerize.layers; "
+                                 "from careops.paths import lab_asset; lab_asset('legacy-adt/v2/adt_service.py')"))),
         optional=WORKSHOP,
+    ),
+    # The grading queue's Redis for a workshop host (careops.grading.queue): Debian's redis-server enters
+    # offline through a debootstrapped variant of the base, like the router's nginx.
+    ImageSpec(name="redis-base", tag=REDIS_BASE_IMAGE, debootstrap_include=("redis-server",),
+              optional="workshop mode (the grading queue's Redis)"),
+    ImageSpec(
+        name="redis",
+        tag=REDIS_IMAGE,
+        context="labs/images/redis",
+        depends_on=("redis-base",),
+        smoke=(("redis-server", "--version"), ("test", "-r", "/etc/careops-redis/redis.conf")),
+        smoke_user="redis",
+        optional="workshop mode (the grading queue's Redis)",
     ),
 ]
 

@@ -1,10 +1,12 @@
 """A lab container as a learner sees it: exec with timeouts, files in and out, state, logs, limits, health.
 
-``LabContainer`` is the one wrapper of a docker SDK container in careops:
-code outside ``careops.lab`` asks it (``exec``, ``exec_stream``, ``wait``,
-``state``, ``put_files``, ``get_file``, ``processes`` ...) rather than the SDK
-object. ``raw`` stays as a documented escape hatch for tests and for a learner
-exploring the SDK in a notebook.
+``LabContainer`` is the one wrapper of a lab container in careops: code
+outside ``careops.lab`` asks it (``exec``, ``exec_stream``, ``wait``,
+``state``, ``put_files``, ``get_file``, ``processes`` ...). What it wraps is a
+backend's handle (careops.lab.backend.ContainerHandle): the docker SDK object
+on this machine's engine, or the container's address at the workshop's lab
+broker. ``raw`` stays as a documented escape hatch for tests and for a learner
+exploring the SDK in a notebook (on this machine's engine only).
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ from docker.models.containers import Container
 
 from careops.errors import ExecFailed, ExecTimeout, LabError
 from careops.lab import labels as L
+from careops.lab.backend import ContainerHandle
+from careops.lab.direct import DirectContainer
 from careops.lab.policy import format_bytes
 from careops.report import theme
 
@@ -104,13 +108,13 @@ def files_tar(files: Mapping[str, bytes], *, mode: int = 0o644, uid: int = 0, gi
 
 
 class LabContainer:
-    """A container that belongs to a Lab; wraps docker-py's Container.
+    """A container that belongs to a Lab; wraps its backend's handle (a docker SDK Container is wrapped too).
 
     ``with lab.run(...) as c:`` removes the container when the block ends, whatever happens in it.
     """
 
-    def __init__(self, container: Container) -> None:
-        self._c = container
+    def __init__(self, container: ContainerHandle | Container) -> None:
+        self._c: ContainerHandle = DirectContainer(container) if isinstance(container, Container) else container
 
     # -- identity -------------------------------------------------------
     @property
@@ -123,13 +127,17 @@ class LabContainer:
 
     @property
     def labels(self) -> dict[str, str]:
-        return dict(self._c.labels)
+        return dict((self._c.attrs.get("Config") or {}).get("Labels") or {})
 
     @property
     def raw(self) -> Container:
         """The docker SDK object: an escape hatch for tests and exploration. careops' own code outside
         ``careops.lab`` does not use it (tests/test_lab.py guards that); add what is missing here instead."""
-        return self._c
+        found = getattr(self._c, "raw", None)
+        if found is None:
+            raise LabError(f"{self.name} runs through the workshop's lab broker: there is no docker SDK object here",
+                           fix="use the container's own methods (exec, logs, state, put_files, ...)")
+        return found
 
     @property
     def attrs(self) -> dict[str, Any]:
@@ -139,7 +147,7 @@ class LabContainer:
     @property
     def image_name(self) -> str:
         """The image it was started from, as named then (``careops/legacy-adt:v1``), else the image's first tag."""
-        return self._c.attrs.get("Config", {}).get("Image") or (self._c.image.tags or [""])[0]
+        return self._c.attrs.get("Config", {}).get("Image") or (self._c.image_tags() or [""])[0]
 
     def reload(self) -> "LabContainer":
         try:
@@ -153,7 +161,8 @@ class LabContainer:
 
     @property
     def status(self) -> str:
-        return self.reload()._c.status
+        self.reload()
+        return self._c.status
 
     def state(self, *, reload: bool = True) -> RunState:
         """Status, exit code (once exited), OOM kill and health; ``reload=False`` reads the last inspect data."""
@@ -179,13 +188,13 @@ class LabContainer:
     def port(self, container_port: int | str, proto: str = "tcp") -> int:
         """The 127.0.0.1 port on the host that reaches ``container_port``."""
         key = f"{container_port}/{proto}" if "/" not in str(container_port) else str(container_port)
-        bindings = (self.reload()._c.attrs["NetworkSettings"].get("Ports") or {}).get(key)
-        if not bindings:
+        found = self.reload()._c.host_port(key)
+        if not found:
             raise LabError(
                 f"container {self.name} publishes no port {key}",
                 fix=f"start it with ports=[{container_port}]",
             )
-        return int(bindings[0]["HostPort"])
+        return found
 
     def ip(self) -> str:
         """Its address on the lab network (reachable from other lab containers)."""
@@ -222,25 +231,22 @@ class LabContainer:
         the host gives up KILL_GRACE seconds later and reports a timeout too. The
         result keeps the last ``keep`` characters of output (None: all of it).
         """
-        wrapped = ["timeout", "-s", "KILL", str(max(1, int(timeout + 0.999))), *argv]
-        api = self._c.client.api
         started = time.monotonic()
-        exec_id = api.exec_create(self.id, wrapped, environment=env or {}, user=user or "", workdir=workdir,
-                                  stdout=True, stderr=True)["Id"]
+        session = self._c.exec_open(list(argv), timeout=timeout, env=env or {}, user=user or "", workdir=workdir)
         queue: Queue[str | None] = Queue()
 
         def pump() -> None:
             """Reads the engine's stream; the caller's thread handles the text (callbacks, notebook output)."""
             try:
                 decoder = codecs.getincrementaldecoder("utf-8")("replace")
-                for chunk in api.exec_start(exec_id, stream=True):
+                for chunk in session.chunks():
                     queue.put(decoder.decode(chunk))
-            except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+            except (docker.errors.DockerException, requests.exceptions.RequestException, OSError, LabError):
                 pass
             finally:
                 queue.put(None)
 
-        threading.Thread(target=pump, daemon=True, name=f"exec-{exec_id[:8]}").start()
+        threading.Thread(target=pump, daemon=True, name=f"exec-{self.name[-20:]}").start()
         chunks: list[str] = []
         kept = 0
         partial = ""
@@ -266,10 +272,7 @@ class LabContainer:
         if on_line and partial:
             on_line(partial.rstrip("\r"))
         seconds = time.monotonic() - started
-        try:
-            code = api.exec_inspect(exec_id).get("ExitCode")
-        except (docker.errors.DockerException, requests.exceptions.RequestException):
-            code = None
+        code = session.exit_code()
         timed_out = not finished or (code in (124, 137) and seconds >= timeout - 0.5)
         return StreamResult(int(code) if code is not None else -1, "".join(chunks), seconds, timed_out)
 
@@ -310,8 +313,7 @@ class LabContainer:
 
     def get_archive(self, path: str) -> bytes:
         """A tar of ``path`` inside (a file or a folder); docker.errors.NotFound when it does not exist."""
-        stream, _ = self._c.get_archive(path)
-        return b"".join(stream)
+        return self._c.get_archive(path)
 
     def get_file(self, path: str) -> bytes:
         """The content of the file ``path`` inside (b"" when it is not a regular file)."""
@@ -325,21 +327,26 @@ class LabContainer:
 
         An engine without `top` raises docker.errors.APIError.
         """
-        top = self._c.top(ps_args=ps_args)
+        top = self._c.top(ps_args)
         titles = [t.upper() for t in top.get("Titles") or []]
         return [dict(zip(titles, map(str, row))) for row in top.get("Processes") or []]
 
     def logs(self, tail: int | None = 200, *, stdout: bool = True, stderr: bool = True) -> str:
         """Its last ``tail`` log lines (None: all), of stdout and stderr or of one of them."""
-        return self._c.logs(tail="all" if tail is None else tail, stdout=stdout,
-                            stderr=stderr).decode("utf-8", "replace")
+        return self._c.logs(tail, stdout, stderr).decode("utf-8", "replace")
 
-    def wait_until(self, status: str = "running", *, timeout: float = 30) -> "LabContainer":
-        """Poll until the container reaches ``status`` (or 'healthy'), or explain why not."""
+    def wait_until(self, status: str = "running", *, timeout: float = 30, done_ok: bool = False) -> "LabContainer":
+        """Poll until the container reaches ``status`` (or 'healthy'), or explain why not.
+
+        ``done_ok``: a container that already ran to completion (exit code 0) counts as having got there (a
+        short command may be over before the first look, the more so through the workshop's lab broker).
+        """
         deadline = time.monotonic() + timeout
         while True:
             current = self.health if status == "healthy" else self.status
             if current == status:
+                return self
+            if done_ok and self._c.status == "exited" and self._c.attrs["State"].get("ExitCode") == 0:
                 return self
             if self._c.status in ("exited", "dead") and status != "exited":
                 raise LabError(
@@ -357,13 +364,12 @@ class LabContainer:
 
     def wait(self, timeout: float | None = None) -> int:
         """Block until it exits; its exit code. Not exited within ``timeout`` seconds: LabError."""
-        try:
-            status = self._c.wait(timeout=timeout)
-        except requests.exceptions.RequestException as exc:  # the engine's answer did not come within the timeout
-            within = f"within {timeout:g} s" if timeout is not None else f"({type(exc).__name__}: {exc})"
+        code = self._c.wait(timeout)
+        if code is None:
+            within = f"within {timeout:g} s" if timeout is not None else "(the engine stopped answering)"
             raise LabError(f"container {self.name} did not exit {within}",
-                           fix="read its logs (.logs()); a command that never ends needs fixing") from None
-        return int(status.get("StatusCode", -1))
+                           fix="read its logs (.logs()); a command that never ends needs fixing")
+        return code
 
     def start(self) -> None:
         """Start it again (after it stopped, exited or was killed), with its configuration as it was."""
@@ -371,20 +377,17 @@ class LabContainer:
 
     def stop(self, timeout: int = 10) -> None:
         """SIGTERM, then SIGKILL after ``timeout`` seconds."""
-        self._c.stop(timeout=timeout)
+        self._c.stop(timeout)
 
     def restart(self, timeout: int = 10) -> None:
-        self._c.restart(timeout=timeout)
+        self._c.restart(timeout)
 
     def kill(self, signal: str | int | None = None) -> None:
         """Send ``signal`` (default SIGKILL) to its main process."""
-        self._c.kill(signal=signal)
+        self._c.kill(signal)
 
     def remove(self) -> None:
-        try:
-            self._c.remove(force=True, v=True)
-        except docker.errors.NotFound:
-            pass
+        self._c.remove()
 
     def __enter__(self) -> Self:
         return self
@@ -399,8 +402,9 @@ class LabContainer:
     def _repr_html_(self) -> str:
         lim = self.limits()
         rows = {
+            "name": self.name,
             "status": theme.join([theme.state(self._c.status), f" / {self.health}" if self.health else ""]),
-            "image": ", ".join(self._c.image.tags) or self._c.image.short_id,
+            "image": ", ".join(self._c.image_tags()) or self.image_name,
             "memory": theme.num(format_bytes(int(lim["memory"]))) if lim["memory"] else "unlimited",
             "cpus": theme.num(lim["cpus"]),
             "pids": theme.num(lim["pids"]),

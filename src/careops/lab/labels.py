@@ -20,6 +20,12 @@ SESSION = f"{PREFIX}.session"
 CREATOR_HOST = f"{PREFIX}.creator-host"
 CREATOR_PID = f"{PREFIX}.creator-pid"
 ROLE = f"{PREFIX}.role"
+#: Container ports a lab asked for, on a lab whose network publishes none on the host (through the broker)
+PORTS = f"{PREFIX}.ports"
+#: A lab container's memory limit in bytes, on a shared host (the broker's quota adds them up)
+MEMORY = f"{PREFIX}.memory"
+#: An image a learner's Dockerfile built (careops.containerize.build): its build id
+LEARNER_BUILD = f"{PREFIX}.learner-build"
 
 _NAME_OK = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
@@ -57,15 +63,16 @@ def learner_id() -> str:
     return slug(learner_name(), what="learner id")
 
 
-def lab_labels(lab: str, learner: str, session: str) -> dict[str, str]:
-    """The labels every resource of one lab session carries."""
+def lab_labels(lab: str, learner: str, session: str, *, host: str | None = None,
+               pid: str | None = None) -> dict[str, str]:
+    """The labels every resource of one lab session carries (creator: this process unless told)."""
     return {
         MANAGED: "true",
         LAB: lab,
         LEARNER: learner,
         SESSION: session,
-        CREATOR_HOST: socket.gethostname(),
-        CREATOR_PID: str(os.getpid()),
+        CREATOR_HOST: host or socket.gethostname(),
+        CREATOR_PID: pid or str(os.getpid()),
     }
 
 

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from careops.errors import PolicyViolation
+from careops.errors import PolicyViolation, QuotaExceeded
+from careops.lab import labels as L
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
@@ -109,8 +110,8 @@ def check_capabilities(cap_add: list[str] | tuple[str, ...]) -> list[str]:
     return caps
 
 
-def check_bind_mount(source: str | Path, workdir: Path | None) -> Path:
-    """Allow a host folder only inside the lab's explicit work folder."""
+def check_forbidden_mount(source: str | Path) -> Path:
+    """Refuse the paths that hand over the host (the engine socket, /proc, /sys, /dev); the path, resolved."""
     src = Path(source).expanduser().resolve()
     for forbidden in FORBIDDEN_MOUNTS:
         if src == Path(forbidden) or str(src).startswith(forbidden.rstrip("/") + "/"):
@@ -118,6 +119,12 @@ def check_bind_mount(source: str | Path, workdir: Path | None) -> Path:
                 f"{src} may never be mounted into a lab container (it would hand over the host)",
                 fix="labs reach the engine only through careops' own code, never a mounted socket",
             )
+    return src
+
+
+def check_bind_mount(source: str | Path, workdir: Path | None) -> Path:
+    """Allow a host folder only inside the lab's explicit work folder."""
+    src = check_forbidden_mount(source)
     if workdir is None:
         raise PolicyViolation(
             f"host folder {src} cannot be mounted: this lab has no work folder",
@@ -130,3 +137,65 @@ def check_bind_mount(source: str | Path, workdir: Path | None) -> Path:
             fix=f"put what the container needs under {root}",
         )
     return src
+
+
+@dataclass(frozen=True)
+class LabQuota:
+    """One learner's share of a shared host (workshop mode): containers at once, and their memory limits in total.
+
+    Every container of the learner counts, in every lab, running or not (a stopped one can be started again);
+    a container that a request replaces (same name) does not.
+    """
+
+    containers: int = 8
+    memory: int = 2 * 1024**3
+    #: labs open at once (each is a network: the engine has a limited pool of their address ranges)
+    labs: int = 6
+    volumes: int = 16
+
+    def check(self, existing: dict[str, int], new_name: str, new_memory: int) -> None:
+        """``existing``: the learner's containers (name -> memory limit). Raise QuotaExceeded if ``new`` does not fit."""
+        others = {n: m for n, m in existing.items() if n != new_name}
+        if len(others) + 1 > self.containers:
+            raise QuotaExceeded(
+                f"starting {new_name} would make {len(others) + 1} lab containers; your share of this "
+                f"workshop host is {self.containers} at once (you have {len(others)}: {', '.join(sorted(others))})",
+                fix="remove containers you no longer need (container.remove(), lab.close(), or careops labs "
+                    "reset LAB --yes), then run the cell again")
+        total = sum(others.values()) + new_memory
+        if total > self.memory:
+            raise QuotaExceeded(
+                f"starting {new_name} with {format_bytes(new_memory)} would bring your lab containers to "
+                f"{format_bytes(total)} of memory limits; your share of this workshop host is "
+                f"{format_bytes(self.memory)} (in use: {format_bytes(sum(others.values()))})",
+                fix="give the container a smaller memory limit, or remove containers you no longer need "
+                    "(lab.close() or careops labs reset LAB --yes)")
+
+    def check_count(self, kind: str, existing: list[str], new_name: str) -> None:
+        """``kind`` is 'labs' or 'volumes'; ``existing``: the learner's names. Raise QuotaExceeded if one more is too many."""
+        limit = getattr(self, kind)
+        others = [n for n in existing if n != new_name]
+        if len(others) + 1 > limit:
+            raise QuotaExceeded(
+                f"{new_name} would make {len(others) + 1} {kind} of yours; your share of this workshop host is "
+                f"{limit} at once (you have: {', '.join(sorted(others))})",
+                fix="close labs you no longer need (lab.close(), or careops labs reset LAB --yes), then try again")
+
+    def as_row(self) -> dict[str, str]:
+        return {"containers": str(self.containers), "memory": format_bytes(self.memory), "labs": str(self.labs),
+                "volumes": str(self.volumes)}
+
+
+def check_lab_image(image: str, *, learner: str, course_images: tuple[str, ...], build_repo: str,
+                    image_labels: dict[str, str] | None) -> None:
+    """On a shared host, a lab runs only the course's images and the learner's own builds (by tag and label)."""
+    if image in course_images:
+        return
+    own_prefix = f"{build_repo}:{learner}-"
+    if image.startswith(own_prefix) and (image_labels or {}).get(L.LEARNER) == learner \
+            and (image_labels or {}).get(L.LEARNER_BUILD):
+        return
+    raise PolicyViolation(
+        f"image {image} is not one of the course's images (expected one of {', '.join(course_images)}, "
+        f"or an image you built yourself, {own_prefix}...)",
+        fix="use a course image such as careops/lab-runtime:latest, or build yours with the module's build cell")

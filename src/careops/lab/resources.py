@@ -10,10 +10,10 @@ import socket
 from dataclasses import dataclass, field
 
 import docker
-import docker.errors
 
-from careops import engine
 from careops.lab import labels as L
+from careops.lab.backend import LabBackend, ResourceRecord
+from careops.lab.connect import lab_backend
 from careops.report import theme
 
 
@@ -46,36 +46,25 @@ def _pid_alive(host: str, pid: str) -> bool:
     return True
 
 
-def _filters(lab: str | None, learner: str | None, creator_pid: int | None = None) -> dict[str, list[str]]:
-    wanted = [f"{L.MANAGED}=true"]
-    if creator_pid is not None:
-        wanted += [f"{L.CREATOR_PID}={creator_pid}", f"{L.CREATOR_HOST}={socket.gethostname()}"]
-    if lab:
-        wanted.append(f"{L.LAB}={lab}")
-    if learner:
-        wanted.append(f"{L.LEARNER}={learner}")
-    return {"label": wanted}
+def resource_from(record: ResourceRecord) -> Resource:
+    """A Resource from the engine's record; whether its creator lives is judged here, where the labs' kernels run."""
+    lbl = record.labels
+    alive = _pid_alive(lbl.get(L.CREATOR_HOST, ""), lbl.get(L.CREATOR_PID, ""))
+    return Resource(record.kind, record.name, lbl.get(L.LAB, "?"), lbl.get(L.LEARNER, "?"), lbl.get(L.SESSION, "?"),
+                    record.status, alive)
 
 
 def find(lab: str | None = None, learner: str | None = None, *,
-         client: docker.DockerClient | None = None, creator_pid: int | None = None) -> list[Resource]:
-    """Every lab resource matching ``lab`` and ``learner`` (None: any), only those made by the process
-    ``creator_pid`` of this host when given."""
-    cl = client or engine.client()
-    flt = _filters(lab, learner, creator_pid)
-    found: list[Resource] = []
-
-    def add(kind: str, name: str, lbl: dict[str, str], status: str) -> None:
-        alive = _pid_alive(lbl.get(L.CREATOR_HOST, ""), lbl.get(L.CREATOR_PID, ""))
-        found.append(Resource(kind, name, lbl.get(L.LAB, "?"), lbl.get(L.LEARNER, "?"),
-                              lbl.get(L.SESSION, "?"), status, alive))
-
-    for c in cl.containers.list(all=True, filters=flt, ignore_removed=True):  # one may go while we look
-        add("container", c.name, c.labels, c.status)
-    for n in cl.networks.list(filters=flt):
-        add("network", n.name, n.attrs.get("Labels") or {}, "-")
-    for v in cl.volumes.list(filters=flt):
-        add("volume", v.name, v.attrs.get("Labels") or {}, "-")
+         client: docker.DockerClient | None = None, backend: LabBackend | None = None,
+         creator_pid: int | None = None) -> list[Resource]:
+    """Every lab resource matching ``lab`` and ``learner`` (None: any; through the broker: only your own), only
+    those made by the process ``creator_pid`` of this host when given."""
+    records = (backend or lab_backend(client)).find(lab, learner)
+    if creator_pid is not None:
+        here = socket.gethostname()
+        records = [r for r in records if r.labels.get(L.CREATOR_PID) == str(creator_pid)
+                   and r.labels.get(L.CREATOR_HOST) == here]
+    found = [resource_from(r) for r in records]
     return sorted(found, key=lambda r: (r.learner, r.lab, ["container", "network", "volume"].index(r.kind), r.name))
 
 
@@ -100,31 +89,21 @@ class RemovalReport:
         return theme.card("Lab clean-up", theme.items(entries), status=status, ok=not self.failed)
 
 
-def remove(resources: list[Resource], *, client: docker.DockerClient | None = None) -> RemovalReport:
+def remove(resources: list[Resource], *, client: docker.DockerClient | None = None,
+           backend: LabBackend | None = None) -> RemovalReport:
     """Remove containers first (they hold networks and volumes), then networks, then volumes."""
-    cl = client or engine.client()
-    report = RemovalReport()
-    order = {"container": 0, "network": 1, "volume": 2}
-    for res in sorted(resources, key=lambda r: order[r.kind]):
-        try:
-            if res.kind == "container":
-                cl.containers.get(res.name).remove(force=True, v=True)
-            elif res.kind == "network":
-                cl.networks.get(res.name).remove()
-            else:
-                cl.volumes.get(res.name).remove(force=True)
-            report.removed.append(res)
-        except docker.errors.NotFound:
-            report.removed.append(res)  # already gone is what we wanted
-        except docker.errors.APIError as exc:
-            report.failed.append((res, exc.explanation or str(exc)))
-    return report
+    by_key = {(r.kind, r.name): r for r in resources}
+    removed, failed = (backend or lab_backend(client)).remove(
+        [ResourceRecord(r.kind, r.name, {}, r.status) for r in resources])
+    return RemovalReport([by_key[(r.kind, r.name)] for r in removed],
+                         [(by_key[(r.kind, r.name)], why) for r, why in failed])
 
 
 def reset(lab: str | None = None, learner: str | None = None, *,
           client: docker.DockerClient | None = None) -> RemovalReport:
     """Remove every resource of ``lab`` (None: all labs) of ``learner`` (None: you)."""
-    return remove(find(lab, learner or L.learner_id(), client=client), client=client)
+    backend = lab_backend(client)
+    return remove(find(lab, backend.learner(learner), backend=backend), backend=backend)
 
 
 def as_dataframe(resources: list[Resource]):  # -> pandas.DataFrame

@@ -7,59 +7,36 @@ dropped but an allowlist, and with no host folder but the lab's explicit work
 folder. Closing the lab (or leaving its ``with`` block) removes all of it;
 what a crashed kernel leaves behind, ``careops labs reset`` or the next
 ``Lab(...)`` of the same name removes.
+
+Where it runs is the backend's business (careops.lab.connect): this machine's
+engine, or the workshop's lab broker, which applies the same policy server-side.
 """
 from __future__ import annotations
 
 import atexit
+import hashlib
 import uuid
 import weakref
 from pathlib import Path
 from typing import Any, Iterable
 
 import docker
-import docker.errors
-from docker.types import Healthcheck, LogConfig
 
-from careops import engine
 from careops.errors import LabError, PolicyViolation
 from careops.images.catalog import LAB_IMAGE
 from careops.lab import labels as L
 from careops.lab import resources
+from careops.lab.backend import LabRef, RunRequest
+from careops.lab.connect import lab_backend
 from careops.lab.container import LabContainer
-from careops.lab.policy import Limits, check_bind_mount, check_capabilities, format_bytes
+from careops.lab.policy import Limits, check_bind_mount, format_bytes
 from careops.lab.spec import ContainerSpec, parse_spec
 from careops.report import theme
 
 DEFAULT_IMAGE = LAB_IMAGE
+#: Bytes of a work folder a lab copies into a volume (through the broker, where no folder can be mounted)
+COPY_LIMIT = 32 * 1024**2
 _open_labs: "weakref.WeakSet[Lab]" = weakref.WeakSet()
-
-
-def _duration_ns(value: str | int | float | None, default: float) -> int:
-    if value is None:
-        return int(default * 1e9)
-    if isinstance(value, (int, float)):
-        return int(value * 1e9)
-    text = str(value).strip().lower()
-    scale = {"ms": 1e-3, "s": 1, "m": 60}
-    for suffix in ("ms", "s", "m"):
-        if text.endswith(suffix):
-            return int(float(text[: -len(suffix)]) * scale[suffix] * 1e9)
-    return int(float(text) * 1e9)
-
-
-def _healthcheck(spec: dict[str, Any] | None) -> Healthcheck | None:
-    if not spec:
-        return None
-    test = spec.get("test")
-    if isinstance(test, str):
-        test = ["CMD-SHELL", test]
-    return Healthcheck(
-        test=test,
-        interval=_duration_ns(spec.get("interval"), 2),
-        timeout=_duration_ns(spec.get("timeout"), 2),
-        retries=int(spec.get("retries", 3)),
-        start_period=_duration_ns(spec.get("start_period"), 0),
-    )
 
 
 class Lab:
@@ -67,39 +44,30 @@ class Lab:
 
     def __init__(self, name: str, *, learner: str | None = None, workdir: str | Path | None = None,
                  client: docker.DockerClient | None = None, reclaim: bool = True) -> None:
+        self.backend = lab_backend(client)
         self.name = L.slug(name, what="lab name")
-        self.learner = L.slug(learner, what="learner id") if learner else L.learner_id()
+        self.learner = self.backend.learner(learner)
         self.session = uuid.uuid4().hex[:12]
         self.workdir = Path(workdir).resolve() if workdir else None
-        self.client = client or engine.client()
-        self.labels = L.lab_labels(self.name, self.learner, self.session)
-        self.network_name = L.resource_name(self.learner, self.name)
-        self.reclaimed: list[resources.Resource] = []
+        self.ref = LabRef.new(self.name, self.learner, self.session)
+        self.labels = self.ref.labels()
+        self.network_name = self.ref.network_name
         self.closed = False
-        if reclaim:
-            leftovers = resources.find(self.name, self.learner, client=self.client)
-            if leftovers:
-                resources.remove(leftovers, client=self.client)
-                self.reclaimed = leftovers
-        self.network = self._create_network()
+        network, reclaimed = self.backend.open_lab(self.ref, reclaim=reclaim)
+        self.network_name = network
+        self.reclaimed: list[resources.Resource] = [resources.resource_from(r) for r in reclaimed]
         _open_labs.add(self)
 
-    # -- lifecycle ------------------------------------------------------
-    def _create_network(self):
-        try:
-            return self.client.networks.create(
-                self.network_name,
-                driver="bridge",
-                labels=self.labels,
-                # No NAT to the outside: lab containers talk to each other and to
-                # 127.0.0.1-published ports, not to the hospital network or internet.
-                options={"com.docker.network.bridge.enable_ip_masquerade": "false"},
-                check_duplicate=True,
-            )
-        except docker.errors.APIError as exc:
-            raise LabError(f"could not create the lab network {self.network_name}: {exc.explanation or exc}",
-                           fix=f"run 'careops labs reset {self.name}' and open the lab again") from None
+    @property
+    def client(self) -> docker.DockerClient:
+        """The docker SDK client of this lab's engine (on this machine only: not through the workshop's broker)."""
+        found = getattr(self.backend, "client", None)
+        if found is None:
+            raise LabError(f"lab {self.name} runs through the workshop's lab broker: there is no engine client here",
+                           fix="use the lab's own methods (lab.run, container.exec, ...); they work in both places")
+        return found
 
+    # -- lifecycle ------------------------------------------------------
     def __enter__(self) -> "Lab":
         return self
 
@@ -108,7 +76,7 @@ class Lab:
 
     def close(self) -> resources.RemovalReport:
         """Remove everything this lab owns (containers, network, volumes)."""
-        report = resources.remove(self.resources(), client=self.client)
+        report = resources.remove(self.resources(), backend=self.backend)
         self.closed = True
         return report
 
@@ -117,15 +85,14 @@ class Lab:
             raise LabError(f"lab {self.name} is closed", fix=f"open it again: lab = Lab({self.name!r})")
 
     # -- resources ------------------------------------------------------
-    def volume(self, name: str) -> str:
-        """A named volume owned by this lab; returns its engine name."""
+    def volume(self, name: str, *, size: str | None = None, owner: int | None = None) -> str:
+        """A named volume owned by this lab; returns its engine name.
+
+        ``size`` (e.g. ``"16m"``) makes it a small disk of its own that fills up at that size (a tmpfs,
+        its root owned by uid/gid ``owner``); its data lasts while a container mounts it.
+        """
         self._require_open()
-        full = L.resource_name(self.learner, self.name, L.slug(name, what="volume name"))
-        try:
-            self.client.volumes.get(full)
-        except docker.errors.NotFound:
-            self.client.volumes.create(full, labels=self.labels)
-        return full
+        return self.backend.volume(self.ref, name, size=size, owner=owner)
 
     def run(self, image: str = DEFAULT_IMAGE, *, name: str, command: str | list[str] | None = None,
             env: dict[str, str] | None = None, ports: Iterable[int] = (), user: str | None = None,
@@ -137,62 +104,28 @@ class Lab:
         """Start a container in this lab under the sandbox rules.
 
         ``volumes`` maps lab volume names to container paths; ``binds`` maps host
-        folders (inside the lab's work folder only) to container paths, read-only.
+        folders (inside the lab's work folder only) to container paths, read-only
+        (through the workshop's lab broker: a read-only copy of the folder in a lab volume).
         A container of the same name in this lab is replaced, so re-running a
         notebook cell works.
         """
         self._require_open()
-        short = L.slug(name, what="container name")
         lim = limits or Limits.from_values(memory, cpus, pids)
-        lim.validate()
-        caps = check_capabilities(list(cap_add))
-        try:
-            self.client.images.get(image)
-        except docker.errors.ImageNotFound:
-            raise LabError(f"image {image} is not on this engine", fix="build the course images: make images") from None
-        mounts: dict[str, dict[str, str]] = {}
-        for vol, target in (volumes or {}).items():
-            mounts[self.volume(vol)] = {"bind": target, "mode": "rw"}
-        for host, target in (binds or {}).items():
-            mounts[str(check_bind_mount(host, self.workdir))] = {"bind": target, "mode": "ro"}
-        full = L.resource_name(self.learner, self.name, short)
-        try:
-            self.client.containers.get(full).remove(force=True, v=True)
-        except docker.errors.NotFound:
-            pass
-        tmpfs_map = {path: "rw,nosuid,nodev,size=16m" for path in tmpfs}
-        if read_only and not tmpfs_map:
-            tmpfs_map = {"/tmp": "rw,nosuid,nodev,size=16m"}
-        try:
-            container = self.client.containers.run(
-                image,
-                command=command,
-                name=full,
-                hostname=short,
-                detach=True,
-                environment=env or {},
-                user=user or "",
-                read_only=read_only,
-                tmpfs=tmpfs_map,
-                labels={**(labels or {}), **self.labels, L.ROLE: short},
-                network=self.network_name,
-                networking_config={self.network_name: self.client.api.create_endpoint_config(aliases=[short])},
-                ports={f"{p}/tcp": ("127.0.0.1", None) for p in ports},
-                volumes=mounts,
-                privileged=False,
-                cap_drop=["ALL"],
-                cap_add=caps or None,
-                security_opt=["no-new-privileges"],
-                healthcheck=_healthcheck(healthcheck),
-                log_config=LogConfig(type="json-file", config={"max-size": "10m", "max-file": "1"}),
-                **lim.host_config(),
-            )
-        except docker.errors.APIError as exc:
-            raise LabError(f"could not start {short} from {image}: {exc.explanation or exc}",
-                           fix="read the engine's explanation above; 'careops doctor' checks the engine") from None
-        lc = LabContainer(container)
-        if wait:
-            lc.wait_until("running", timeout=30)
+        mounted, copies = dict(volumes or {}), []
+        if binds and self.backend.via_broker:  # no folder of this machine reaches the workshop host: copies do
+            for host, target in binds.items():
+                volume = self._copy_into_volume(check_bind_mount(host, self.workdir))
+                mounted[volume] = target
+                copies.append(volume)
+            binds = {}
+        request = RunRequest(
+            name=name, image=image, command=command, env=dict(env or {}), ports=[int(p) for p in ports],
+            user=user, read_only=read_only, tmpfs=list(tmpfs), limits=lim, labels=dict(labels or {}),
+            volumes=mounted, read_only_volumes=copies, binds={str(k): v for k, v in (binds or {}).items()},
+            cap_add=list(cap_add), healthcheck=healthcheck, wait=wait)
+        lc = LabContainer(self.backend.run(self.ref, request, workdir=str(self.workdir) if self.workdir else None))
+        if wait and lc.state(reload=False).status != "running":  # as the engine answered the start
+            lc.wait_until("running", timeout=30, done_ok=True)
         return lc
 
     def run_spec(self, spec: str | dict[str, Any] | ContainerSpec) -> LabContainer:
@@ -200,20 +133,46 @@ class Lab:
         parsed = spec if isinstance(spec, ContainerSpec) else parse_spec(spec)
         return self.run(**parsed.run_kwargs())
 
+    def _copy_into_volume(self, folder: Path) -> str:
+        """A lab volume holding a copy of ``folder`` (through the broker, in place of mounting it); its short name."""
+        short = f"copy-{hashlib.sha256(str(folder).encode()).hexdigest()[:10]}"
+        self.volume(short)
+        files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+        if sum(len(data) for data in files.values()) > COPY_LIMIT:
+            raise LabError(f"{folder} holds more than {format_bytes(COPY_LIMIT)}: too much to copy into the lab",
+                           fix="keep only what the container needs in that folder")
+        filler = LabContainer(self.backend.run(self.ref, RunRequest(
+            name=f"{short}-filler", image=DEFAULT_IMAGE, command=["sleep", "60"], volumes={short: "/copy"},
+            limits=Limits.from_values("16m", 0.2, 16))))
+        try:
+            filler.put_files("/copy", files)
+        finally:
+            filler.remove()
+        return short
+
     def container(self, name: str) -> LabContainer:
         """A container of this lab by its short name."""
-        full = L.resource_name(self.learner, self.name, L.slug(name, what="container name"))
-        try:
-            return LabContainer(self.client.containers.get(full))
-        except docker.errors.NotFound:
-            raise LabError(f"lab {self.name} has no container {name}", fix="start it with lab.run(...)") from None
+        found = self.backend.container(self.ref, name)
+        if found is None:
+            raise LabError(f"lab {self.name} has no container {name}", fix="start it with lab.run(...)")
+        return LabContainer(found)
 
     def containers(self) -> list[LabContainer]:
-        flt = {"label": [f"{L.LAB}={self.name}", f"{L.LEARNER}={self.learner}", f"{L.SESSION}={self.session}"]}
-        return [LabContainer(c) for c in self.client.containers.list(all=True, filters=flt)]
+        return [LabContainer(c) for c in self.backend.containers(self.ref)]
 
     def resources(self) -> list[resources.Resource]:
-        return [r for r in resources.find(self.name, self.learner, client=self.client) if r.session == self.session]
+        return [r for r in resources.find(self.name, self.learner, backend=self.backend) if r.session == self.session]
+
+    def image_config(self, image: str) -> dict[str, Any]:
+        """The ``Config`` part of an image's inspect data (env, volumes, user, healthcheck, labels)."""
+        info = self.backend.image_inspect(image)
+        if info is None:
+            raise LabError(f"image {image} is not on this engine", fix="build it first (make images, or its build cell)")
+        return info.get("Config") or {}
+
+    def engine(self) -> str:
+        """The engine the lab runs on: 'Docker Engine 24.0.7' (through the broker: the workshop host's)."""
+        return self.backend.describe()
 
     # -- display --------------------------------------------------------
     def __repr__(self) -> str:

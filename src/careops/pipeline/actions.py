@@ -34,6 +34,8 @@ from careops.pipeline.jobcontainer import REPO_MOUNT, WORKSPACE
 
 LABEL_PIPELINE_REPO = "org.careops.pipeline.repo"
 LABEL_PIPELINE_RUN = "org.careops.pipeline.run"
+#: a lab container's own label naming its pipeline run (a lab sets every org.careops.* label itself)
+CONTAINER_LABEL_RUN = "pipeline-run"
 #: Folders never copied by checkout nor sent to the image builder.
 SKIPPED_DIRS = (".venv", "venv", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache", ".careops")
 
@@ -60,13 +62,28 @@ class ActionCall:
 
 @dataclass(frozen=True)
 class Action:
-    """One supported action: its name, inputs (with defaults) and implementation."""
+    """One supported action: its name, inputs (with defaults), implementation, and the release vendored here.
+
+    ``commit`` is the full commit SHA a workflow pins it to (``uses: NAME@COMMIT # VERSION``, what the course
+    policy asks for); ``tags`` are the tags that point at it (``VERSION`` first). The runner resolves either
+    offline; any other ref cannot be resolved without fetching, and is refused when the step runs.
+    """
 
     name: str
     inputs: dict[str, str | None]  # None: required
     description: str
     run: Callable[[ActionCall], dict[str, str]]
-    version: str = "v1"  # the ref to write (any ref runs the same vendored code)
+    commit: str
+    tags: tuple[str, ...] = ("v1",)
+
+    @property
+    def version(self) -> str:
+        return self.tags[0]
+
+    @property
+    def pinned(self) -> str:
+        """``name@commit # version``: how to write it in ``uses:``."""
+        return f"{self.name}@{self.commit} # {self.version}"
 
 
 def _repo_slug(repo: Path) -> str:
@@ -239,7 +256,7 @@ def _deploy_staging(call: ActionCall) -> dict[str, str]:
     ref, port, path = call.inputs["image"], int(call.inputs["port"]), call.inputs["health-path"]
     name = call.inputs["name"]
     container = call.lab.run(ref, name=name, ports=[port], memory="256m", cpus=0.5, pids=128,
-                             labels={LABEL_PIPELINE_RUN: call.run_id})
+                             labels={CONTAINER_LABEL_RUN: call.run_id})
     url = f"http://127.0.0.1:{container.port(port)}{path}"
     deadline = time.monotonic() + call.timeout
     last = "no answer yet"
@@ -262,25 +279,41 @@ def _deploy_staging(call: ActionCall) -> dict[str, str]:
                        f"{call.timeout:g} s: {last}", fix="check the service's /health endpoint and its logs")
 
 
+#: actions/checkout v4.2.2's commit; the careops/* actions are the hospital's own, vendored at these commits
 ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("actions/checkout", {"fetch-depth": "1", "persist-credentials": "false"},
-           "copies the repo (mounted read-only) into the job's workspace", _checkout, "v4"),
+           "copies the repo (mounted read-only) into the job's workspace", _checkout,
+           "11bd71901bbe5b1630ceea73d27597364c9af683", ("v4.2.2", "v4")),
     Action("careops/phi-scan", {"paths": ".", "kinds": "high-precision"},
-           "fails on PHI-like values in the named files/folders (python -m careops.phi)", _phi_scan),
+           "fails on PHI-like values in the named files/folders (python -m careops.phi)", _phi_scan,
+           "847b9e86d63125160bd94ce7ed75a35359b341e0"),
     Action("careops/build-image", {"context": ".", "file": "Dockerfile", "tag": ""},
-           "builds the repo's Dockerfile on the engine: no network, no pull, time-limited, labelled", _build_image),
+           "builds the repo's Dockerfile on the engine: no network, no pull, time-limited, labelled", _build_image,
+           "8b8a979549ce5671c1795e810de66736eb757683"),
     Action("careops/scan-image", {"image": None, "max-size-mb": "500", "phi-paths": ""},
-           "checks the built image: non-root USER, no secrets in ENV, size, PHI in folders", _scan_image),
+           "checks the built image: non-root USER, no secrets in ENV, size, PHI in folders", _scan_image,
+           "84ce136e9dc7c46fe69ab9acc76305d5b84e9932"),
     Action("careops/deploy-staging", {"image": None, "port": str(legacy_adt.HTTP_PORT),
                                       "health-path": legacy_adt.HEALTH_PATH, "name": "staging"},
-           "starts the image in the lab and waits for its health endpoint", _deploy_staging),
+           "starts the image in the lab and waits for its health endpoint", _deploy_staging,
+           "59d630571daad945c784c28743936dd23cd2f9bb"),
 )}
 
 
 def find_action(uses: str) -> Action | None:
-    """The vendored action for ``owner/name@ref`` (any ref), or None."""
+    """The vendored action for ``owner/name@ref`` (whatever the ref: :func:`resolve_ref` checks it), or None."""
     name = uses.split("@", 1)[0].strip().lower()
     return ACTIONS.get(name)
+
+
+def resolve_ref(action: Action, uses: str) -> str:
+    """The vendored commit ``uses`` resolves to offline (its commit SHA or one of its tags); ActionFailed if none."""
+    ref = uses.partition("@")[2].split("#")[0].strip()
+    if ref == action.commit or ref in action.tags:
+        return action.commit
+    raise ActionFailed(f"{action.name}@{ref or '(no ref)'} cannot be resolved here: the runner is offline and holds "
+                       f"{action.name} only at commit {action.commit} (tag {', '.join(action.tags)})",
+                       fix=f"pin it to the vendored commit: uses: {action.pinned}")
 
 
 def supported_list() -> str:

@@ -27,4 +27,4 @@ def start_job_container(lab: Lab, job_id: str, *, repo: Path, image: str = CI_RU
     """A fresh job container in ``lab`` with the repo mounted read-only at REPO_MOUNT."""
     return lab.run(image, name=f"job-{job_id}"[:40].rstrip("-"), command=["sleep", "infinity"],
                    binds={repo: REPO_MOUNT}, env=env or {}, memory=JOB_MEMORY, cpus=JOB_CPUS, pids=JOB_PIDS,
-                   labels={"org.careops.pipeline.job": job_id})
+                   labels={"pipeline-job": job_id})  # a lab sets every org.careops.* label itself

@@ -22,7 +22,8 @@ from careops.report import theme
 REQUIRED_JOBS = ("lint", "test", "phi-scan", "build-image", "deploy-staging")
 MAX_TIMEOUT_MINUTES = 60
 READ_ONLY_VALUES = {"read", "none"}
-_PINNED_REF = re.compile(r"^(v\d+(\.\d+){0,2}|[0-9a-f]{40})$")
+#: a full commit SHA: the only ref nobody can move to other code (a tag such as v4 can be re-pointed)
+_PINNED_REF = re.compile(r"^[0-9a-f]{40}$")
 _ECHO = re.compile(r"\b(echo|printf|cat|tee|print)\b")
 
 
@@ -204,6 +205,8 @@ def _no_secret_echo(wf: Workflow) -> list[Finding]:
 
 
 def _pinned_actions(wf: Workflow) -> list[Finding]:
+    from careops.pipeline.actions import find_action
+
     out = []
     for job in wf.jobs.values():
         for step in job.steps:
@@ -211,8 +214,14 @@ def _pinned_actions(wf: Workflow) -> list[Finding]:
                 continue
             ref = step.uses.partition("@")[2]
             if not _PINNED_REF.match(ref):
-                out.append(Finding(f"job '{job.id}' step {step.index + 1} uses {step.uses!r}: pin it to a version tag "
-                                   "(@v4) or a full commit SHA, not a branch or nothing",
+                action = find_action(step.uses)
+                example = f"uses: {action.pinned}" if action else "uses: owner/name@<40-hex commit> # v1.2.3"
+                kind = ("a tag, which can be moved to other code" if re.match(r"^v\d", ref) else
+                        "a short commit SHA, which another commit can come to share"
+                        if re.fullmatch(r"[0-9a-f]{7,39}", ref)
+                        else "a branch, which moves with every push" if ref else "no ref at all")
+                out.append(Finding(f"job '{job.id}' step {step.index + 1} uses {step.uses!r}: {kind}; pin the "
+                                   f"full commit SHA, e.g. {example}",
                                    wf.line_of("jobs", job.id, "steps", step.index, "uses")))
     return out
 
@@ -224,7 +233,7 @@ def _phi_gate(wf: Workflow) -> list[Finding]:
     scans = any((s.uses or "").lower().startswith("careops/phi-scan@") or "careops.phi" in (s.run or "")
                 for s in job.steps)
     if not scans:
-        return [Finding("job 'phi-scan' does not run the PHI scanner (uses: careops/phi-scan@v1 or "
+        return [Finding("job 'phi-scan' does not run the PHI scanner (uses: careops/phi-scan@<commit> or "
                         "run: python -m careops.phi ...)", wf.line_of("jobs", "phi-scan"))]
     bypass = [s for s in job.steps if ((s.uses or "").lower().startswith("careops/phi-scan@")
                                        or "careops.phi" in (s.run or "")) and s.data.get("continue-on-error") is True]
@@ -249,7 +258,7 @@ def _image_scan(wf: Workflow) -> list[Finding]:
     if job is None:
         return []  # required-jobs reports it
     if not any((s.uses or "").lower().startswith("careops/scan-image@") for s in job.steps):
-        return [Finding("job 'build-image' does not scan the image it built (uses: careops/scan-image@v1)",
+        return [Finding("job 'build-image' does not scan the image it built (uses: careops/scan-image@<commit>)",
                         wf.line_of("jobs", "build-image"))]
     return []
 
@@ -271,14 +280,17 @@ RULES: list[Rule] = [
          "add `environment: staging` to the deploy-staging job", _deploy_environment),
     Rule("no-secret-echo", "no step prints a secret or pastes one into a script",
          "map secrets to env vars and never echo them; the runner's logs are kept", _no_secret_echo),
-    Rule("pinned-actions", "every action is pinned to a version tag or commit SHA",
-         "write actions/checkout@v4, not actions/checkout@main", _pinned_actions),
+    Rule("pinned-actions", "every action is pinned to a full commit SHA",
+         "write actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2, not @v4 or @main: a tag or a "
+         "branch can be pointed at other code after you reviewed it", _pinned_actions),
     Rule("phi-gate", "the phi-scan job runs the PHI scanner and can fail the pipeline",
-         "add a step `uses: careops/phi-scan@v1` with `paths:` of your fixtures and logs", _phi_gate),
+         "add a step `uses: careops/phi-scan@847b9e86d63125160bd94ce7ed75a35359b341e0` (v1) with `paths:` of your "
+         "fixtures and logs", _phi_gate),
     Rule("dockerfile-lint", "the lint job checks the Dockerfile with hadolint",
          "add a step `run: hadolint Dockerfile` to the lint job", _dockerfile_lint),
     Rule("image-scan", "the build-image job scans the image it built",
-         "add `uses: careops/scan-image@v1` with `image: ${{ steps.build.outputs.image }}`", _image_scan),
+         "add `uses: careops/scan-image@84ce136e9dc7c46fe69ab9acc76305d5b84e9932` (v1) with "
+         "`image: ${{ steps.build.outputs.image }}`", _image_scan),
 ]
 
 

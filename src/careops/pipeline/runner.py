@@ -389,10 +389,11 @@ class PipelineRun:
             else:
                 action = A.find_action(str(step.uses))
                 assert action is not None  # load_workflow refused unknown actions
-                inputs = A.resolve_inputs(action, interpolate(step.data.get("with") or {}, ctx))
-                call = A.ActionCall(inputs=inputs, container=container, lab=self._lab_for_jobs(), repo=self.repo,
-                                    run_id=self.run_id, timeout=limit, env=full_env, workdir=workdir, log=log)
                 try:
+                    log(f"{action.name}: the vendored commit {A.resolve_ref(action, str(step.uses))[:12]}")
+                    inputs = A.resolve_inputs(action, interpolate(step.data.get("with") or {}, ctx))
+                    call = A.ActionCall(inputs=inputs, container=container, lab=self._lab_for_jobs(), repo=self.repo,
+                                        run_id=self.run_id, timeout=limit, env=full_env, workdir=workdir, log=log)
                     outputs = action.run(call)
                     sr.status = "success"
                 except A.ActionFailed as exc:

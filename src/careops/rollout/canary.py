@@ -14,8 +14,9 @@ from careops.traffic.run import TrafficRun
 
 def deploy_canary(stack: ReleaseStack, spec: RolloutSpec, *, traffic: TrafficRun | None = None) -> RolloutResult:
     """Shift traffic to the new release step by step (setWeight / pause / analysis). A failed analysis, or
-    more failed requests than ``rollback.maxFailedRequests``, returns all traffic to the stable release
-    (``onFailure: rollback``) or stops where it is (``abort``)."""
+    more failed requests than the ``careops.io/max-failed-requests`` annotation, returns all traffic to the
+    stable release (Argo's abort of a canary; careops calls it rollback) or, with ``careops.io/on-failure:
+    abort``, stops where it is."""
     strategy = spec.strategy
     assert isinstance(strategy, Canary)
     stack.check_router(strategy.active_service)
@@ -98,7 +99,7 @@ def _fail(stack: ReleaseStack, spec: RolloutSpec, result: RolloutResult, reason:
         result.rolled_back = True
         result.outcome, result.reason = "rolled-back", reason + f"; all traffic back on {stable}"
     else:
-        result.outcome, result.reason = "aborted", reason + "; routing left as it was (onFailure: abort)"
+        result.outcome, result.reason = "aborted", reason + "; routing left as it was (careops.io/on-failure: abort)"
     result.mark("end")
     stack.record(spec, result)
     return result

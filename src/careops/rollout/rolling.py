@@ -18,8 +18,9 @@ def deploy_rolling_update(stack: ReleaseStack, spec: RolloutSpec, *,
     up to ``maxSurge`` more new copies than that, waits until every new one is healthy, routes traffic to
     them and then retires as many further old copies. So no more than replicas + maxSurge copies run at
     once, and no fewer than replicas - maxUnavailable serve. A new copy that never becomes healthy, or
-    more failed requests than the budget, stops the update: ``onFailure: rollback`` rolls the copies back
-    to the old release the same way; ``abort`` leaves the healthy copies serving, old and new mixed.
+    more failed requests than the budget, stops the update: by default (as Argo does) the copies are rolled
+    back to the old release the same way; ``careops.io/on-failure: abort`` leaves the healthy copies
+    serving, old and new mixed.
     """
     strategy = spec.strategy
     assert isinstance(strategy, RollingUpdate)

@@ -9,11 +9,19 @@ connection) the way interface engines do, until the run's end plus a grace
 (a message still not sent by then is recorded as unanswered: the run always
 ends, however long the service is down). Every attempt becomes one JSON line:
 send time, latency, status or ACK code, and the release that answered.
+
+Two switches make it behave like a sending system in an incident drill: with
+``stamp`` the MSH-7 of each message is its scheduled time (when the ward
+created it, with milliseconds), and while the file ``hold_file`` exists the
+MLLP channel holds its messages (a stuck interface channel) and sends the
+backlog once it is removed. Once ``stop_file`` exists, nothing new is sent
+(what is in flight finishes): a run can end before its planned duration.
 """
 from __future__ import annotations
 
 import http.client
 import json
+import os
 import queue
 import socket
 import sys
@@ -117,6 +125,15 @@ def parse_ack(raw: bytes) -> tuple[str, str, str]:
     return code, control, version
 
 
+def stamp_created(text: str, when: float) -> str:
+    """The message with MSH-7 set to ``when`` (UTC, milliseconds): the time the sending system created it."""
+    first, sep, rest = text.partition("\r")
+    fields = first.split("|")
+    if len(fields) > 6:
+        fields[6] = time.strftime("%Y%m%d%H%M%S", time.gmtime(when)) + f".{int(when * 1000) % 1000:03d}"
+    return "|".join(fields) + sep + rest
+
+
 class MllpSender:
     """One long-lived MLLP connection; reconnects when it breaks."""
 
@@ -155,12 +172,13 @@ def run_mllp(plan: dict, t0: float, duration: float, rec: Recorder) -> threading
     messages = plan["messages"]
     max_attempts = int(plan.get("max_attempts", 30))
     grace = float(plan.get("grace", 20))
+    stamp, hold, stop = bool(plan.get("stamp")), plan.get("hold_file") or "", plan.get("stop_file") or ""
 
     def loop() -> None:
         sender = MllpSender(plan)
         for i, (control_id, text) in enumerate(messages):
             t_sched = t0 + i / rate
-            if t_sched >= t0 + duration:
+            if t_sched >= t0 + duration or (stop and os.path.exists(stop)):
                 break
             delay = t_sched - time.time()
             if delay > 0:
@@ -171,6 +189,10 @@ def run_mllp(plan: dict, t0: float, duration: float, rec: Recorder) -> threading
                            "error": f"not sent: still {time.time() - t_sched:.0f} s behind schedule after the "
                                     f"run's end and its {grace:g} s grace"})
                 continue
+            while hold and os.path.exists(hold):  # the channel is held: messages wait at the sender
+                time.sleep(0.05)
+            if stamp:
+                text = stamp_created(text, t_sched)
             for attempt in range(1, max_attempts + 1):
                 row = {"kind": "mllp", "seq": i, "id": control_id, "attempt": attempt, "t_sched": t_sched}
                 t_send = time.time()

@@ -28,6 +28,10 @@ from careops.progress import Progress
 from careops.report import theme
 
 DRIVER_DIR = "/tmp/careops-traffic"
+#: while this file exists in the traffic container, its MLLP channel holds its messages (TrafficRun.hold)
+HOLD_FILE = f"{DRIVER_DIR}/hold"
+#: once this file exists, the MLLP channel sends nothing new (TrafficRun.stop)
+STOP_FILE = f"{DRIVER_DIR}/stop"
 DRIVER_UID = 1000
 COLUMNS = ["kind", "seq", "id", "attempt", "t_sched", "t_send", "latency_ms", "status", "ok", "version", "upstream",
            "error"]
@@ -57,6 +61,8 @@ class TrafficPlan:
     prefix: str = field(default_factory=lambda: "TR-" + secrets.token_hex(3).upper())
     #: seconds after ``duration`` the MLLP sender keeps resending an unacknowledged message
     grace: float = 20.0
+    #: MSH-7 of each message is its scheduled time (when the ward created it), as a sending system stamps it
+    stamp_created: bool = False
 
     def messages(self) -> list[tuple[str, str]]:
         """(control id, ADT^A01 text) for every message of the run: synthetic patients only."""
@@ -84,7 +90,8 @@ class TrafficPlan:
             "http": {"host": self.target, "port": self.http_port, "rate": self.http_rate, "paths": self.paths(),
                      "workers": self.http_workers},
             "mllp": {"host": self.target, "port": self.mllp_port, "rate": self.mllp_rate,
-                     "messages": self.messages(), "grace": self.grace},
+                     "messages": self.messages(), "grace": self.grace, "stamp": self.stamp_created,
+                     "hold_file": HOLD_FILE, "stop_file": STOP_FILE},
         }
 
 
@@ -150,6 +157,18 @@ class TrafficRun:
 
     def __init__(self, lab: Lab, container: LabContainer, plan: TrafficPlan, started: float) -> None:
         self.lab, self.container, self.plan, self.started = lab, container, plan, started
+
+    def hold(self, held: bool = True) -> None:
+        """Hold the MLLP channel (messages wait at the sender, as in a stuck interface channel) or release it
+        (the backlog goes out at once)."""
+        if held:
+            self.container.put_files(DRIVER_DIR, {"hold": b""}, mode=0o644, uid=DRIVER_UID, gid=DRIVER_UID)
+        else:
+            self.container.exec(["rm", "-f", HOLD_FILE], user=str(DRIVER_UID), timeout=10)
+
+    def stop(self) -> None:
+        """End the MLLP channel early: nothing new is sent, what is in flight finishes (``wait()`` then returns)."""
+        self.container.put_files(DRIVER_DIR, {"stop": b""}, mode=0o644, uid=DRIVER_UID, gid=DRIVER_UID)
 
     def snapshot(self) -> pd.DataFrame:
         """What the driver has recorded so far (while it runs): for live analysis during a rollout."""

@@ -18,8 +18,12 @@ What the configuration says, in short:
 * RosterAuthenticator (careops.workshop.auth): only roster members log in;
   groups ``learners`` and ``instructors``; the ``instructor`` role reaches the
   learners' servers and activity, not the hub's administration;
-* services: the idle culler (its own narrow role) and ``careops``, the token
-  the host's ``careops workshop`` commands use.
+* services: the idle culler (its own narrow role), ``careops``, the token
+  the host's ``careops workshop`` commands use, and the lab broker (run by the
+  hub inside its container, the only one with the engine socket; learners'
+  servers reach it on the private network at CAREOPS_BROKER_URL with their own
+  token, which the ``lab-user`` role lets access it). Further services (hand-in,
+  the instructor's dashboard) join ``services()``, with their roles next to the others.
 """
 from __future__ import annotations
 
@@ -29,6 +33,13 @@ from typing import Any
 
 from careops.workshop.labels import (
     API_TOKEN_ENV,
+    BROKER_CONTAINERS_ENV,
+    BROKER_MEMORY_ENV,
+    BROKER_PORT,
+    BROKER_SCRATCH_ENV,
+    BROKER_SERVICE,
+    BROKER_WORKSHOP_ENV,
+    HUB_ASSETS_DIR,
     HUB_API_PORT,
     HUB_ROSTER_FILE,
     HUB_STATE_DIR,
@@ -64,6 +75,11 @@ CLI_SCOPES = ["list:users", "read:users", "read:users:activity", "read:servers",
 CLI_SERVICE = "careops"
 CULLER_SERVICE = "idle-culler"
 INSTRUCTOR_ROLE = "instructor"
+#: Everyone on the roster may use the lab broker (with their server's token, which must hold the scope too).
+LAB_USER_ROLE = "lab-user"
+LAB_USER_SCOPES = [f"access:services!service={BROKER_SERVICE}"]
+#: JupyterHub's own server-token scopes (its `server` role) plus the lab broker.
+SERVER_TOKEN_SCOPES = ["users:activity!user", "access:servers!server", *LAB_USER_SCOPES]
 #: uid:gid of the learner in careops/learner.
 LEARNER_USER = "1000:1000"
 
@@ -79,6 +95,24 @@ class Expr:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Expr) and other.source == self.source
+
+
+def services(settings: WorkshopSettings) -> list[dict[str, Any]]:
+    """The hub's services: the idle culler, the CLI's token, the lab broker (phase 2 adds hand-in, dashboard)."""
+    s = settings
+    return [
+        {"name": CULLER_SERVICE,
+         "command": ["python3", "-m", "jupyterhub_idle_culler", f"--timeout={s.idle_timeout}",
+                     f"--cull-every={max(30, min(300, s.idle_timeout // 4))}"]},
+        {"name": CLI_SERVICE, "api_token": Expr(f"os.environ[{API_TOKEN_ENV!r}]")},
+        # The lab broker listens on all the hub container's addresses (learners' servers come over the private
+        # network); the proxy's route /services/lab-broker/ reaches it too.
+        {"name": BROKER_SERVICE, "url": f"http://127.0.0.1:{BROKER_PORT}", "display": False,
+         "command": ["python3", "-m", "careops.workshop.broker"],
+         "environment": {BROKER_WORKSHOP_ENV: s.name, BROKER_CONTAINERS_ENV: str(s.lab_containers),
+                         BROKER_MEMORY_ENV: s.lab_memory, "CAREOPS_ASSETS": HUB_ASSETS_DIR,
+                         BROKER_SCRATCH_ENV: f"{HUB_STATE_DIR}/broker-scratch"}},
+    ]
 
 
 def hub_config(settings: WorkshopSettings, enrolled: dict[str, Enrolled]) -> dict[str, dict[str, Any]]:
@@ -119,19 +153,18 @@ def hub_config(settings: WorkshopSettings, enrolled: dict[str, Enrolled]) -> dic
                  "scopes": CULLER_SCOPES, "services": [CULLER_SERVICE]},
                 {"name": "careops-cli", "description": "the host's careops workshop commands",
                  "scopes": CLI_SCOPES, "services": [CLI_SERVICE]},
+                {"name": LAB_USER_ROLE, "description": "run labs through the lab broker",
+                 "scopes": LAB_USER_SCOPES, "groups": [LEARNERS_GROUP, INSTRUCTORS_GROUP]},
             ],
-            "JupyterHub.services": [
-                {"name": CULLER_SERVICE,
-                 "command": ["python3", "-m", "jupyterhub_idle_culler", f"--timeout={s.idle_timeout}",
-                             f"--cull-every={max(30, min(300, s.idle_timeout // 4))}"]},
-                {"name": CLI_SERVICE, "api_token": Expr(f"os.environ[{API_TOKEN_ENV!r}]")},
-            ],
+            "JupyterHub.services": services(s),
         },
         "each learner's server: a careops/learner container (DockerSpawner)": {
             "JupyterHub.spawner_class": "careops.workshop.spawner.LearnerSpawner",
             "LearnerSpawner.workshop": s.name,
             "LearnerSpawner.workspace_volume": s.workspace_volume_template,
             "LearnerSpawner.workspace_path": LEARNER_WORKSPACE,
+            "LearnerSpawner.broker_url": s.broker_url,
+            "Spawner.server_token_scopes": SERVER_TOKEN_SCOPES,
             "DockerSpawner.image": s.learner_image,
             "DockerSpawner.pull_policy": "never",
             "DockerSpawner.name_template": f"{s.server_prefix}-{{username}}",

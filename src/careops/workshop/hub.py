@@ -12,7 +12,10 @@ The hub runs in a careops/hub container (jupyterhub-deploy-docker's pattern):
 * the hub's database and cookie secret live in the ``<name>-hub-state`` volume,
   so a restarted hub keeps its users, sessions and running servers (the servers
   are not stopped with the hub: ``down`` removes them explicitly);
-* the hub container itself runs as uid 1000, read-only, without capabilities.
+* the hub container itself runs as uid 1000, read-only, without capabilities;
+* ``down`` also removes the lab containers and networks the lab broker started
+  for this workshop's learners (labelled with the workshop), and their lab
+  volumes with ``remove_volumes``.
 
 ``up`` is idempotent: an unchanged, running hub is left alone; a changed
 configuration restarts the hub container, not the learners' servers.
@@ -33,6 +36,7 @@ import docker.errors
 
 from careops import engine
 from careops.errors import PortInUse
+from careops.lab.labels import MANAGED as LAB_MANAGED
 from careops.workshop.labels import (
     API_TOKEN_ENV,
     HUB_CONFIG_DIR,
@@ -283,11 +287,16 @@ def down(settings: WorkshopSettings, *, remove_volumes: bool = False,
         remove(f"container {hub.name}", lambda: hub.remove(force=True))
     for c in server_containers(settings, cl):
         remove(f"container {c.name}", lambda c=c: c.remove(force=True))
+    labs = {"label": [f"{LABEL_WORKSHOP}={settings.name}", f"{LAB_MANAGED}=true"]}  # what the lab broker started
+    for c in cl.containers.list(all=True, filters=labs):
+        remove(f"lab container {c.name}", lambda c=c: c.remove(force=True, v=True))
+    for n in cl.networks.list(filters=labs):
+        remove(f"lab network {n.name}", n.remove)
     for name in (settings.private_network, settings.public_network):
         for n in cl.networks.list(names=[name]):
             if n.name == name:
                 remove(f"network {name}", n.remove)
-    volumes = workspace_volumes(settings, cl)
+    volumes = workspace_volumes(settings, cl) + cl.volumes.list(filters=labs)
     with contextlib.suppress(docker.errors.NotFound):
         volumes.append(cl.volumes.get(settings.state_volume))
     for v in volumes:

@@ -35,3 +35,16 @@ HUB_API_PORT = 8081
 API_TOKEN_ENV = "CAREOPS_HUB_API_TOKEN"
 #: The environment variable that tells a learner's kernels who they are (careops.lab.labels.LEARNER_ENV).
 LEARNER_ENV = "CAREOPS_LEARNER"
+#: The lab broker (careops.workshop.broker): its service name, its port inside the hub container, and the
+#: variable that tells a learner's kernels where it is (careops.lab.backend.BROKER_URL_ENV).
+BROKER_SERVICE = "lab-broker"
+BROKER_PORT = 8090
+BROKER_URL_ENV = "CAREOPS_BROKER_URL"
+#: The broker's settings, handed over by the hub's configuration (careops.workshop.config).
+BROKER_WORKSHOP_ENV = "CAREOPS_WORKSHOP"
+BROKER_CONTAINERS_ENV = "CAREOPS_LAB_CONTAINERS"
+BROKER_MEMORY_ENV = "CAREOPS_LAB_MEMORY"
+#: Where the broker's temporary files go (an image saved for its layer scan is larger than the hub's /tmp).
+BROKER_SCRATCH_ENV = "CAREOPS_BROKER_SCRATCH"
+#: Lab files inside careops/hub (what the broker's builds put next to a learner's Dockerfile).
+HUB_ASSETS_DIR = "/opt/careops-assets"

@@ -20,7 +20,7 @@ from pathlib import Path
 from careops import paths
 from careops.errors import CareOpsError
 from careops.images.catalog import HUB_IMAGE, LEARNER_IMAGE
-from careops.workshop.labels import COURSE, LABEL_COURSE, LABEL_ROLE, LABEL_WORKSHOP
+from careops.workshop.labels import BROKER_PORT, BROKER_SERVICE, COURSE, LABEL_COURSE, LABEL_ROLE, LABEL_WORKSHOP
 
 _NAME_OK = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 _SIZE_OK = re.compile(r"^[1-9][0-9]*[kmgKMG]$")
@@ -48,6 +48,9 @@ class WorkshopSettings:
     idle_timeout: int = 3600
     start_timeout: int = 120
     concurrent_spawn_limit: int = 10
+    #: each learner's share of the lab containers (through the lab broker): containers at once, memory in total
+    lab_containers: int = 8
+    lab_memory: str = "2g"
     hub_image: str = HUB_IMAGE
     learner_image: str = LEARNER_IMAGE
 
@@ -65,6 +68,10 @@ class WorkshopSettings:
             problems.append(f"cpu_limit {self.cpu_limit}: expected 0.1-64 CPUs")
         if self.pids_limit < 64:
             problems.append(f"pids_limit {self.pids_limit}: expected at least 64 (JupyterLab and a kernel need ~40)")
+        if not 1 <= self.lab_containers <= 64:
+            problems.append(f"lab_containers {self.lab_containers}: expected 1-64 lab containers per learner")
+        if not _SIZE_OK.match(self.lab_memory):
+            problems.append(f"lab_memory {self.lab_memory!r}: expected a size such as 1g or 1536m")
         if self.idle_timeout < 60:
             problems.append(f"idle_timeout {self.idle_timeout}: expected at least 60 seconds")
         if problems:
@@ -105,6 +112,11 @@ class WorkshopSettings:
         return {LABEL_COURSE: COURSE, LABEL_WORKSHOP: self.name, LABEL_ROLE: role, **extra}
 
     # -- where a browser and the CLI reach it ------------------------------------
+    @property
+    def broker_url(self) -> str:
+        """Where learners' servers reach the lab broker: the hub container on the private network, not the proxy."""
+        return f"http://{self.hub_container}:{BROKER_PORT}/services/{BROKER_SERVICE}/"
+
     @property
     def url(self) -> str:
         host = "127.0.0.1" if self.bind in ("0.0.0.0", "") else self.bind

@@ -8,7 +8,9 @@ What this subclass adds is what differs per learner:
 * the learner's named workspace volume, labelled with the workshop and the hub
   user so ``careops workshop down --remove-volumes`` finds exactly these;
 * labels on the container (workshop, role, hub user) for ``status`` and ``down``;
-* ``CAREOPS_LEARNER`` (the hub user) for the kernels, as ``make lab`` sets it.
+* ``CAREOPS_LEARNER`` (the hub user) for the kernels, as ``make lab`` sets it;
+* ``CAREOPS_BROKER_URL``: the lab broker, which careops.lab uses instead of an
+  engine socket (the server's own hub token, JUPYTERHUB_API_TOKEN, identifies it).
 
 The volume starts owned by the learner because the image's workspace folder is
 (a new named volume takes the owner of the folder it is first mounted on;
@@ -22,6 +24,7 @@ from dockerspawner import DockerSpawner
 from traitlets import Unicode
 
 from careops.workshop.labels import (
+    BROKER_URL_ENV,
     COURSE,
     LABEL_COURSE,
     LABEL_HUB_USER,
@@ -41,6 +44,7 @@ class LearnerSpawner(DockerSpawner):
     workspace_volume = Unicode("careops-workspace-{username}", config=True,
                                help="the learner's named volume ({username}: DockerSpawner's escaped name)")
     workspace_path = Unicode(LEARNER_WORKSPACE, config=True, help="where the volume is mounted in the server")
+    broker_url = Unicode("", config=True, help="the lab broker's URL on the private network (empty: no broker)")
 
     def careops_labels(self, role: str) -> dict[str, str]:
         return {LABEL_COURSE: COURSE, LABEL_WORKSHOP: self.workshop, LABEL_ROLE: role, LABEL_HUB_USER: self.user.name}
@@ -53,6 +57,8 @@ class LearnerSpawner(DockerSpawner):
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
         env[LEARNER_ENV] = self.user.name
+        if self.broker_url:
+            env[BROKER_URL_ENV] = self.broker_url
         return env
 
     async def create_object(self):

@@ -192,12 +192,14 @@ def rollback(run: DeploymentRun) -> CheckReport:
     budget = spec.rollback.max_failed_requests
     report.check(spec.rollback.on_failure == "rollback" and budget is not None and budget <= MAX_POLICY_BUDGET,
                  f"the rollback policy returns traffic to v1 after at most {MAX_POLICY_BUDGET} failed requests",
-                 expected=f"onFailure: rollback, maxFailedRequests <= {MAX_POLICY_BUDGET}",
-                 got=f"onFailure: {spec.rollback.on_failure}, maxFailedRequests: {budget}",
-                 hint=f"spec.rollback: {{onFailure: rollback, maxFailedRequests: {MAX_POLICY_BUDGET // 2}}}")
+                 expected=f"on-failure rollback, max-failed-requests <= {MAX_POLICY_BUDGET}",
+                 got=f"on-failure {spec.rollback.on_failure}, max-failed-requests {budget}",
+                 hint=f'metadata.annotations: careops.io/max-failed-requests: "{MAX_POLICY_BUDGET // 2}" (a string; '
+                      "a canary rolls back on its own, unless careops.io/on-failure says abort)")
     report.check(any(s.analysis for s in spec.strategy.steps),  # type: ignore[union-attr]
                  "the canary has an analysis step (health checks alone do not see this fault)",
-                 hint="add - analysis: {windowSeconds: 4, minSample: 50, maxErrorRate: 0.02, maxP95LatencyRatio: 3}")
+                 hint="add an analysis step: templates [{templateName: careops-canary}] with the args window-seconds, "
+                      "min-sample, max-error-rate and max-p95-latency-ratio")
     report.check(r.outcome == "rolled-back" and r.rolled_back, "the faulty release was rolled back automatically",
                  expected="rolled-back", got=r.outcome, hint=r.reason or "read the rollout's events above")
     _traffic_criteria(report, run)
@@ -213,11 +215,12 @@ def rollback(run: DeploymentRun) -> CheckReport:
     failed = run.failed()
     report.check(failed <= FAILED_BUDGET, f"at most {FAILED_BUDGET} failed requests and messages in all",
                  expected=f"<= {FAILED_BUDGET}", got=failed,
-                 hint="detect sooner: a shorter pause and window, or a lower maxFailedRequests")
+                 hint="detect sooner: a shorter pause and window, or a lower careops.io/max-failed-requests")
     hosts = sorted(b.host for b in run.router_after.http if b.weight > 0) if run.router_after else []
     report.check(hosts == [COLOURS[0]] and set(run.answers_after) == {"v1"},
                  "afterwards the router sends everything to v1 again", expected=[COLOURS[0]],
-                 got={"router": hosts, "answers": run.answers_after}, hint="spec.rollback.onFailure: rollback")
+                 got={"router": hosts, "answers": run.answers_after},
+                 hint="a failed canary rolls back unless careops.io/on-failure says abort: remove that annotation")
     report.check(not run.reconcile.lost and not run.reconcile.duplicated,
                  "no ACKed MLLP message lost or stored twice", expected=0,
                  got=len(run.reconcile.lost) + len(run.reconcile.duplicated),
@@ -232,7 +235,8 @@ def rolling_update(run: DeploymentRun) -> CheckReport:
     """Exercise 5a: three copies replaced one at a time under load: full capacity throughout, nothing failed."""
     report = CheckReport("Exercise 5a: rolling update under traffic")
     spec = _spec_of(report, run, "rollingUpdate", V2,
-                    hint="spec.strategy.rollingUpdate, and spec.template.spec.containers[0].image: " + V2)
+                    hint="spec.strategy.canary without steps (maxSurge, maxUnavailable), and "
+                         "spec.template.spec.containers[0].image: " + V2)
     if spec is None:
         return report
     r = run.result
@@ -249,8 +253,8 @@ def rolling_update(run: DeploymentRun) -> CheckReport:
                  expected=f"<= {ROLLING_REPLICAS + 1}", got=r.most_running, hint="maxSurge: 1")
     s = _traffic_criteria(report, run)
     report.check(s["http_failed"] == 0, "no HTTP request failed during the update", expected=0,
-                 got=s["http_failed"], hint="a health check with 2 or more successes, and drainSeconds >= 1 so an "
-                                            "old copy finishes what it holds")
+                 got=s["http_failed"], hint="a readinessProbe with successThreshold 2 or more, and a preStop sleep "
+                                            "of 1 s or more so an old copy finishes what it holds")
     report.check(not run.reconcile.lost and not run.reconcile.duplicated and not run.reconcile.unanswered,
                  "every MLLP message was ACKed and stored exactly once", expected=0,
                  got=len(run.reconcile.lost) + len(run.reconcile.duplicated) + len(run.reconcile.unanswered),

@@ -1,0 +1,109 @@
+"""Run Python inside a learner's server, as the learner, and time the lab broker against the engine itself.
+
+What an instructor (or a test) uses to see the workshop as a learner does: the
+code runs in the learner's own careops/learner container, as uid 1000, with
+the server's environment (its hub token, CAREOPS_BROKER_URL), so every lab call
+goes through the lab broker exactly as a notebook cell's would.
+
+``broker_overhead`` is the figure of ``careops bench``: ``Lab.run`` (start a lab
+container and wait until it runs) in a learner's server through the broker,
+divided by the same calls on this host straight to the engine.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+import docker
+
+from careops import engine
+from careops.workshop.api import HubAPI
+from careops.workshop.hub import server_containers
+from careops.workshop.labels import LABEL_HUB_USER
+from careops.workshop.settings import WorkshopError, WorkshopSettings
+
+#: uid:gid of the learner inside careops/learner
+AS_LEARNER = "1000:1000"
+
+
+def start_server(api: HubAPI, user: str, *, timeout: float = 180.0) -> None:
+    """Ask the hub to start ``user``'s server (as an instructor's Start does) and wait until it is ready."""
+    api.post(f"/users/{user}/server")
+    deadline = time.monotonic() + timeout
+    while not ((api.get(f"/users/{user}").get("servers") or {}).get("") or {}).get("ready"):
+        if time.monotonic() > deadline:
+            raise WorkshopError(f"{user}'s server was not ready within {timeout:.0f} s",
+                                fix="read the hub's log (docker logs <workshop>-hub); spawns can be slow on a busy host")
+        time.sleep(0.5)
+
+
+def server_of(settings: WorkshopSettings, user: str, cl: docker.DockerClient | None = None):
+    """The running server container of hub user ``user``."""
+    found = [c for c in server_containers(settings, cl) if c.labels.get(LABEL_HUB_USER) == user and c.status == "running"]
+    if not found:
+        raise WorkshopError(f"{user} has no running server in workshop {settings.name}",
+                            fix=f"start it: log in as {user}, or POST /hub/api/users/{user}/server")
+    return found[0]
+
+
+def in_server(settings: WorkshopSettings, user: str, script: str, *args: str, check: bool = True) -> tuple[int, str]:
+    """Run ``python -c script args...`` in ``user``'s server as the learner; (exit code, output)."""
+    result = server_of(settings, user).exec_run(["python", "-c", script, *args], user=AS_LEARNER, demux=False)
+    output = result.output.decode("utf-8", "replace")
+    if check and result.exit_code != 0:
+        raise WorkshopError(f"the script in {user}'s server exited {result.exit_code}: {output[-3000:]}",
+                            fix="read its output above")
+    return result.exit_code, output
+
+
+def lab_run_seconds(repeat: int = 5, *, lab: str = "broker-bench", learner: str | None = None) -> list[float]:
+    """Seconds of each of ``repeat`` ``Lab.run`` calls (the lab image, sleep 60, 32 MiB), in one lab."""
+    from careops.images.catalog import LAB_IMAGE
+    from careops.lab import Lab
+
+    seconds = []
+    with Lab(lab, learner=learner) as opened:
+        opened.run(LAB_IMAGE, name="warm-up", command=["sleep", "60"], memory="32m").remove()
+        for n in range(repeat):
+            started = time.perf_counter()
+            opened.run(LAB_IMAGE, name=f"c{n}", command=["sleep", "60"], memory="32m")
+            seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+_IN_SERVER = """
+import json, re, sys
+from careops.lab.connect import lab_backend
+from careops.workshop.probe import lab_run_seconds
+
+backend, work = lab_backend(), []
+plain_call = backend.call
+
+def call(method, path, **kwargs):  # the broker's own time for each start (its Server-Timing header)
+    response = plain_call(method, path, **kwargs)
+    if path.endswith("labs/run"):
+        work.append(float(re.search(r"work;dur=([0-9.]+)", response.headers.get("Server-Timing", "")).group(1)) / 1000)
+    return response
+
+backend.call = call
+print(json.dumps({"runs": lab_run_seconds(int(sys.argv[1])), "work": work[1:]}))
+"""
+
+
+def broker_overhead(settings: WorkshopSettings, user: str, repeat: int = 5) -> dict[str, object]:
+    """``Lab.run`` ``repeat`` times through the broker (in ``user``'s server) and direct (here): medians and ratio.
+
+    ``added_ms``: what the broker itself adds to one start (the time in the server minus the broker's own work on
+    the engine, which its Server-Timing header reports): HTTP, the hub's word on the token, the policy's checks.
+    """
+    engine.client()  # this host's engine answers before anything is timed
+    _, out = in_server(settings, user, _IN_SERVER, str(repeat))
+    measured = json.loads(out.strip().splitlines()[-1])
+    broker, work = measured["runs"], measured["work"]
+    direct = lab_run_seconds(repeat, learner=f"{user}-direct")
+    b, d = statistics.median(broker), statistics.median(direct)
+    added = statistics.median(run - w for run, w in zip(broker, work)) * 1000
+    return {"broker_median_s": round(b, 3), "direct_median_s": round(d, 3), "ratio": round(b / d, 2),
+            "added_ms": round(added, 1), "broker_runs": [round(x, 3) for x in broker],
+            "direct_runs": [round(x, 3) for x in direct]}
