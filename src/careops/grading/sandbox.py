@@ -229,11 +229,16 @@ class Sandbox:
         if self.dead is not None:
             return self.dead
         state: dict[str, Any] = {}
-        try:
-            self.container.reload()
-            state = self.container.attrs.get("State") or {}
-        except docker.errors.DockerException:
-            pass
+        deadline = time.monotonic() + 5  # the stream may close before the engine marks the container exited
+        while True:
+            try:
+                self.container.reload()
+                state = self.container.attrs.get("State") or {}
+            except docker.errors.DockerException:
+                break
+            if state.get("Status") != "running" or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         if state.get("OOMKilled"):
             err = SandboxError(f"the notebook ran out of memory ({self.policy.limits.memory // 1024**2} MiB) {when}",
                                reason="memory")
