@@ -128,6 +128,30 @@ def test_release_attribution_and_patient_reads(tmp_path: Path) -> None:
         assert status == 404 and "SYN-NOPE" in str(body["error"])
 
 
+def test_reads_and_connections_do_not_pile_up_database_connections(tmp_path: Path) -> None:
+    """A thread per HTTP request (and per MLLP connection) must not open, and keep, a database connection each:
+    every one holds file descriptors and cache memory, and under a few hundred requests/s the service ran out of
+    its container's memory after a blue/green switch."""
+    def open_files() -> int:
+        return len(os.listdir(f"/proc/{svc.proc.pid}/fd"))
+
+    with service(tmp_path) as svc:
+        with svc.client() as c:
+            assert c.send(build_adt("A01", control_id="POOL-1", mrn="SYN-2003", **PATIENT)).ok
+        for _ in range(3):  # what the pool settles at
+            assert svc.get("/patients/SYN-2003")[0] == 200
+        settled = open_files()
+        for k in range(300):
+            assert svc.get("/patients/SYN-2003" if k % 2 else "/stats")[0] == 200
+        for k in range(20):  # short MLLP connections, one message each
+            with svc.client() as c:
+                assert c.send(build_adt("A08", control_id=f"POOL-{k + 2}", mrn="SYN-2003", **PATIENT)).ok
+        deadline = time.monotonic() + 10  # the last connection's thread closes its database connection as it ends
+        while open_files() > settled + 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert open_files() <= settled + 4, f"{open_files()} open files after 320 requests, {settled} before"
+
+
 @pytest.mark.slow
 def test_sigterm_during_traffic_keeps_every_acked_message(tmp_path: Path) -> None:
     """Four senders at full speed; SIGTERM mid-stream; every AA must be on disk."""

@@ -111,3 +111,54 @@ def test_killing_the_grader_mid_batch_loses_nothing_and_counts_nothing_twice(tmp
     from careops.lab import resources
 
     assert [r for r in resources.find(lab_name(ASSIGNMENT), GRADER_LEARNER) if r.leaked] == []
+
+
+SLOW_CELL = "import time\ntime.sleep(15)\n"  # keeps each submission in its sandbox while the grader is stopped
+
+
+def test_sigterm_stops_careops_grade_and_removes_its_sandboxes_at_once(tmp_path: Path) -> None:
+    """`kill <pid>` of a `careops grade` run mid-batch: the sandboxes it was using and the spare it had started
+    are removed before it exits (not only by the next run), it exits promptly with 143, and nothing is
+    recorded for a submission it did not finish."""
+    import docker
+
+    from careops import engine
+    from careops.lab import labels as L
+
+    course = make_temp_course(tmp_path / "course", ASSIGNMENT)
+    release = B.load(generate_assignment(ASSIGNMENT, course.root) / "orientation.ipynb")
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for k in range(6):
+        B.save(B.add_after(B.load(SOURCE) if k % 2 else release, "is_synthetic", SLOW_CELL), subs / f"s{k}.ipynb")
+    env = {**os.environ, "CAREOPS_HOME": str(course.root)}
+    proc = subprocess.Popen([sys.executable, "-c", "from careops.cli import cli; cli()", "grade", ASSIGNMENT,
+                             "--submissions", str(subs), "--jobs", "2", "--no-feedback"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
+    client = engine.client()
+
+    def ours() -> list[docker.models.containers.Container]:
+        mine = [f"{L.MANAGED}=true", f"{L.CREATOR_PID}={proc.pid}", f"{L.CREATOR_HOST}={os.uname().nodename}"]
+        return client.containers.list(all=True, filters={"label": mine}, ignore_removed=True)
+
+    try:
+        deadline = time.monotonic() + 180
+        while len([c for c in ours() if c.status == "running"]) < 3 and proc.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)  # two sandboxes at work and the pre-started spare
+        assert proc.poll() is None, f"the grader finished before it could be stopped:\n{proc.stdout.read()}"
+        assert len(ours()) >= 3
+        os.kill(proc.pid, signal.SIGTERM)  # the grader process only, as `kill <pid>` or a stopping service does
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        left = ours()
+        for c in left:
+            c.remove(force=True, v=True)
+    assert left == [], f"the stopped grader left {[c.name for c in left]}\n{out}"
+    assert proc.returncode == 128 + signal.SIGTERM, out
+    assert "stopped by SIGTERM" in out
+    assert Journal(grading_dir(course, ASSIGNMENT) / "journal.jsonl").entries() == {}

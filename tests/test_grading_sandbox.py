@@ -17,6 +17,7 @@ from careops.grading.sandbox import (
     SandboxPolicy,
     lab_name,
     remove_leftovers,
+    remove_run,
 )
 from careops.lab import labels as L
 from careops.lab import resources
@@ -142,6 +143,37 @@ def test_factory_hands_out_fresh_containers_and_cleans_up(grading_sandboxes) -> 
         factory.close()
     left = [r for r in resources.find(lab_name(assignment), GRADER_LEARNER) if r.session == session]
     assert left == []
+
+
+def test_abort_removes_sandboxes_in_use_and_the_spare_and_starts_no_more(grading_sandboxes) -> None:
+    assignment, session = grading_sandboxes.assignment, grading_sandboxes.session
+    factory = SandboxFactory(SandboxPolicy(), assignment=assignment, session=session)
+    busy = factory.take()
+    busy.wait_ready()
+    factory.abort()
+    with pytest.raises(SandboxError) as err:
+        busy.request("run", source="x = 1")  # its container is gone: the grading thread learns it at once
+    assert err.value.reason == "crashed"
+    with pytest.raises(SandboxError) as stopped:
+        factory.take()
+    assert stopped.value.reason == "stopped"
+    left = [r for r in resources.find(lab_name(assignment), GRADER_LEARNER) if r.session == session]
+    assert left == []
+    assert remove_run(assignment, session) == 0
+
+
+def test_a_released_sandbox_is_cut_off_at_once_and_gone_when_the_factory_closes(grading_sandboxes) -> None:
+    assignment, session = grading_sandboxes.assignment, grading_sandboxes.session
+    factory = SandboxFactory(SandboxPolicy(), assignment=assignment, session=session, prestart=False)
+    used = factory.take()
+    used.wait_ready()
+    factory.release(used)
+    with pytest.raises(SandboxError):
+        used.request("run", source="x = 1")  # the grader's side of it is closed at once
+    factory.close()  # waits for the removal released sandboxes queue
+    with pytest.raises(docker.errors.NotFound):
+        engine.client().containers.get(used.name)
+    factory.release(used)  # after close: removed in place, without an error
 
 
 def test_leftovers_of_a_dead_grader_are_reclaimed(grading_sandboxes) -> None:

@@ -107,6 +107,18 @@ def test_reset_after_a_crashed_kernel_removes_everything(learner):
     assert find("night-shift", learner) == []
 
 
+def test_find_by_creator_process_lists_only_what_that_process_made(learner):
+    import os
+
+    leaked = simulate_crash("night-shift", learner=learner)  # made by a process that is gone
+    with Lab("day-shift", learner=learner) as lab:
+        lab.volume("data")
+        mine = find(learner=learner, creator_pid=os.getpid())
+        assert {(r.lab, r.kind) for r in mine} == {("day-shift", "network"), ("day-shift", "volume")}
+        assert find(learner=learner, creator_pid=os.getpid() + 10**7) == []
+    assert len(leaked) == 3
+
+
 def test_reopening_a_lab_reclaims_what_a_crash_left(learner):
     simulate_crash("night-shift", learner=learner)
     with Lab("night-shift", learner=learner) as lab:

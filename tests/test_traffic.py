@@ -69,6 +69,50 @@ def test_per_second_and_plot(record: pd.DataFrame) -> None:
     assert any(line.get_xdata()[0] == pytest.approx(0.5) for line in fig.axes[1].get_lines())
 
 
+def test_the_driver_ends_when_the_service_never_answers(tmp_path) -> None:
+    """A service that accepts MLLP connections and never ACKs (a naive replace at a high rate): messages still
+    behind schedule after the run's end and its grace are recorded as unanswered without being sent, so the
+    generator finishes instead of spending an ACK time-out on each of them."""
+    import socket
+    import threading
+
+    from careops.traffic import driver
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        silent.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(silent.accept()[0])
+            except OSError:
+                pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    messages = [(f"SILENT-{i}", f"MSH|^~\\&|T|T|T|T|20260101||ADT^A01|SILENT-{i}|P|2.5") for i in range(10)]
+    plan = {"out": str(tmp_path / "rec.jsonl"), "duration": 1.0,
+            "mllp": {"host": "127.0.0.1", "port": silent.getsockname()[1], "rate": 10.0, "messages": messages,
+                     "grace": 0.5, "ack_timeout": 0.5}}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    try:
+        assert driver.main(["driver", str(tmp_path / "plan.json")]) == 0
+    finally:
+        stop.set()
+        for s in held:
+            s.close()
+        silent.close()
+    frame = read_frame(tmp_path / "rec.jsonl")
+    final = frame.groupby("id").tail(1)
+    assert sorted(final["id"]) == sorted(m[0] for m in messages)
+    assert (final["status"] == "error").all()
+    not_sent = frame[frame["error"].str.startswith("not sent")]
+    assert len(not_sent) >= 1 and (not_sent["attempt"] == 1).all()
+
+
 def test_plan_messages_are_synthetic_and_unique() -> None:
     plan = TrafficPlan(duration=3, mllp_rate=5, prefix="TR-ABC123")
     msgs = plan.messages()

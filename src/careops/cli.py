@@ -42,9 +42,9 @@ def _run(main: Callable[..., int | None], **kwargs: object) -> None:
         if exc.fix:
             click.echo(f"  fix: {exc.fix}", err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("careops: interrupted", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or a command's own stop on SIGTERM (it says why, and its code)
+        click.echo(f"careops: {exc or 'interrupted'}", err=True)
+        sys.exit(getattr(exc, "exit_code", 130))
     sys.exit(code or 0)
 
 

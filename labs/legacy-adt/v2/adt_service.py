@@ -8,7 +8,9 @@ bad input; idempotent on MSH-10), so senders cannot tell the difference, plus:
   is optional; defaults are writable by a non-root user; logs go to stdout;
 - no PHI in the log: control id, event and outcome only;
 - commit, then ACK: an AA means the record is on disk (WAL, synchronous=FULL);
-- a connection per worker thread (no global lock), argparse, lazy logging;
+- a database connection per MLLP connection (no global lock), closed when it
+  ends; HTTP reads share a small pool of connections (a thread per request
+  must not open, and keep, one connection each); argparse, lazy logging;
 - graceful SIGTERM: stop accepting, finish the messages already received,
   close the database, exit 0 -- every ACKed message is stored;
 - ACKs end with a ``ZSV|<release>`` Z-segment and HTTP replies carry
@@ -31,6 +33,7 @@ import configparser
 import json
 import logging
 import os
+import queue
 import re
 import signal
 import socket
@@ -39,6 +42,8 @@ import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
@@ -319,23 +324,53 @@ class Service:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []
+        self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self.accepted = 0  # messages handled since start (v2-faulty's trigger)
         self.metrics = Metrics(self.version, custom_metrics(os.environ))
 
     # --- storage -----------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.conf["db_path"], timeout=30, isolation_level=None, check_same_thread=False)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=FULL")  # an AA means the data is on disk
+        con.execute("PRAGMA busy_timeout=30000")
+        with self._lock:
+            self._all.append(con)
+        return con
+
     def db(self) -> sqlite3.Connection:
-        """This thread's connection (SQLite connections are not shared)."""
+        """This thread's connection (SQLite connections are not shared); :meth:`release` closes it."""
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.conf["db_path"], timeout=30, isolation_level=None,
-                                  check_same_thread=False)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=FULL")  # an AA means the data is on disk
-            con.execute("PRAGMA busy_timeout=30000")
-            self._local.con = con
-            with self._lock:
-                self._all.append(con)
+            con = self._local.con = self._connect()
         return con
+
+    def release(self) -> None:
+        """Close this thread's connection (its MLLP connection ended): threads come and go, connections
+        must not pile up (each holds file descriptors and cache memory)."""
+        con = getattr(self._local, "con", None)
+        if con is None:
+            return
+        self._local.con = None
+        with self._lock:
+            if con in self._all:
+                self._all.remove(con)
+        try:
+            con.close()
+        except sqlite3.Error:
+            pass
+
+    @contextmanager
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one HTTP read, from a pool (opened only when all are busy, kept for the next)."""
+        try:
+            con = self._readers.get_nowait()
+        except queue.Empty:
+            con = self._connect()
+        try:
+            yield con
+        finally:
+            self._readers.put(con)
 
     def close(self) -> None:
         with self._lock:
@@ -347,18 +382,19 @@ class Service:
             self._all.clear()
 
     def stats(self) -> dict[str, int]:
-        cur = self.db().cursor()
         out = {}
-        for key, sql in (("patients", "SELECT COUNT(*) FROM patients"),
-                         ("visits", "SELECT COUNT(*) FROM visits"),
-                         ("open_visits", "SELECT COUNT(*) FROM visits WHERE status = 'open'"),
-                         ("messages", "SELECT COUNT(*) FROM processed_messages")):
-            out[key] = cur.execute(sql).fetchone()[0]
+        with self.reader() as con:
+            for key, sql in (("patients", "SELECT COUNT(*) FROM patients"),
+                             ("visits", "SELECT COUNT(*) FROM visits"),
+                             ("open_visits", "SELECT COUNT(*) FROM visits WHERE status = 'open'"),
+                             ("messages", "SELECT COUNT(*) FROM processed_messages")):
+                out[key] = con.execute(sql).fetchone()[0]
         return out
 
     def patient(self, mrn: str) -> dict[str, str] | None:
-        row = self.db().execute(
-            "SELECT mrn, family, given, birth_date, sex FROM patients WHERE mrn = ?", (mrn,)).fetchone()
+        with self.reader() as con:
+            row = con.execute(
+                "SELECT mrn, family, given, birth_date, sex FROM patients WHERE mrn = ?", (mrn,)).fetchone()
         return None if row is None else dict(zip(("mrn", "family", "given", "birth_date", "sex"), row))
 
     # --- the v2-faulty regression -----------------------------------------
@@ -644,6 +680,12 @@ class MllpServer(socketserver.ThreadingTCPServer):
     def __init__(self, address: tuple[str, int], service: Service) -> None:
         self.service = service
         super().__init__(address, MllpHandler)
+
+    def process_request_thread(self, request: socket.socket, client_address: tuple[str, int]) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.service.release()  # the connection's thread ends: so does its database connection
 
 
 class StatusHandler(BaseHTTPRequestHandler):

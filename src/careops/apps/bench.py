@@ -164,7 +164,9 @@ def bench_learner_dockerfile() -> list[BenchRow]:
     return [BenchRow("learner image build, warm cache", builds["warm"], builds["cold"], "s", "the same build, no cache",
                      note=f"{builds['warm_cached_steps']} steps came from the cache"),
             BenchRow("live Dockerfile check per submission", live, builds["cold"], "s", "its cold build alone",
-                     note="build + run in a Lab + MLLP, restart and SIGTERM checks + clean-up")]
+                     note="goal <= 5 s; build + run in a Lab until the image's HEALTHCHECK says healthy + MLLP, "
+                          "restart and SIGTERM checks (restarts wait for the service's answer) + clean-up; the layer "
+                          "scan runs meanwhile")]
 
 
 def bench_router_switch(switches: int = 10) -> BenchRow:
@@ -188,6 +190,128 @@ def bench_router_switch(switches: int = 10) -> BenchRow:
             ["sh", "-c", "nginx -e stderr -c /etc/careops-router/nginx.conf -s reload"]), switches)
     return BenchRow(f"router switch (median of {switches})", switch, bare, "s", "the bare `nginx -s reload` signal",
                     note="includes nginx -t and waiting until no old worker accepts connections")
+
+
+# -- grading throughput ----------------------------------------------------------------------------
+
+_GRADED = "00-orientation"
+
+
+def _submission_builders() -> Any:
+    """The grader tests' submission builders (tests/fixtures/submissions/builders.py), so the bench grades batches
+    made exactly as the tests make them (a reference: the bench runs from the instructor's checkout)."""
+    import importlib.util
+
+    path = paths.repo_root() / "tests" / "fixtures" / "submissions" / "builders.py"
+    spec = importlib.util.spec_from_file_location("careops_bench_builders", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load the submission builders from {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _honest_batch(dest: Path, release: dict[str, Any], source: dict[str, Any], n: int) -> list[Path]:
+    """``n`` honest hand-ins of the orientation notebook: correct, partial, one answer and none, in turn; each
+    answers the clean-up cell (unanswered, it leaves lab night-shift behind and the next notebook's clean-up
+    check waits its 30 s for it, in the unsandboxed reference)."""
+    b = _submission_builders()
+    a = b.answered
+    kinds = [lambda: source, lambda: a(release, source, "is_synthetic", "leaked_names", "cleanup"),
+             lambda: a(release, source, "cleanup"), lambda: a(release, source, "triage_probe_spec", "cleanup")]
+    dest.mkdir(parents=True)
+    return [b.save(kinds[i % len(kinds)](), dest / f"h{i:03d}.ipynb") for i in range(n)]
+
+
+def _hostile_batch(dest: Path, release: dict[str, Any], source: dict[str, Any], n: int) -> None:
+    """``n`` hand-ins mixing honest ones with the adversarial batch's time-outs, crashes and floods."""
+    b = _submission_builders()
+    a = b.answered
+    everything = ("is_synthetic", "triage_probe_spec", "leaked_names", "cleanup")
+    kinds = [
+        lambda: source, lambda: release,
+        lambda: b.add_after(a(release, source, "is_synthetic"), "is_synthetic", b.LOOP_CELL),  # interrupted
+        lambda: b.add_after(a(release, source, "is_synthetic"), "is_synthetic", b.STUBBORN),  # killed
+        lambda: b.set_source(a(release, source, "is_synthetic"), "cleanup", b.FORK_BOMB),
+        lambda: b.add_after(a(release, source, "is_synthetic"), "is_synthetic", b.MEMORY),
+        lambda: b.add_after(a(release, source, *everything), "is_synthetic", b.FLOOD),
+        lambda: b.add_after(a(release, source, "is_synthetic"), "is_synthetic", "import os\nos._exit(0)\n"),
+    ]
+    dest.mkdir(parents=True)
+    for i in range(n):
+        b.save(kinds[i % len(kinds)](), dest / f"x{i:03d}.ipynb")
+
+
+def _plain_nbgrader_seconds(course: Any, notebooks: list[Path]) -> float:
+    """Every hand-in into nbgrader's submitted/ folder, then one `nbgrader autograde` of them all, unsandboxed
+    (the notebooks run with the engine: their labs are removed afterwards)."""
+    import uuid
+
+    from careops.grading import remove_learner_labs, run_nbgrader
+
+    learner = f"bench-plain-{uuid.uuid4().hex[:6]}"
+    for nb in notebooks:
+        folder = course.submitted(nb.stem, _GRADED)
+        folder.mkdir(parents=True)
+        shutil.copy2(nb, folder / "orientation.ipynb")
+    t = time.perf_counter()
+    try:
+        run_nbgrader(["autograde", _GRADED, "--force"], course.root, env={"CAREOPS_LEARNER": learner},
+                     what=f"plain nbgrader autograde of {len(notebooks)} hand-ins")
+        return time.perf_counter() - t
+    finally:
+        remove_learner_labs(learner, prefer_cli=False)
+
+
+def _careops_grade_seconds(course: Any, submissions: Path, **policy: float) -> float:
+    """`careops grade` of the folder (sandboxes, two at a time on this machine's default), feedback off as in
+    the plain reference."""
+    import contextlib
+    import io
+
+    from careops.apps.grade import main
+
+    t = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        main(assignment=_GRADED, submissions=submissions, course_dir=course.root, regrade=True,
+             feedback=False, progress=False, **policy)
+    return time.perf_counter() - t
+
+
+def bench_grading(n: int = 40, repeat: int = 2, hostile: int = 24) -> list[BenchRow]:
+    """`careops grade` of ``n`` honest orientation hand-ins vs plain unsandboxed `nbgrader autograde` of the
+    same hand-ins, seconds per submission (runs alternate, best of ``repeat`` each); then a hostile mixed batch
+    (time-outs, crashes, floods) vs the honest one, both sandboxed (hostile code never runs unsandboxed)."""
+    from careops.grading.course import generate_assignment, make_temp_course
+
+    b = _submission_builders()
+    source = b.load(paths.repo_root() / "notebooks" / _GRADED / "orientation.ipynb")
+    sandboxed, plain, hostile_s = [], [], []
+    with tempfile.TemporaryDirectory(prefix="careops-bench-grade-") as tmp:
+        root = Path(tmp)
+        template = make_temp_course(root / "template", _GRADED)
+        release = b.load(generate_assignment(_GRADED, template.root) / "orientation.ipynb")
+        honest = _honest_batch(root / "honest", release, source, n)
+        _hostile_batch(root / "hostile", release, source, hostile)
+        for k in range(repeat):  # alternate: a busy moment of the machine falls on both sides
+            course = make_temp_course(root / f"sandboxed-{k}", _GRADED)
+            generate_assignment(_GRADED, course.root)
+            sandboxed.append(_careops_grade_seconds(course, root / "honest") / n)
+            course = make_temp_course(root / f"plain-{k}", _GRADED)
+            generate_assignment(_GRADED, course.root)
+            plain.append(_plain_nbgrader_seconds(course, honest) / n)
+        course = make_temp_course(root / "hostile-course", _GRADED)
+        generate_assignment(_GRADED, course.root)
+        hostile_s.append(_careops_grade_seconds(course, root / "hostile", cell_timeout=6, wall_time=60) / hostile)
+    runs = ", ".join(f"{s:.2f}/{p:.2f}" for s, p in zip(sandboxed, plain))
+    return [BenchRow(f"careops grade, s per hand-in ({n} honest)", min(sandboxed), min(plain), "s",
+                     "plain nbgrader autograde, unsandboxed",
+                     note=f"goal: ratio <= 0.25 (one sandbox per hand-in, two at a time, the next one pre-started); "
+                          f"runs sandboxed/plain {runs} s"),
+            BenchRow(f"careops grade, s per hand-in ({hostile} hostile)", min(hostile_s), min(sandboxed), "s",
+                     "the honest batch, sandboxed",
+                     note="time-outs (cell limit 6 s: an interrupted loop, a loop that ignores SIGINT and is killed), "
+                          "a fork bomb, a memory hog, an output flood and os._exit, mixed with honest hand-ins")]
 
 
 # -- module 3: safe deployments under traffic ---------------------------------------------------
@@ -289,8 +413,10 @@ def _deploy(lab: Any, deploy: Callable[[Any], Any], *, http_rate: float, seconds
     return _Deployment(result, record, len(report.lost), len(report.duplicated))
 
 
-def bench_blue_green_cutover(rates: tuple[float, ...] = (100.0, 200.0, 400.0), seconds: float = 16.0) -> list[BenchRow]:
-    """Module 3: failed requests across a blue/green cutover (goal: zero) vs a naive stop-and-replace, per rate.
+def bench_blue_green_cutover(rates: tuple[float, ...] = (100.0, 200.0, 400.0, 800.0),
+                             seconds: float = 16.0) -> list[BenchRow]:
+    """Module 3: failed requests across a blue/green cutover (goal: zero) vs a naive stop-and-replace, per rate;
+    a last row gives the highest rate the generator reached with no failed request.
 
     A third run per rate sends the same traffic with no deployment at all: failures there are the stack's
     capacity on this machine, not the cutover's doing (the note says so when there are any)."""
@@ -301,6 +427,7 @@ def bench_blue_green_cutover(rates: tuple[float, ...] = (100.0, 200.0, 400.0), s
 
     spec = parse_rollout(_solution("blue-green"))
     rows = []
+    clean: list[float] = []  # rates reached with no failed request
     with Lab("bench-cutover", learner="bench") as lab:
         for rate in rates:
             print(f"  {rate:g} req/s: no deployment, naive stop-and-replace, blue/green ({seconds:g} s each)",
@@ -348,6 +475,12 @@ def bench_blue_green_cutover(rates: tuple[float, ...] = (100.0, 200.0, 400.0), s
                 note += "; WARNING: the switch was not inside the traffic window"
             rows.append(BenchRow(name, float(bg.failed()), float(naive.failed()) if naive else float("nan"), " req",
                                  "naive stop-and-replace, same rate", note=note))
+            if not bg.failed() and got >= 0.95 * rate:
+                clean.append(rate)
+    best = max(clean, default=0.0)
+    rows.append(BenchRow("blue/green: highest rate, 0 failed", best, 400.0, " req/s", "the 400 req/s goal",
+                         note=f"rates with no failed request (reached within 5 %): "
+                              f"{', '.join(f'{r:g}' for r in clean) or 'none'} of {', '.join(f'{r:g}' for r in rates)}"))
     return rows
 
 
@@ -668,6 +801,7 @@ BENCHES: dict[str, Callable[[], BenchRow | list[BenchRow]]] = {
     "dockerfile": bench_learner_dockerfile,
     "router": bench_router_switch,
     "make-lab": bench_make_lab_prepare,
+    "grading": bench_grading,
     "cutover": bench_blue_green_cutover,
     "rollback": bench_rollback_detection,
     "grading-queue": bench_grading_queue,

@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ import docker
 
 from careops import engine
 from careops import legacy_adt
+from careops.errors import LabError
 from careops.polling import eventually
 from careops.report import CheckReport
 from careops.containerize.build import LearnerBuild
@@ -149,6 +151,16 @@ def _uids(container: LabContainer) -> list[str]:
     return [p["UID"] for p in container.processes("-o pid,uid,comm")]
 
 
+def _answering(container: LabContainer) -> None:
+    """Wait until the service answers GET /health from outside (a restart of an image whose HEALTHCHECK was
+    already seen to work: the engine's next scheduled check, an interval away, is not needed to know it is up)."""
+    status = eventually(lambda: http_json(container, legacy_adt.HEALTH_PATH, timeout=2)[0], until=lambda c: c == 200,
+                        timeout=START_TIMEOUT, interval=0.1, what=f"{container.name} to answer {legacy_adt.HEALTH_PATH}")
+    if status != 200:
+        raise LabError(f"{container.name} answered GET {legacy_adt.HEALTH_PATH} with {status}, expected 200 "
+                       f"within {START_TIMEOUT:g} s", fix="read its logs (.logs())")
+
+
 def live_report(build: LearnerBuild, *, lab_name: str = "containerize-check", learner: str | None = None,
                 title: str = "Live checks of your image") -> CheckReport:
     """Every live criterion, in order; later ones are skipped (failed, with the reason) once the service is not up."""
@@ -171,79 +183,89 @@ def live_report(build: LearnerBuild, *, lab_name: str = "containerize-check", le
                              f"'http://127.0.0.1:{HTTP_PORT}{legacy_adt.HEALTH_PATH}')\"]"):
         return report
     run = uuid.uuid4().hex[:6].upper()
-    with Lab(lab_name, learner=learner) as lab:
-        try:
-            adt = run_service(lab, build.tag)
-            adt.wait_until("healthy", timeout=START_TIMEOUT)
-            up = True
-            why = ""
-        except Exception as exc:  # noqa: BLE001 - a learner's image that does not start is a failed criterion
-            up, why = False, str(exc)
-        if not report.check(up, "the container starts and its HEALTHCHECK reports healthy", got=why or None,
-                            hint="read the log lines; does the HEALTHCHECK ask "
-                                 f"http://127.0.0.1:{HTTP_PORT}{legacy_adt.HEALTH_PATH}?"):
+
+    def service_checks() -> bool:
+        """The criteria that need the service running in a lab; False when a failed one stops the rest."""
+        with Lab(lab_name, learner=learner) as lab:
+            try:
+                adt = run_service(lab, build.tag)
+                adt.wait_until("healthy", timeout=START_TIMEOUT)
+                up = True
+                why = ""
+            except Exception as exc:  # noqa: BLE001 - a learner's image that does not start is a failed criterion
+                up, why = False, str(exc)
+            if not report.check(up, "the container starts and its HEALTHCHECK reports healthy", got=why or None,
+                                hint="read the log lines; does the HEALTHCHECK ask "
+                                     f"http://127.0.0.1:{HTTP_PORT}{legacy_adt.HEALTH_PATH}?"):
+                return False
+            try:
+                status, body = http_json(adt, legacy_adt.HEALTH_PATH)
+            except OSError as exc:  # the proxy accepts, the service is not listening on the container's address
+                status, body = 0, f"{type(exc).__name__}: {exc}"
+            report.check(status == 200 and isinstance(body, dict) and body.get("status") == "ok",
+                         f"GET {legacy_adt.HEALTH_PATH} from outside answers {{\"status\": \"ok\"}}", got=(status, body),
+                         hint="ADT_HTTP_HOST must be 0.0.0.0 inside a container, or the port is unreachable")
+            first = [f"SYN-{run}-A{n}" for n in range(3)]
+            try:
+                acked = admit(adt, first, prefix=f"L{run}", family=f"Liveperson{run.lower()}")
+                err = ""
+            except Exception as exc:  # noqa: BLE001
+                acked, err = [], str(exc)
+            if not report.check(acked == first, "admissions sent over MLLP from outside get AA acknowledgements",
+                                expected=first, got=err or acked, hint=f"ADT_HOST must be 0.0.0.0; EXPOSE {MLLP_PORT}"):
+                return False
+            try:
+                uids = _uids(adt)
+            except docker.errors.APIError:  # an engine without `top`: ask the kernel inside instead
+                status_text = adt.exec(["cat", "/proc/1/status"], check=False, timeout=10).output
+                uids = [ln.split()[1] for ln in status_text.splitlines() if ln.startswith("Uid:")]
+            report.check(bool(uids) and not any(u in ("0", "root") for u in uids), "no process in the container runs as root",
+                         got=uids, hint="USER 10001 (and no user: override at run time)")
+            logs = adt.logs(200)
+            phi = [str(f) for f in scan_text(logs, source="logs", kinds=HIGH_PRECISION_KINDS) if not f.synthetic]
+            on_stdout = all(f"L{run}-{n}" in logs for n in range(len(first)))
+            report.check(on_stdout and f"liveperson{run.lower()}" not in logs.lower() and not phi,
+                         "the service logs to stdout (each message's control id), without patient data",
+                         got="the messages are not logged on stdout" if not on_stdout else (phi or "a patient name in the log"),
+                         hint="ENV ADT_LOG=- sends the log to stdout; v2 logs control ids, never PID fields")
+            # durability 1: a new container on the same volume finds every patient
+            adt.remove()
+            try:
+                adt = run_service(lab, build.tag)
+                _answering(adt)
+                found = eventually(lambda: stored(adt, first), until=lambda r: r == first, timeout=10, what="the patients")
+                err = ""
+            except Exception as exc:  # noqa: BLE001
+                found, err = [], str(exc)
+            if not report.check(found == first, "a new container on the same volume still has every admitted patient",
+                                expected=first, got=err or found,
+                                hint="VOLUME [\"/data\"] and ADT_DB=/data/adt.db, with /data owned by the service user"):
+                return False
+            # durability 2: SIGTERM during traffic loses no acknowledged message
+            traffic, code, _ = traffic_until_stopped(adt, prefix=f"T{run}")
+            report.check(code == 0, "SIGTERM during traffic stops the service cleanly (exit code 0, within 10 s)",
+                         expected=0, got=code,
+                         hint="exec-form CMD (or tini) delivers SIGTERM to the service; v2 finishes in-flight messages")
+            try:
+                adt = run_service(lab, build.tag)
+                _answering(adt)
+                found = stored(adt, traffic.acked)
+                err = ""
+            except Exception as exc:  # noqa: BLE001
+                found, err = [], str(exc)
+            lost = [m for m in traffic.acked if m not in found]
+            report.check(bool(traffic.acked) and not lost and not err,
+                         f"every message acknowledged before SIGTERM is stored ({len(traffic.acked)} acknowledged)",
+                         got=err or (f"{len(lost)} lost, e.g. {lost[:3]}" if lost else "nothing was acknowledged"),
+                         hint="commit, then ACK (ADT service v2); the database must be on the volume")
+        return True
+
+    # the layer scan needs only the image: it runs while the service is checked
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layer-scan") as pool:
+        scanning = pool.submit(scan_image, build.tag, build.base_image or "")
+        if not service_checks():
             return report
-        try:
-            status, body = http_json(adt, legacy_adt.HEALTH_PATH)
-        except OSError as exc:  # the proxy accepts, the service is not listening on the container's address
-            status, body = 0, f"{type(exc).__name__}: {exc}"
-        report.check(status == 200 and isinstance(body, dict) and body.get("status") == "ok",
-                     f"GET {legacy_adt.HEALTH_PATH} from outside answers {{\"status\": \"ok\"}}", got=(status, body),
-                     hint="ADT_HTTP_HOST must be 0.0.0.0 inside a container, or the port is unreachable")
-        first = [f"SYN-{run}-A{n}" for n in range(3)]
-        try:
-            acked = admit(adt, first, prefix=f"L{run}", family=f"Liveperson{run.lower()}")
-            err = ""
-        except Exception as exc:  # noqa: BLE001
-            acked, err = [], str(exc)
-        if not report.check(acked == first, "admissions sent over MLLP from outside get AA acknowledgements",
-                            expected=first, got=err or acked, hint=f"ADT_HOST must be 0.0.0.0; EXPOSE {MLLP_PORT}"):
-            return report
-        try:
-            uids = _uids(adt)
-        except docker.errors.APIError:  # an engine without `top`: ask the kernel inside instead
-            status_text = adt.exec(["cat", "/proc/1/status"], check=False, timeout=10).output
-            uids = [ln.split()[1] for ln in status_text.splitlines() if ln.startswith("Uid:")]
-        report.check(bool(uids) and not any(u in ("0", "root") for u in uids), "no process in the container runs as root",
-                     got=uids, hint="USER 10001 (and no user: override at run time)")
-        logs = adt.logs(200)
-        phi = [str(f) for f in scan_text(logs, source="logs", kinds=HIGH_PRECISION_KINDS) if not f.synthetic]
-        on_stdout = all(f"L{run}-{n}" in logs for n in range(len(first)))
-        report.check(on_stdout and f"liveperson{run.lower()}" not in logs.lower() and not phi,
-                     "the service logs to stdout (each message's control id), without patient data",
-                     got="the messages are not logged on stdout" if not on_stdout else (phi or "a patient name in the log"),
-                     hint="ENV ADT_LOG=- sends the log to stdout; v2 logs control ids, never PID fields")
-        # durability 1: a new container on the same volume finds every patient
-        adt.remove()
-        try:
-            adt = run_service(lab, build.tag)
-            adt.wait_until("healthy", timeout=START_TIMEOUT)
-            found = eventually(lambda: stored(adt, first), until=lambda r: r == first, timeout=10, what="the patients")
-            err = ""
-        except Exception as exc:  # noqa: BLE001
-            found, err = [], str(exc)
-        if not report.check(found == first, "a new container on the same volume still has every admitted patient",
-                            expected=first, got=err or found,
-                            hint="VOLUME [\"/data\"] and ADT_DB=/data/adt.db, with /data owned by the service user"):
-            return report
-        # durability 2: SIGTERM during traffic loses no acknowledged message
-        traffic, code, _ = traffic_until_stopped(adt, prefix=f"T{run}")
-        report.check(code == 0, "SIGTERM during traffic stops the service cleanly (exit code 0, within 10 s)",
-                     expected=0, got=code,
-                     hint="exec-form CMD (or tini) delivers SIGTERM to the service; v2 finishes in-flight messages")
-        try:
-            adt = run_service(lab, build.tag)
-            adt.wait_until("healthy", timeout=START_TIMEOUT)
-            found = stored(adt, traffic.acked)
-            err = ""
-        except Exception as exc:  # noqa: BLE001
-            found, err = [], str(exc)
-        lost = [m for m in traffic.acked if m not in found]
-        report.check(bool(traffic.acked) and not lost and not err,
-                     f"every message acknowledged before SIGTERM is stored ({len(traffic.acked)} acknowledged)",
-                     got=err or (f"{len(lost)} lost, e.g. {lost[:3]}" if lost else "nothing was acknowledged"),
-                     hint="commit, then ACK (ADT service v2); the database must be on the volume")
-    scan = scan_image(build.tag, build.base_image or "")
+        scan = scanning.result()
     report.check(not scan.secrets, "no secret in the image's layers, history or ENV", got=scan.secrets[:5] or None,
                  hint="a .dockerignore keeps secrets/ out; COPY only adt_service.py; never ENV a password")
     report.check(not scan.phi, "no real-looking patient data in the image's layers", got=scan.phi[:5] or None,

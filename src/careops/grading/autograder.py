@@ -29,6 +29,8 @@ import base64
 import hashlib
 import json
 import os
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -61,6 +63,7 @@ from careops.grading.sandbox import (
     SandboxFactory,
     SandboxPolicy,
     remove_leftovers,
+    remove_run,
 )
 from careops.grading.trusted import (
     TestOutcome,
@@ -291,7 +294,7 @@ def grade_submission(sub: intake.Submission, ctx: AssignmentContext, factory: Sa
                                        artifacts_from=restored.notebook, zeroed=zeroed, not_answered=not_answered,
                                        solved=solved)
         finally:
-            sandbox.remove()
+            factory.release(sandbox)
         out.reasons.extend(incidents)
         grading_notes(restored.notebook, GradingNotes(
             undone=[n for n in restored.notes if not n.startswith("missing answer")],
@@ -350,12 +353,20 @@ class LocalGraders:
         session = uuid.uuid4().hex[:12]
         factory = SandboxFactory(policy, assignment=ctx.assignment, session=session, client=client,
                                  prestart=bool(work))
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="grade")
+        stopping = True  # until the batch is through: an exception, Ctrl-C or SIGTERM stops the sandboxes at once
         try:
-            with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="grade") as pool:
-                futures = {pool.submit(grade_submission, s, ctx, factory, key): s for s, key in work}
-                yield ((futures[f], _result_or_error(f)) for f in as_completed(futures))
+            futures = {pool.submit(grade_submission, s, ctx, factory, key): s for s, key in work}
+            yield ((futures[f], _result_or_error(f)) for f in as_completed(futures))
+            stopping = False
         finally:
+            if stopping:  # remove the sandboxes in use and the spare now, before waiting for the threads
+                factory.abort()
+                remove_run(ctx.assignment, session, client=client)
+            pool.shutdown(wait=True, cancel_futures=stopping)
             factory.close()
+            if stopping:  # anything a thread started while it was stopping
+                remove_run(ctx.assignment, session, client=client)
             remove_leftovers(ctx.assignment, client=client, session=session)
 
     def news(self) -> str:
@@ -457,6 +468,54 @@ def _roster(course: Course) -> dict[str, dict[str, str]]:
                        "lms_user_id": s.lms_user_id or ""} for s in gb.students}
 
 
+class GradingStopped(KeyboardInterrupt):
+    """The grader got SIGTERM: it removed its sandboxes and stops; what was not recorded is graded next run."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
+class _StopOnSigterm:
+    """While grading in the main thread, SIGTERM raises :class:`GradingStopped` (Python's default would end the
+    process on the spot and leave the sandboxes running), except inside ``deferred()`` blocks (a submission being
+    recorded), where it is raised at the block's end. A second SIGTERM ends the process at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._depth = 0
+        self._previous: Any = None
+        self._installed = False
+
+    def _stop(self) -> GradingStopped:
+        return GradingStopped("stopped by SIGTERM: the sandboxes were removed; what was not recorded is graded "
+                              "on the next run")
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if not self._depth:
+            raise self._stop()
+
+    def __enter__(self) -> _StopOnSigterm:
+        if threading.current_thread() is threading.main_thread():  # signal.signal works only there
+            self._previous = signal.signal(signal.SIGTERM, self._handler)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed and not self.requested:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        if self.requested and not self._depth:
+            raise self._stop()
+
+
 def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, regrade: bool = False,
                 jobs: int | None = None, policy: SandboxPolicy | None = None, feedback: bool = True,
                 progress: bool = True, learners: list[str] | None = None,
@@ -523,25 +582,31 @@ def grade_batch(course_dir: Path, assignment: str, submissions: Path, *, regrade
         if progress and todo else None
     rejected = [s for s in todo if s.problem]
     accepted = [s for s in todo if not s.problem]
+    stopping = True  # until the batch is through: an exception, Ctrl-C or SIGTERM stops the run at once
     try:
-        with graders.grading(ctx, policy, [(s, keys[s.learner]) for s in accepted]) as results:
+        work = [(s, keys[s.learner]) for s in accepted]
+        with _StopOnSigterm() as stop, graders.grading(ctx, policy, work) as results:
             for s in rejected:  # no container for these; recorded while the sandboxes work
-                record(Outcome(s.learner, keys[s.learner], "rejected", reasons=[s.problem or ""]))
+                with stop.deferred():
+                    record(Outcome(s.learner, keys[s.learner], "rejected", reasons=[s.problem or ""]))
                 if bar:
                     bar.advance()
             for sub, got in results:
-                try:
-                    if isinstance(got, Exception):
-                        raise got
-                    record(got)
-                except Exception as exc:  # noqa: BLE001 - the grader's trouble, not the learner's: retried next run
-                    msg = exc.message if isinstance(exc, CareOpsError) else f"{type(exc).__name__}: {exc}"
-                    journal.append(entry(Outcome(sub.learner, "", "error", reasons=[f"grader problem: {msg}"]), sub))
+                with stop.deferred():  # a submission's gradebook rows and journal line are written whole
+                    try:
+                        if isinstance(got, Exception):
+                            raise got
+                        record(got)
+                    except Exception as exc:  # noqa: BLE001 - the grader's trouble, not the learner's: retried
+                        msg = exc.message if isinstance(exc, CareOpsError) else f"{type(exc).__name__}: {exc}"
+                        journal.append(entry(Outcome(sub.learner, "", "error", reasons=[f"grader problem: {msg}"]),
+                                             sub))
                 if bar:
                     bar.advance(text=graders.news())
+        stopping = False
     finally:
         if bar:
-            bar.close()
+            bar.close(ok=None if stopping else True, text="stopped" if stopping else "")
     scorer = scorer_future.result()
     _deadlines_into_gradebook(course, assignment, deadlines, reassess=True)
     if feedback and course.root.joinpath("build", "course", "autograded").is_dir():

@@ -12,17 +12,22 @@ while the current one works, so the start-up cost is hidden, not shared.
 
 Containers carry the lab labels (lab ``grade-<assignment>``, learner
 ``grader``), so ``careops labs ls`` lists them and ``careops labs reset``
-reclaims what a killed grader left behind.
+reclaims what a killed grader left behind; the grader's next run of the
+assignment does so itself (:func:`remove_leftovers`), and a grader that is
+stopped (SIGTERM, Ctrl-C) removes its own at once (:meth:`SandboxFactory.abort`,
+:func:`remove_run`).
 """
 from __future__ import annotations
 
 import json
+import os
 import queue
 import socket
 import struct
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +53,7 @@ class SandboxError(CareOpsError):
 
     def __init__(self, message: str, *, fix: str | None = None, reason: str = "crashed") -> None:
         super().__init__(message, fix=fix)
-        self.reason = reason  # timeout | memory | crashed | output | protocol
+        self.reason = reason  # timeout | memory | crashed | output | protocol | stopped
 
 
 @dataclass(frozen=True)
@@ -189,6 +194,7 @@ class Sandbox:
         self._next_id = 0
         self.started = time.monotonic()
         self.dead: SandboxError | None = None
+        self.removed = False
         self.learner: str | None = None
         self.incidents: list[str] = []  # what went wrong on the way (timeouts), for the summary
         kwargs = policy.create_kwargs(name=self.name, labels=self.labels)
@@ -223,11 +229,16 @@ class Sandbox:
         if self.dead is not None:
             return self.dead
         state: dict[str, Any] = {}
-        try:
-            self.container.reload()
-            state = self.container.attrs.get("State") or {}
-        except docker.errors.DockerException:
-            pass
+        deadline = time.monotonic() + 5  # the stream may close before the engine marks the container exited
+        while True:
+            try:
+                self.container.reload()
+                state = self.container.attrs.get("State") or {}
+            except docker.errors.DockerException:
+                break
+            if state.get("Status") != "running" or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         if state.get("OOMKilled"):
             err = SandboxError(f"the notebook ran out of memory ({self.policy.limits.memory // 1024**2} MiB) {when}",
                                reason="memory")
@@ -311,6 +322,7 @@ class Sandbox:
 
     def remove(self) -> None:
         """Remove the container, whatever state it is in (always called)."""
+        self.removed = True
         try:
             self.stream.close()
         except AttributeError:
@@ -335,7 +347,12 @@ class SandboxFactory:
     """Hands out fresh sandboxes; the next one is already starting while you use this one.
 
     Never reuses a container: ``take()`` returns a new one every time and
-    starts its successor in the background. ``close()`` removes the spare.
+    starts its successor in the background; ``release()`` cuts a used one off
+    at once and removes its container in the background (the grading thread
+    goes on to the next submission). ``close()`` removes the spare and waits
+    for those removals; ``abort()`` (the grader is being stopped) also removes
+    every sandbox still in use, and any ``take()`` after it fails instead of
+    starting one.
     """
 
     def __init__(self, policy: SandboxPolicy, *, assignment: str, session: str,
@@ -347,7 +364,12 @@ class SandboxFactory:
         self.prestart = prestart
         self._lock = threading.Lock()
         self._spares: list[queue.Queue[Sandbox | BaseException]] = []
+        self._made: list[Sandbox] = []
         self._closed = False
+        self._reaper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-removal")
+
+    def _stopped(self) -> SandboxError:
+        return SandboxError("the grader is stopping: no new sandbox is started", reason="stopped")
 
     def _start(self) -> queue.Queue[Sandbox | BaseException]:
         box: queue.Queue[Sandbox | BaseException] = queue.Queue(maxsize=1)
@@ -355,24 +377,47 @@ class SandboxFactory:
         def run() -> None:
             try:
                 sb = Sandbox(self.client, self.policy, assignment=self.assignment, session=self.session)
-                box.put(sb)
             except BaseException as exc:  # noqa: BLE001 - handed to take()
                 box.put(exc)
+                return
+            with self._lock:
+                closed = self._closed
+                if not closed:
+                    self._made = [m for m in self._made if not m.removed] + [sb]
+            if closed:  # started while the grader was stopping
+                sb.remove()
+                box.put(self._stopped())
+            else:
+                box.put(sb)
 
         threading.Thread(target=run, daemon=True).start()
         return box
 
     def take(self) -> Sandbox:
         with self._lock:
+            if self._closed:
+                raise self._stopped()
             box = self._spares.pop(0) if self._spares else self._start()
-            if self.prestart and not self._closed:
+            if self.prestart:
                 self._spares.append(self._start())
         got = box.get()
         if isinstance(got, BaseException):
             raise got
         return got
 
+    def release(self, sandbox: Sandbox) -> None:
+        """Done with ``sandbox``: its connection is closed now and its container removed in the background
+        (:meth:`close` waits until it is gone)."""
+        sandbox.removed = True  # abort() leaves it to the removal queued here
+        sandbox.stream.close()
+        try:
+            self._reaper.submit(sandbox.remove)
+        except RuntimeError:  # closed already (the grader is stopping): remove it here
+            sandbox.remove()
+
     def close(self) -> None:
+        """No more sandboxes; remove the spare (waits for one that is still starting) and wait for the removals
+        :meth:`release` queued."""
         with self._lock:
             self._closed = True
             spares, self._spares = self._spares, []
@@ -380,6 +425,17 @@ class SandboxFactory:
             got = box.get()
             if isinstance(got, Sandbox):
                 got.remove()
+        self._reaper.shutdown(wait=True)
+
+    def abort(self) -> None:
+        """Stop now: every sandbox this factory made and has not removed yet is removed (killing the notebook
+        in it; the thread grading it gets a SandboxError), then the spare as :meth:`close` does."""
+        with self._lock:
+            self._closed = True
+            doomed, self._made = [m for m in self._made if not m.removed], []
+        for sb in doomed:
+            sb.remove()
+        self.close()
 
 
 def remove_leftovers(assignment: str, *, client: docker.DockerClient | None = None,
@@ -391,6 +447,18 @@ def remove_leftovers(assignment: str, *, client: docker.DockerClient | None = No
     if not session:  # and the throwaway labs of live checks a killed grader left (lab grade-*, learner g-*)
         doomed += [r for r in resources.find(client=cl)
                    if r.leaked and r.lab.startswith("grade-") and r.learner.startswith("g-")]
+    if doomed:
+        resources.remove(doomed, client=cl)
+    return len(doomed)
+
+
+def remove_run(assignment: str, session: str, *, client: docker.DockerClient | None = None) -> int:
+    """Remove what one grading run of this process started: the sandboxes of ``session`` and the throwaway labs
+    of its live checks (lab ``grade-*``, made by this process). For a grader that is stopping."""
+    cl = client or engine.client()
+    doomed = [r for r in resources.find(lab_name(assignment), GRADER_LEARNER, client=cl) if r.session == session]
+    doomed += [r for r in resources.find(client=cl, creator_pid=os.getpid())
+               if r.lab.startswith("grade-") and r.learner.startswith("g-")]
     if doomed:
         resources.remove(doomed, client=cl)
     return len(doomed)

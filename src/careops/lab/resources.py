@@ -55,9 +55,16 @@ def resource_from(record: ResourceRecord) -> Resource:
 
 
 def find(lab: str | None = None, learner: str | None = None, *,
-         client: docker.DockerClient | None = None, backend: LabBackend | None = None) -> list[Resource]:
-    """Every lab resource matching ``lab`` and ``learner`` (None: any; through the broker: only your own)."""
-    found = [resource_from(r) for r in (backend or lab_backend(client)).find(lab, learner)]
+         client: docker.DockerClient | None = None, backend: LabBackend | None = None,
+         creator_pid: int | None = None) -> list[Resource]:
+    """Every lab resource matching ``lab`` and ``learner`` (None: any; through the broker: only your own), only
+    those made by the process ``creator_pid`` of this host when given."""
+    records = (backend or lab_backend(client)).find(lab, learner)
+    if creator_pid is not None:
+        here = socket.gethostname()
+        records = [r for r in records if r.labels.get(L.CREATOR_PID) == str(creator_pid)
+                   and r.labels.get(L.CREATOR_HOST) == here]
+    found = [resource_from(r) for r in records]
     return sorted(found, key=lambda r: (r.learner, r.lab, ["container", "network", "volume"].index(r.kind), r.name))
 
 

@@ -5,7 +5,9 @@ lab network and runs ``python3 driver.py plan.json``. It sends HTTP GETs at a
 fixed rate (open loop: a slow answer does not slow the schedule) from a pool of
 threads, a new connection per request, and HL7 ADT messages over MLLP on one
 long-lived connection, resending a message whose ACK never came (on a new
-connection) the way interface engines do. Every attempt becomes one JSON line:
+connection) the way interface engines do, until the run's end plus a grace
+(a message still not sent by then is recorded as unanswered: the run always
+ends, however long the service is down). Every attempt becomes one JSON line:
 send time, latency, status or ACK code, and the release that answered.
 
 Two switches make it behave like a sending system in an incident drill: with
@@ -181,6 +183,12 @@ def run_mllp(plan: dict, t0: float, duration: float, rec: Recorder) -> threading
             delay = t_sched - time.time()
             if delay > 0:
                 time.sleep(delay)
+            if time.time() > t0 + duration + grace:  # still behind after the grace: never sent, so the run ends
+                rec.write({"kind": "mllp", "seq": i, "id": control_id, "attempt": 1, "t_sched": t_sched,
+                           "t_send": time.time(), "latency_ms": 0.0, "status": "error", "ok": False, "version": "",
+                           "error": f"not sent: still {time.time() - t_sched:.0f} s behind schedule after the "
+                                    f"run's end and its {grace:g} s grace"})
+                continue
             while hold and os.path.exists(hold):  # the channel is held: messages wait at the sender
                 time.sleep(0.05)
             if stamp:

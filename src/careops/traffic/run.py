@@ -216,7 +216,9 @@ def start_traffic(lab: Lab, plan: TrafficPlan | None = None, *, name: str = "tra
     """Start the driver in a lab-runtime container on the lab network; returns at once (traffic runs meanwhile)."""
     plan = plan or TrafficPlan()
     waiter = f"while [ ! -f {DRIVER_DIR}/go ]; do sleep 0.05; done; exec python3 {DRIVER_DIR}/driver.py {DRIVER_DIR}/plan.json"
-    container = lab.run(LAB_IMAGE, name=name, command=["sh", "-c", waiter], memory="256m", cpus=1.0, pids=128)
+    # a thread per HTTP worker (plus the scheduler, the MLLP sender and the shell): pids above the pool's size
+    container = lab.run(LAB_IMAGE, name=name, command=["sh", "-c", waiter], memory="256m", cpus=1.0,
+                        pids=max(128, plan.http_workers + 32))
     files = {"careops-traffic/driver.py": Path(__file__).with_name("driver.py").read_bytes(),
              "careops-traffic/plan.json": json.dumps(plan.driver_plan()).encode(),
              "careops-traffic/go": b""}  # "go" last: the waiter starts the driver once it appears
