@@ -48,8 +48,8 @@ def _graded_notebook(source: dict) -> Any:
         gid = ((cell.get("metadata") or {}).get("nbgrader") or {}).get("grade_id")
         if gid == "test_is_synthetic":
             cell["outputs"] = [{"output_type": "error", "ename": "AssertionError",
-                                "evalue": "is_synthetic('ssn', '999-123-456') should be False",
-                                "traceback": ["AssertionError: is_synthetic('ssn', '999-123-456') should be False"]}]
+                                "evalue": "is_synthetic('ssn', '999-00-0001') should be True",
+                                "traceback": ["AssertionError: is_synthetic('ssn', '999-00-0001') should be True"]}]
         if gid == "test_leaked_names":
             cell["outputs"] = [F.not_answered_output("not answered: exercise 3 (leaked_names)")]
     F.grading_notes(nb, F.GradingNotes(undone=["edited test cell test_is_synthetic (restored)"],
@@ -63,7 +63,7 @@ def test_the_learner_never_sees_hidden_tests_or_why_they_failed(orientation_sour
     text = json.dumps(nb)
     hidden = B.hidden_test_lines(orientation_source)
     assert hidden and not [ln for ln in hidden if json.dumps(ln)[1:-1] in text]
-    assert "999-123-456" not in text and "BEGIN HIDDEN TESTS" not in text
+    assert "999-00-0001" not in text and "BEGIN HIDDEN TESTS" not in text
     summary = nb.cells[0].source
     assert "not answered: exercise 3 (leaked_names)" in summary
     assert "Undone before grading (the instructor&#x27;s version was used): edited test cell test_is_synthetic" \

@@ -190,7 +190,7 @@ def test_nothing_outside_the_lab_package_reaches_past_lab_container():
     from pathlib import Path
 
     src = Path(__file__).resolve().parents[1] / "src" / "careops"
-    not_a_container = {"grading/sandbox.py"}  # its .raw is the exec socket's
+    not_a_container = {"grading/sandbox.py", "grading/queue/kubernetes_job.py"}  # .raw: the exec socket (or its stand-in)
     allowed: dict[str, int] = {}
     found = {}
     for path in src.rglob("*.py"):
