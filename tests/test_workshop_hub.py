@@ -431,9 +431,8 @@ def test_three_learners_run_module_0_hand_in_and_the_instructor_grades_them(work
     """Each learner logs in and opens module 0 in Chromium; its lab cells run through the broker in each one's
     server (nbclient, the three at once, as a class does); ana and cleo pass exercise 1 and hand in with
     JupyterLab's Hand in button, ben fails it and hands in with careops submit; the instructor's dashboard shows
-    the three, the CSV export has them, grading the store puts the grades on it; learners reach neither the
+    the three, the CSV export has them, autograding the arrivals puts the grades on it; learners reach neither the
     dashboard nor each other's hand-ins."""
-    from careops.apps import grade as grade_app
     from careops.grading.course import make_temp_course
     from careops.handins import HandInStore
 
@@ -498,10 +497,11 @@ def test_three_learners_run_module_0_hand_in_and_the_instructor_grades_them(work
     assert {u: latest[(u, exercise_1)] for u in LEARNERS} == {"ana": "passed", "ben": "failed", "cleo": "passed"}
     assert {u for u, _ in latest} == set(LEARNERS) and len(latest) >= 3 * 5, csv_text  # module 0's checks, each
     assert all(v == "passed" for (_, check), v in latest.items() if check != exercise_1), csv_text
-    # the instructor grades the hand-ins (the store as the exchange); the dashboard shows the grades
+    # the hand-ins are graded as they arrived (careops workshop autograde, one pass: careops grade --workshop for
+    # each assignment with new arrivals, the store as the exchange); the dashboard shows the grades
     course = make_temp_course(workshop.roster_dir / "course", "00-orientation")  # a gradebook of its own
-    assert grade_app.main(assignment="00-orientation", workshop=NAME, course_dir=course.root, progress=False,
-                          jobs=2) in (0, 2)
+    assert app.autograde_main(name=NAME, once=True, course_dir=course.root, jobs=2) in (0, 2)
+    assert app.new_arrivals(workshop.settings.handin_store)[0] == []  # each arrival graded once
     assert set(store.grades()["00-orientation"]) == set(LEARNERS)
     page.reload()
     page.locator("#careops-view").wait_for(timeout=60_000)
