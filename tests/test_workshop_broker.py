@@ -107,12 +107,11 @@ def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
         print(hub.down(settings, remove_volumes=True))
         for user in ("ana", "ben", "ana-direct"):
             reset(None, user, client=engine.client())
-        for tag in (settings.hub_image, settings.learner_image):
-            if tag.endswith(f":{NAME}"):
-                try:
-                    engine.client().images.remove(tag)  # this run's own tag only; the image stays
-                except docker.errors.APIError:
-                    pass
+        for tag in tags.values():  # every image ensured (the base too), by this run's own tag only
+            try:
+                engine.client().images.remove(tag)  # the tag goes; the image stays
+            except docker.errors.APIError:
+                pass
         shutil.rmtree(settings.state_dir, ignore_errors=True)
 
 
