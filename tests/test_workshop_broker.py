@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import shutil
 import socket
 import time
@@ -39,7 +38,14 @@ from careops.images import ensure_images
 from careops.lab import find, reset
 from careops.workshop import hub
 from careops.workshop.api import HubAPI
-from careops.workshop.probe import broker_overhead, in_server, server_of, start_server
+from careops.workshop.probe import (
+    broker_overhead,
+    in_server,
+    run_notebook,
+    server_of,
+    solved_notebook,
+    start_server,
+)
 from careops.workshop.settings import WorkshopSettings
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -101,61 +107,17 @@ def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
         print(hub.down(settings, remove_volumes=True))
         for user in ("ana", "ben", "ana-direct"):
             reset(None, user, client=engine.client())
-        for tag in (settings.hub_image, settings.learner_image):
-            if tag.endswith(f":{NAME}"):
-                try:
-                    engine.client().images.remove(tag)  # this run's own tag only; the image stays
-                except docker.errors.APIError:
-                    pass
+        for tag in tags.values():  # every image ensured (the base too), by this run's own tag only
+            try:
+                engine.client().images.remove(tag)  # the tag goes; the image stays
+            except docker.errors.APIError:
+                pass
         shutil.rmtree(settings.state_dir, ignore_errors=True)
-
-
-def _source_notebook(module: str) -> str:
-    """The module's notebook with its answers and without its hidden tests: what a learner who solved it runs (the
-    hidden tests need the grader's references, which a learner's server never holds)."""
-    nb = json.loads((REPO / "notebooks" / module / f"{module.split('-', 1)[1]}.ipynb").read_text(encoding="utf-8"))
-    for cell in nb["cells"]:
-        text = "".join(cell["source"])
-        if "### BEGIN HIDDEN TESTS" in text:
-            text = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", text, flags=re.S)
-            cell["source"] = text.splitlines(keepends=True)
-    return json.dumps(nb)
-
-
-_RUN_NOTEBOOK = """
-import base64, json, os, sys, tempfile
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
-
-nb = nbformat.reads(base64.b64decode(sys.argv[1]).decode(), as_version=4)
-folder = tempfile.mkdtemp(prefix="careops-nb-")
-client = NotebookClient(nb, timeout=int(sys.argv[2]), kernel_name="python3", resources={"metadata": {"path": folder}})
-try:
-    client.execute()
-    failed = None
-except CellExecutionError as exc:
-    failed = str(exc)[:1500] + " ... " + str(exc)[-1500:]
-outputs = []
-for cell in nb.cells:
-    if cell.cell_type == "code":
-        text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
-        html = "".join(o.get("data", {}).get("text/html", "") for o in cell.get("outputs", []) if "data" in o)
-        outputs.append({"id": cell.metadata.get("nbgrader", {}).get("grade_id") or cell.get("id"), "text": text[-2000:],
-                        "html": html[:30000], "error": any(o.get("output_type") == "error" for o in cell.get("outputs", []))})
-print(json.dumps({"failed": failed, "cells": outputs, "env": {k: bool(os.environ.get(k)) for k in
-      ("CAREOPS_BROKER_URL", "JUPYTERHUB_API_TOKEN", "DOCKER_HOST")}, "socket": os.path.exists("/var/run/docker.sock")}))
-"""
-
-
-def _run_notebook(ws: Workshop, user: str, text: str, timeout: int = 600) -> dict:
-    _, out = in_server(ws.settings, user, _RUN_NOTEBOOK, base64.b64encode(text.encode()).decode(), str(timeout))
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def test_module_0_lab_cells_run_through_the_broker_in_the_learners_server_and_pass(workshop: Workshop) -> None:
     started = time.monotonic()
-    result = _run_notebook(workshop, "ana", _source_notebook("00-orientation"))
+    result = run_notebook(workshop.settings, "ana", solved_notebook("00-orientation"))
     assert result["env"] == {"CAREOPS_BROKER_URL": True, "JUPYTERHUB_API_TOKEN": True, "DOCKER_HOST": False}
     assert result["socket"] is False, "the learner's server has no engine socket"
     assert result["failed"] is None, result["failed"]
@@ -372,7 +334,7 @@ def test_module_2_builds_runs_and_checks_the_learners_image_through_the_broker(w
 def test_modules_3_and_4_run_their_labs_through_the_broker(workshop: Workshop, module: str) -> None:
     """Module 4's lab (a work folder copied in, MLLP over the relay) and module 3's rollouts under traffic."""
     started = time.monotonic()
-    result = _run_notebook(workshop, "ben", _source_notebook(module), timeout=900)
+    result = run_notebook(workshop.settings, "ben", solved_notebook(module), timeout=900)
     assert result["failed"] is None, result["failed"]
     print(f"{module} in ben's server through the broker: {time.monotonic() - started:.1f} s")
 

@@ -154,3 +154,37 @@ def test_the_careops_command_runs_without_the_graders_packages() -> None:
               "print(result.exit_code, result.output.splitlines()[0])\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0 and done.stdout.startswith("0 Usage:"), done.stderr[-2000:]
+
+
+@pytest.mark.docker
+def test_autograde_grades_each_new_hand_in_once_and_its_grade_reaches_the_dashboard(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`careops workshop autograde` follows the store's arrivals: a new hand-in is graded (in the sandbox, as careops
+    grade --workshop grades it) and its grade written back for the dashboard; a pass with nothing new grades
+    nothing; what arrives later is the next pass's."""
+    import os
+    import shutil
+
+    from careops import paths
+    from careops.apps import workshop as app
+    from careops.grading.course import make_temp_course
+    from careops.workshop.settings import WorkshopSettings
+
+    settings = WorkshopSettings(name=f"autograde{os.getpid() % 100000}")
+    settings.save()
+    try:
+        store, course = HandInStore(settings.handin_store), Assignments.from_release(paths.release_dir())
+        released = (paths.release_dir() / "00-orientation" / "orientation.ipynb").read_bytes()
+        store.receive("ana", "00-orientation", "orientation", released, course)
+        gradebook = make_temp_course(tmp_path / "course", "00-orientation")
+        assert app.autograde_main(name=settings.name, once=True, course_dir=gradebook.root, jobs=1) in (0, 2)
+        assert "autograde 00-orientation: new hand-in(s) of ana" in capsys.readouterr().out
+        graded = store.grades()["00-orientation"]["ana"]
+        assert graded["status"] == "graded" and graded["max_score"] > 0, graded
+        assert app.autograde_main(name=settings.name, once=True, course_dir=gradebook.root) == 0
+        assert "autograde" not in capsys.readouterr().out
+        store.receive("ben", "00-orientation", "orientation", released, course)
+        arrived, _mark = app.new_arrivals(settings.handin_store)
+        assert [a["learner"] for a in arrived] == ["ben"]
+    finally:
+        shutil.rmtree(settings.state_dir, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Workshop mode for real: the hub on this machine's engine, a roster of 2 learners and 1 instructor, headless Chromium.
+"""Workshop mode for real: the hub on this machine's engine, a roster of 3 learners and 1 instructor, headless Chromium.
 
 One hub for the whole module (``careops workshop up`` as an instructor runs it,
 with its own name and a free port), taken down at the end by the last test
@@ -11,6 +11,7 @@ server (docker stats: usage minus page cache, as `docker stats` shows it).
 from __future__ import annotations
 
 import contextlib
+import csv
 import http.cookiejar
 import io
 import json
@@ -26,6 +27,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,7 @@ from careops.images import ensure_images
 from careops.workshop import hub
 from careops.workshop.api import HubAPI, HubAPIError
 from careops.workshop.labels import LABEL_HUB_USER, LEARNER_WORKSPACE
+from careops.workshop.probe import memory_mib, run_notebook, solved_notebook
 from careops.workshop.settings import WorkshopSettings
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(1800)]
@@ -46,7 +49,9 @@ REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "build" / "test-output" / "workshop"
 NAME = f"wstest{os.getpid() % 100000}"
 READY_MS = 180_000
-ROSTER = "username,role,name\nana,learner,Ana Example\nben,learner,Ben Example\ndr-lee,instructor,Dr Lee\n"
+LEARNERS = ("ana", "ben", "cleo")
+ROSTER = ("username,role,name\nana,learner,Ana Example\nben,learner,Ben Example\ncleo,learner,Cleo Example\n"
+          "dr-lee,instructor,Dr Lee\n")
 
 
 @dataclass
@@ -179,14 +184,6 @@ def _start_server(ws: Workshop, user: str) -> None:
     pytest.fail(f"{user}'s server was not ready within 120 s")
 
 
-def _memory_mib(container) -> float:
-    """Memory as `docker stats` shows it: usage minus the page cache (cgroup v1 and v2)."""
-    stats = container.stats(stream=False)["memory_stats"]
-    detail = stats.get("stats") or {}
-    cache = detail.get("total_inactive_file", detail.get("inactive_file", detail.get("cache", 0)))
-    return (stats["usage"] - cache) / 2**20
-
-
 def _exec(container, script: str) -> tuple[int, str]:
     result = container.exec_run(["python", "-c", script], user="1000:1000")
     return result.exit_code, result.output.decode(errors="replace").strip()
@@ -215,7 +212,7 @@ def test_a_learner_logs_in_and_finds_module_0_in_jupyterlab(workshop: Workshop, 
     workshop.metrics["login_to_ready_jupyterlab_s"] = {"median": round(statistics.median(seconds), 1),
                                                        "runs": [round(s, 1) for s in seconds]}
     time.sleep(5)  # idle: no kernel yet
-    workshop.metrics["idle_server_mib"] = round(_memory_mib(_server_container(workshop, "ana")), 1)
+    workshop.metrics["idle_server_mib"] = round(memory_mib(_server_container(workshop, "ana")), 1)
     page.locator(".jp-DirListing-itemName", has_text="00-orientation").wait_for(timeout=READY_MS)
     from playwright.sync_api import expect
 
@@ -228,7 +225,7 @@ def test_a_learner_logs_in_and_finds_module_0_in_jupyterlab(workshop: Workshop, 
     OUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUT / "learner-orientation.png"), full_page=True)
     time.sleep(5)
-    workshop.metrics["idle_server_with_kernel_mib"] = round(_memory_mib(_server_container(workshop, "ana")), 1)
+    workshop.metrics["idle_server_with_kernel_mib"] = round(memory_mib(_server_container(workshop, "ana")), 1)
     page.context.close()
     _save_metrics(workshop)
 
@@ -301,7 +298,7 @@ def test_instructors_reach_learners_servers_but_do_not_administer_the_hub(worksh
                                                                           browser) -> None:
     token = workshop.api.post("/users/dr-lee/tokens", {"note": "test", "expires_in": 600})["token"]
     instructor = HubAPI(workshop.settings.api_url, token)
-    assert sorted(u["name"] for u in instructor.users()) == ["ana", "ben"]  # learners only, not other instructors
+    assert sorted(u["name"] for u in instructor.users()) == list(LEARNERS)  # learners only, not other instructors
     assert instructor.get("/users/ana")["servers"][""]["ready"] is True
     for method, path, body in (("POST", "/users", {"usernames": ["mallory"]}), ("DELETE", "/users/ben", None),
                                ("GET", "/users/ana/tokens", None), ("GET", "/proxy", None),
@@ -401,29 +398,18 @@ def _as(ws: Workshop, user: str, method: str, path: str) -> tuple[int, str]:
         return exc.code, exc.read().decode(errors="replace")
 
 
-def test_learners_check_and_hand_in_and_the_instructor_sees_it_on_the_dashboard(workshop: Workshop,
-                                                                                 browser) -> None:
-    """ana passes exercise 1 and hands in with JupyterLab's Hand in button; ben fails it and hands in with
-    careops submit; the instructor's dashboard shows both, the CSV export has them, grading the store puts the
-    grades on it; learners reach neither the dashboard nor each other's hand-ins."""
-    from careops.apps import grade as grade_app
-    from careops.grading.course import make_temp_course
-    from careops.handins import HandInStore
+MODULE_0 = f"{LEARNER_WORKSPACE}/00-orientation/orientation.ipynb"
 
-    _start_server(workshop, "ana")
-    _start_server(workshop, "ben")
-    ana = _check_in_server(workshop, "ana", right=True, submit=False)
-    assert ana["verdict"] == "passed" and ana["counts"]["sent"] == 1, ana
-    ben = _check_in_server(workshop, "ben", right=False, submit=True)
-    assert ben["verdict"] == "CheckFailed" and ben["counts"]["sent"] == 1, ben
-    code, out, err = ben["submitted"]
-    assert code == 0 and json.loads(out)["learner"] == "ben", (out, err)
-    # ana: the Hand in button of the open notebook (JupyterLab saves it, her server hands it in)
-    page, _ = _login(browser, workshop, "ana")
-    # open it by its address (JupyterLab restores whichever folder and tabs ana had open before)
-    page.goto(workshop.settings.url + "user/ana/lab/tree/00-orientation/orientation.ipynb")
+
+def _open_module_0(ws: Workshop, page, user: str) -> None:
+    """Open module 0's notebook by its address (JupyterLab restores whichever folder and tabs were open before)."""
+    page.goto(ws.settings.url + f"user/{user}/lab/tree/00-orientation/orientation.ipynb")
+    page.locator(".jp-NotebookPanel:visible").first.locator(".jp-Cell").first.wait_for(timeout=READY_MS)
+
+
+def _hand_in_with_the_button(ws: Workshop, page, user: str) -> None:
+    """Press the open notebook's Hand in button (JupyterLab saves it, the learner's server hands it in)."""
     panel = page.locator(".jp-NotebookPanel:visible").first
-    panel.locator(".jp-Cell").first.wait_for(timeout=READY_MS)
     for _attempt in range(3):
         panel.locator(".careops-handin-button").click(timeout=READY_MS)
         dialog = page.locator(".jp-Dialog").first
@@ -432,17 +418,54 @@ def test_learners_check_and_hand_in_and_the_instructor_sees_it_on_the_dashboard(
         if "Failed to fetch" not in text:
             break
         # Chromium aborted the save: this host's interfaces changed (see _login); the learner presses it again.
-        workshop.metrics["hand_in_retries_after_host_network_change"] = (
-            workshop.metrics.get("hand_in_retries_after_host_network_change", 0) + 1)
+        ws.metrics["hand_in_retries_after_host_network_change"] = (
+            ws.metrics.get("hand_in_retries_after_host_network_change", 0) + 1)
         dialog.get_by_role("button").last.click()
         dialog.wait_for(state="detached", timeout=10_000)
-    assert "Handed in" in text and "as ana" in text, text
-    page.screenshot(path=str(OUT / "learner-handed-in.png"))
+    assert "Handed in" in text and f"as {user}" in text, text
+    page.screenshot(path=str(OUT / f"learner-handed-in-{user}.png"))
     page.get_by_role("button", name="OK").click()
+
+
+def test_three_learners_run_module_0_hand_in_and_the_instructor_grades_them(workshop: Workshop, browser) -> None:
+    """Each learner logs in and opens module 0 in Chromium; its lab cells run through the broker in each one's
+    server (nbclient, the three at once, as a class does); ana and cleo pass exercise 1 and hand in with
+    JupyterLab's Hand in button, ben fails it and hands in with careops submit; the instructor's dashboard shows
+    the three, the CSV export has them, autograding the arrivals puts the grades on it; learners reach neither the
+    dashboard nor each other's hand-ins."""
+    from careops.grading.course import make_temp_course
+    from careops.handins import HandInStore
+
+    pages = {}
+    for user in LEARNERS:
+        pages[user], _ = _login(browser, workshop, user)
+        _open_module_0(workshop, pages[user], user)
+    solved = solved_notebook("00-orientation")
+    with ThreadPoolExecutor(len(LEARNERS)) as pool:
+        runs = dict(zip(LEARNERS, pool.map(lambda u: run_notebook(workshop.settings, u, solved, 900, path=MODULE_0),
+                                           LEARNERS)))
+    for user, result in runs.items():
+        assert result["env"]["CAREOPS_BROKER_URL"] and not result["socket"], (user, result["env"])
+        assert result["failed"] is None and not any(c["error"] for c in result["cells"]), (user, result["failed"])
+        cells = {c["id"]: c for c in result["cells"]}
+        assert f"careops-{user}-orientation-triage-probe" in cells["ex2-run"]["html"] + cells["ex2-run"]["text"]
+    ana = _check_in_server(workshop, "ana", right=True, submit=False)
+    assert ana["verdict"] == "passed" and ana["counts"]["sent"] == 1, ana
+    cleo = _check_in_server(workshop, "cleo", right=True, submit=False)
+    assert cleo["verdict"] == "passed" and cleo["counts"]["sent"] == 1, cleo
+    ben = _check_in_server(workshop, "ben", right=False, submit=True)
+    assert ben["verdict"] == "CheckFailed" and ben["counts"]["sent"] == 1, ben
+    code, out, err = ben["submitted"]
+    assert code == 0 and json.loads(out)["learner"] == "ben", (out, err)
+    pages.pop("ben").context.close()
+    for user in ("ana", "cleo"):
+        _hand_in_with_the_button(workshop, pages[user], user)
     # a learner: no dashboard, no one else's hand-ins, in the browser and with a token
+    page = pages.pop("ana")
     response = page.goto(workshop.settings.url + "services/dashboard/")
     assert response is not None and response.status == 403, response and response.status
     page.context.close()
+    pages.pop("cleo").context.close()
     for path in ("services/dashboard/", "services/dashboard/data.json", "services/dashboard/export.csv",
                  "services/hand-in/api/hand-ins?learner=ben"):
         status, body = _as(workshop, "ana", "GET", path)
@@ -450,7 +473,7 @@ def test_learners_check_and_hand_in_and_the_instructor_sees_it_on_the_dashboard(
     status, body = _as(workshop, "ana", "GET", "services/hand-in/api/hand-ins")
     assert status == 200 and [h["learner"] for h in json.loads(body)["hand_ins"]] == ["ana"], body
     store = HandInStore(workshop.settings.handin_store)
-    assert sorted(h.learner for h in store.hand_ins()) == ["ana", "ben"]
+    assert sorted(h.learner for h in store.hand_ins()) == list(LEARNERS)
     # the instructor's dashboard, in the browser
     context, page = _sign_in(browser, workshop, "dr-lee", "/services/dashboard/",
                              viewport={"width": 1400, "height": 1000})
@@ -460,47 +483,52 @@ def test_learners_check_and_hand_in_and_the_instructor_sees_it_on_the_dashboard(
     text = view.inner_text()
     assert "Exercise 1: synthetic or real-looking?" in text and "00-orientation" in text, text
     rows = {r.split("\t")[0].strip(): r for r in page.locator("#careops-view tr").all_inner_texts()}
-    assert "\u2714" in rows["ana"] and "\u2718" in rows["ben"], rows
+    assert "other notebooks" not in text.lower(), text  # every report under module 0 (the kernels' notebook)
+    assert "\u2714" in rows["ana"] and "\u2714" in rows["cleo"] and "\u2718" in rows["ben"], rows
     assert "phone" in rows["ben"] or "mrn" in rows["ben"] or "email" in rows["ben"], rows["ben"]  # its message
-    assert all("UTC" in rows[u] for u in ("ana", "ben")), rows  # handed in, at the server's time
+    assert all("UTC" in rows[u] for u in LEARNERS), rows  # handed in, at the server's time
     assert page.locator("#careops-view svg").count() == 1  # the class-progress chart
     page.screenshot(path=str(OUT / "instructor-dashboard.png"), full_page=True)
     export = context.request.get(workshop.settings.url + "services/dashboard/export.csv")  # the session's cookies
     assert export.status == 200 and export.headers["content-type"].startswith("text/csv"), export.status
     csv_text = export.text()
-    lines = {line.split(",")[0]: line for line in csv_text.splitlines()[1:]}
-    assert {"ana", "ben"} <= set(lines) and ",passed," in lines["ana"] and ",failed," in lines["ben"], csv_text
-    # the instructor grades the hand-ins (the store as the exchange); the dashboard shows the grades
+    latest = {(r["learner"], r["check"]): r["latest"] for r in csv.DictReader(io.StringIO(csv_text))}
+    exercise_1 = "careops.checks.orientation.synthetic_markers"
+    assert {u: latest[(u, exercise_1)] for u in LEARNERS} == {"ana": "passed", "ben": "failed", "cleo": "passed"}
+    assert {u for u, _ in latest} == set(LEARNERS) and len(latest) >= 3 * 5, csv_text  # module 0's checks, each
+    assert all(v == "passed" for (_, check), v in latest.items() if check != exercise_1), csv_text
+    # the hand-ins are graded as they arrived (careops workshop autograde, one pass: careops grade --workshop for
+    # each assignment with new arrivals, the store as the exchange); the dashboard shows the grades
     course = make_temp_course(workshop.roster_dir / "course", "00-orientation")  # a gradebook of its own
-    assert grade_app.main(assignment="00-orientation", workshop=NAME, course_dir=course.root, progress=False,
-                          jobs=2) in (0, 2)
-    assert set(store.grades()["00-orientation"]) == {"ana", "ben"}
+    assert app.autograde_main(name=NAME, once=True, course_dir=course.root, jobs=2) in (0, 2)
+    assert app.new_arrivals(workshop.settings.handin_store)[0] == []  # each arrival graded once
+    assert set(store.grades()["00-orientation"]) == set(LEARNERS)
     page.reload()
     page.locator("#careops-view").wait_for(timeout=60_000)
     rows = {r.split("\t")[0].strip(): r for r in page.locator("#careops-view tr").all_inner_texts()}
-    assert all("not graded" not in rows[u] and "/" in rows[u] for u in ("ana", "ben")), rows
+    assert all("not graded" not in rows[u] and "/" in rows[u] for u in LEARNERS), rows
     page.screenshot(path=str(OUT / "instructor-dashboard-graded.png"), full_page=True)
     context.close()
 
 
 def test_add_learners_while_running_and_status(workshop: Workshop, capsys: pytest.CaptureFixture[str]) -> None:
-    (workshop.roster_dir / "late.csv").write_text(ROSTER + "cara,learner,Cara Example\n")
+    (workshop.roster_dir / "late.csv").write_text(ROSTER + "dan,learner,Dan Example\n")
     assert app.add_learners_main(roster_file=str(workshop.roster_dir / "late.csv"), name=NAME) == 0
     out = capsys.readouterr().out
-    assert "1 new member(s) (cara)" in out and "ana" not in out.split("(cara)")[0].split("member(s)")[-1]
+    assert "1 new member(s) (dan)" in out and "ana" not in out.split("(dan)")[0].split("member(s)")[-1]
     passwords = _passwords(workshop.settings)
-    assert set(passwords) == {"ana", "ben", "dr-lee", "cara"} and passwords["ana"] == workshop.passwords["ana"]
-    assert _form_login(workshop, "cara", passwords["cara"]) == 302
-    assert _form_login(workshop, "cara", "wrong-password-1") in (200, 403)  # the form again, not logged in
+    assert set(passwords) == {*LEARNERS, "dr-lee", "dan"} and passwords["ana"] == workshop.passwords["ana"]
+    assert _form_login(workshop, "dan", passwords["dan"]) == 302
+    assert _form_login(workshop, "dan", "wrong-password-1") in (200, 403)  # the form again, not logged in
     assert _form_login(workshop, "mallory", "whatever-password") in (200, 403)
-    assert "learners" in {g for u in workshop.api.users() if u["name"] == "cara" for g in u["groups"]}
+    assert "learners" in {g for u in workshop.api.users() if u["name"] == "dan" for g in u["groups"]}
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), CAREOPS_HOME=str(REPO))
     result = subprocess.run([sys.executable, "-m", "careops.cli", "workshop", "status", "--name", NAME],
                             check=False, capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     lines = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[3:]}
     assert lines["ana"][:2] == ["learner", "ready"] and lines["dr-lee"][0] == "instructor"
-    assert lines["cara"][:2] == ["learner", "none"] and workshop.settings.url in result.stdout
+    assert lines["dan"][:2] == ["learner", "none"] and workshop.settings.url in result.stdout
 
 
 def test_a_learner_replaces_the_initial_password(workshop: Workshop, browser) -> None:
@@ -521,13 +549,13 @@ def test_a_learner_replaces_the_initial_password(workshop: Workshop, browser) ->
 def test_down_removes_the_hub_servers_and_networks_and_keeps_learners_work(workshop: Workshop) -> None:
     s, cl = workshop.settings, engine.client()
     assert app.down_main(name=NAME) == 0
-    for name in (s.hub_container, f"{s.server_prefix}-ana", f"{s.server_prefix}-ben"):
+    for name in (s.hub_container, *(f"{s.server_prefix}-{u}" for u in LEARNERS)):
         with pytest.raises(docker.errors.NotFound):
             cl.containers.get(name)
     assert not [n for n in cl.networks.list(names=[s.private_network, s.public_network])
                 if n.name in (s.private_network, s.public_network)]
     kept = {v.name for v in hub.workspace_volumes(s)}
-    assert kept == {f"{s.name}-workspace-ana", f"{s.name}-workspace-ben"}
+    assert kept == {f"{s.name}-workspace-{u}" for u in LEARNERS}
     reader = cl.containers.create("careops/learner:latest", ["true"], network_mode="none",
                                   volumes={f"{s.name}-workspace-ana": {"bind": LEARNER_WORKSPACE, "mode": "ro"}})
     try:  # read the file out of the volume (docker cp), without starting anything

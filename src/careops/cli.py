@@ -432,6 +432,23 @@ def workshop_add_learners() -> None:
     """Enroll FILE's new members (a running hub learns them at once); prints where their passwords are."""
 
 
+defaults = workshop_app.autograde_main.__kwdefaults__
+
+
+@workshop.command("autograde")
+@_workshop_name(workshop_app.autograde_main)
+@click.option("--once", is_flag=True, default=defaults["once"], help="One pass over what has arrived, then exit.")
+@click.option("--interval", type=float, default=defaults["interval"], show_default=True,
+              help="Seconds between looks at the hand-in store.")
+@click.option("--jobs", type=int, default=defaults["jobs"], help="Submissions graded at once (default: CPU cores).")
+@click.option("--queue", default=defaults["queue"], metavar="REDIS_URL",
+              help="Grade on the grading queue's workers (careops worker) instead of on this host.")
+@_calls(workshop_app.autograde_main)
+def workshop_autograde() -> None:
+    """Grade hand-ins as they arrive (run it beside the hub): each new hand-in's assignment is graded as careops
+    grade ASSIGNMENT --workshop NAME does, and the grades appear on the dashboard."""
+
+
 defaults = workshop_app.submit_main.__kwdefaults__
 
 

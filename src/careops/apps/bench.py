@@ -6,13 +6,14 @@ and their ratio, so figures from different machines can be compared.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -755,19 +756,16 @@ def bench_scrape_overhead(messages: int = 8000, rounds: int = 3) -> list[BenchRo
                                                      f"{o.scrapes} scrapes seen in all")]
 
 
-def bench_broker_overhead(repeat: int = 5) -> BenchRow:
-    """Lab.run through the workshop's lab broker (in a learner's server) vs straight to the engine (here).
-
-    Brings up a workshop of its own (one learner, a free port), starts the learner's server, times, takes it down.
-    """
+@contextlib.contextmanager
+def _bench_workshop(name: str, learner: str) -> Iterator[tuple[Any, dict[str, str]]]:
+    """A workshop of the bench's own (a roster of one learner, a free port), up for the block and then taken down
+    with its volumes: (its settings, the handouts' initial passwords)."""
     import socket
 
     from careops.apps import release
     from careops.apps import workshop as workshop_app
     from careops.images import ensure_images
     from careops.workshop import hub
-    from careops.workshop.api import HubAPI
-    from careops.workshop.probe import broker_overhead, start_server
     from careops.workshop.settings import WorkshopSettings
 
     release.main(assignments=None)
@@ -775,22 +773,110 @@ def bench_broker_overhead(repeat: int = 5) -> BenchRow:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    settings = WorkshopSettings(name="bench-broker", port=port)
+    settings = WorkshopSettings(name=name, port=port)
     with tempfile.TemporaryDirectory(prefix="careops-bench-") as tmp:
         roster = Path(tmp) / "class.csv"
-        roster.write_text("username,role,name\nbench,learner,Bench Learner\n")
+        roster.write_text(f"username,role,name\n{learner},learner,Bench Learner\n")
         try:
             workshop_app.up_main(name=settings.name, roster_file=str(roster), port=port, build=False)
-            start_server(HubAPI.for_workshop(settings), "bench")
-            figures = broker_overhead(settings, "bench", repeat)
+            settings = WorkshopSettings.load(name)
+            passwords = {}
+            for handout in settings.handouts_dir.glob("passwords-*.csv"):
+                for line in handout.read_text().splitlines()[1:]:
+                    user, _role, _name, password = line.split(",")[:4]
+                    passwords[user] = password
+            yield settings, passwords
         finally:
             hub.down(settings, remove_volumes=True)
             shutil.rmtree(settings.state_dir, ignore_errors=True)
+
+
+def bench_broker_overhead(repeat: int = 5) -> BenchRow:
+    """Lab.run through the workshop's lab broker (in a learner's server) vs straight to the engine (here).
+
+    Brings up a workshop of its own (one learner, a free port), starts the learner's server, times, takes it down.
+    """
+    from careops.workshop.api import HubAPI
+    from careops.workshop.probe import broker_overhead, start_server
+
+    with _bench_workshop("bench-broker", "bench") as (settings, _):
+        start_server(HubAPI.for_workshop(settings), "bench")
+        figures = broker_overhead(settings, "bench", repeat)
     note = (f"goal <= 1.3x; through the broker {figures['broker_runs']} s, direct {figures['direct_runs']} s "
             f"(a lab container of the lab image, 32 MiB, started and running); the broker itself adds "
             f"{figures['added_ms']} ms per start (HTTP, the token, the checks), the rest is the engine's")
     return BenchRow(f"Lab.run through the lab broker (median of {repeat})", float(figures["broker_median_s"]),
                     float(figures["direct_median_s"]), "s", "Lab.run on this host's engine", note=note)
+
+
+#: In the learner's server: a kernel, as opening module 0 starts one, and module 0's orientation lab (exercise 2's
+#: triage probe, the notebook's own spec) left running, through the broker.
+_ORIENTATION_LAB = """
+import json, os, urllib.request
+from careops.lab import Lab, parse_spec
+base = os.environ["JUPYTERHUB_SERVICE_PREFIX"]
+req = urllib.request.Request("http://127.0.0.1:8888" + base + "api/kernels", data=b"{}", method="POST",
+                             headers={"Authorization": "token " + os.environ["JUPYTERHUB_API_TOKEN"]})
+kernel = json.loads(urllib.request.urlopen(req, timeout=60).read())["id"]
+lab = Lab("orientation")
+probe = lab.run_spec(parse_spec(
+    "name: triage-probe\\nimage: careops/lab-runtime:latest\\ncommand: [sleep, infinity]\\nuser: '1000'\\n"
+    "read_only: true\\nlimits: {memory: 128m, cpus: 0.5, pids: 64}\\n"))
+print(json.dumps({"kernel": kernel, "probe": probe.name}))
+os._exit(0)  # leave the lab running, as a kernel in the middle of the exercise would
+"""
+
+
+def bench_learners_per_host(repeat: int = 5) -> list[BenchRow]:
+    """What one learner costs a workshop host: the memory of an idle learner server with module 0 open (a kernel)
+    and its orientation lab running, and the time from login to a ready JupyterLab (median of ``repeat`` fresh
+    servers). Brings up a workshop of its own, one learner; how many fit is the host's memory over that."""
+    from careops.lab import labels as L
+    from careops.workshop.api import HubAPI, HubAPIError
+    from careops.workshop.hub import server_containers
+    from careops.workshop.probe import in_server, login_to_ready, memory_mib, server_of
+
+    user = "bench"
+    with _bench_workshop("bench-learners", user) as (settings, passwords):
+        api, seconds = HubAPI.for_workshop(settings), []
+        for n in range(repeat):
+            if n:  # a fresh server each time: stop the last one and wait until it is gone
+                api.delete(f"/users/{user}/server")
+                deadline = time.monotonic() + 120
+                while (api.get(f"/users/{user}").get("servers") or server_containers(settings)) \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.5)
+            seconds.append(login_to_ready(settings, user, passwords[user]))
+        time.sleep(10)  # settled: JupyterLab's first requests answered
+        server = server_of(settings, user)
+        idle = memory_mib(server)
+        in_server(settings, user, _ORIENTATION_LAB)
+        time.sleep(10)
+        cl = engine.client()
+        lab = [c for c in cl.containers.list(filters={"label": [f"{L.LAB}=orientation", f"{L.LEARNER}={user}"]})]
+        lab_mib = sum(memory_mib(c) for c in lab)
+        with_kernel = memory_mib(server)
+        with contextlib.suppress(HubAPIError):
+            api.delete(f"/users/{user}/server")
+    per_learner = with_kernel + lab_mib
+    host_mib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    limit_mib = _size_mib(settings.mem_limit)
+    note = (f"server idle {idle:.0f} MiB, with module 0's kernel {with_kernel:.0f} MiB, orientation lab "
+            f"{lab_mib:.0f} MiB ({len(lab)} container(s)); this host ({host_mib / 1024:.1f} GiB, {os.cpu_count()} "
+            f"cores) holds ~{int(host_mib * 0.8 // per_learner)} such learners in 80% of its memory, "
+            f"{int(host_mib * 0.8 // limit_mib)} at the server's limit ({settings.mem_limit}, labs apart)")
+    return [BenchRow("memory per learner (idle server + orientation lab)", per_learner, limit_mib, " MiB",
+                     f"a learner server's memory limit ({settings.mem_limit})", note=note),
+            BenchRow(f"login to a ready JupyterLab (median of {repeat})", statistics.median(seconds),
+                     float(settings.start_timeout), "s", "the hub's spawn timeout",
+                     note=f"fresh servers, each run {[round(x, 1) for x in seconds]} s; login form to the lab page "
+                          "and its workspace listing (what a browser's first load asks)")]
+
+
+def _size_mib(size: str) -> float:
+    """'1G', '512m' -> MiB."""
+    units = {"k": 1 / 1024, "m": 1, "g": 1024}
+    return float(size[:-1]) * units[size[-1].lower()] if size[-1].lower() in units else float(size) / 2**20
 
 
 BENCHES: dict[str, Callable[[], BenchRow | list[BenchRow]]] = {
@@ -808,6 +894,7 @@ BENCHES: dict[str, Callable[[], BenchRow | list[BenchRow]]] = {
     "drill": bench_drill,
     "scrape": bench_scrape_overhead,
     "broker": bench_broker_overhead,
+    "learners-per-host": bench_learners_per_host,
     "privacy": bench_privacy,
 }
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 from careops import paths
 from careops.handins import Assignments
@@ -123,3 +125,47 @@ def submit_main(*, notebook: str | None = None, as_json: bool = False) -> int:
     print(json.dumps(receipt.__dict__, indent=1) if as_json else receipt)
     return 0
 
+
+
+def new_arrivals(store_root) -> tuple[list[dict], Callable[[], None]]:
+    """The hand-ins logged in the store's arrivals.jsonl since the last marked read (whole lines only: a line being
+    written is read next time), and what marks them read (``<course>/autograde.offset``) once they are graded."""
+    from careops.handins import HandInStore
+
+    store = HandInStore(store_root)
+    offset_file = store.arrivals.with_name("autograde.offset")
+    offset = int(offset_file.read_text()) if offset_file.is_file() else 0
+    whole = b""
+    if store.arrivals.is_file():
+        with open(store.arrivals, "rb") as log:
+            log.seek(offset)
+            data = log.read()
+        whole = data[:data.rfind(b"\n") + 1]
+    rows = [json.loads(line) for line in whole.decode("utf-8").splitlines() if line.strip()]
+    return rows, lambda: offset_file.write_text(str(offset + len(whole))) if whole else None
+
+
+def autograde_main(*, name: str = "careops", once: bool = False, interval: float = 15.0, jobs: int | None = None,
+                   course_dir: Path | None = None, queue: str | None = None, rounds: int | None = None) -> int:
+    """Grade hand-ins as they arrive: every ``interval`` s, each assignment with new arrivals in the workshop's store
+    is graded as `careops grade ASSIGNMENT --workshop NAME` does (only what is new or changed, here or on the grading
+    queue's workers with ``queue``); the grades go to the dashboard. Runs beside the hub until stopped (Ctrl-C), or
+    one pass with ``once``. Exit 2 when some hand-in hit a grader problem in the last pass (graded again later)."""
+    import time
+
+    from careops.apps import grade as grade_app
+
+    settings = WorkshopSettings.load(name)
+    done, status = 0, 0
+    while True:
+        arrived, mark_read = new_arrivals(settings.handin_store)
+        for assignment in sorted({a["assignment"] for a in arrived}):
+            who = sorted({a["learner"] for a in arrived if a["assignment"] == assignment})
+            print(f"autograde {assignment}: new hand-in(s) of {', '.join(who)}", flush=True)
+            status = grade_app.main(assignment=assignment, workshop=name, jobs=jobs, course_dir=course_dir,
+                                    progress=False, queue=queue)
+        mark_read()
+        done += 1
+        if once or (rounds is not None and done >= rounds):
+            return status
+        time.sleep(interval)

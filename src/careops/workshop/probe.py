@@ -11,13 +11,20 @@ divided by the same calls on this host straight to the engine.
 """
 from __future__ import annotations
 
+import base64
+import http.cookiejar
 import json
+import re
 import statistics
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import docker
 
 from careops import engine
+from careops.paths import repo_root
 from careops.workshop.api import HubAPI
 from careops.workshop.hub import server_containers
 from careops.workshop.labels import LABEL_HUB_USER
@@ -55,6 +62,97 @@ def in_server(settings: WorkshopSettings, user: str, script: str, *args: str, ch
         raise WorkshopError(f"the script in {user}'s server exited {result.exit_code}: {output[-3000:]}",
                             fix="read its output above")
     return result.exit_code, output
+
+
+def solved_notebook(module: str) -> str:
+    """The module's source notebook with its answers and without its hidden tests: what a learner who solved it
+    runs (the hidden tests need the grader's references, which a learner's server never holds)."""
+    nb = json.loads((repo_root() / "notebooks" / module / f"{module.split('-', 1)[1]}.ipynb").read_text("utf-8"))
+    for cell in nb["cells"]:
+        text = "".join(cell["source"])
+        if "### BEGIN HIDDEN TESTS" in text:
+            text = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", text, flags=re.DOTALL)
+            cell["source"] = text.splitlines(keepends=True)
+    return json.dumps(nb)
+
+
+_RUN_NOTEBOOK = """
+import base64, json, os, sys, tempfile
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+nb = nbformat.reads(base64.b64decode(sys.argv[1]).decode(), as_version=4)
+if sys.argv[3:]:
+    os.environ["JPY_SESSION_NAME"] = sys.argv[3]  # the kernel's notebook, as the server tells its kernels
+folder = tempfile.mkdtemp(prefix="careops-nb-")
+client = NotebookClient(nb, timeout=int(sys.argv[2]), kernel_name="python3", resources={"metadata": {"path": folder}})
+try:
+    client.execute()
+    failed = None
+except CellExecutionError as exc:
+    failed = str(exc)[:1500] + " ... " + str(exc)[-1500:]
+outputs = []
+for cell in nb.cells:
+    if cell.cell_type == "code":
+        text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+        html = "".join(o.get("data", {}).get("text/html", "") for o in cell.get("outputs", []) if "data" in o)
+        outputs.append({"id": cell.metadata.get("nbgrader", {}).get("grade_id") or cell.get("id"), "text": text[-2000:],
+                        "html": html[:30000], "error": any(o.get("output_type") == "error" for o in cell.get("outputs", []))})
+print(json.dumps({"failed": failed, "cells": outputs, "env": {k: bool(os.environ.get(k)) for k in
+      ("CAREOPS_BROKER_URL", "JUPYTERHUB_API_TOKEN", "DOCKER_HOST")}, "socket": os.path.exists("/var/run/docker.sock")}))
+"""
+
+
+def run_notebook(settings: WorkshopSettings, user: str, text: str, timeout: int = 600, *,
+                 path: str | None = None) -> dict:
+    """Run the notebook ``text`` with nbclient in ``user``'s server, as the learner (its lab cells through the
+    broker): {"failed": None or the error, "cells": [{id, text, html, error}], "env": {...}, "socket": bool}.
+    ``path``: the notebook's path in the server, so its checks report under its assignment on the dashboard."""
+    _, out = in_server(settings, user, _RUN_NOTEBOOK, base64.b64encode(text.encode()).decode(), str(timeout),
+                       *([path] if path else []))
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def memory_mib(container) -> float:
+    """A container's memory as `docker stats` shows it: usage minus the page cache (cgroup v1 and v2)."""
+    stats = container.stats(stream=False)["memory_stats"]
+    detail = stats.get("stats") or {}
+    cache = detail.get("total_inactive_file", detail.get("inactive_file", detail.get("cache", 0)))
+    return (stats["usage"] - cache) / 2**20
+
+
+def login_to_ready(settings: WorkshopSettings, user: str, password: str, *, timeout: float = 180.0) -> float:
+    """Seconds from posting the hub's login form as ``user`` (a fresh session, their server stopped) until their
+    JupyterLab answers: the lab page and its contents API listing the workspace, as a browser's first load asks."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(settings.url + "hub/login", timeout=30).read()
+    xsrf = next(c.value for c in jar if c.name == "_xsrf")
+    data = urllib.parse.urlencode({"username": user, "password": password, "_xsrf": xsrf}).encode()
+    started = time.monotonic()
+    landed = opener.open(settings.url + "hub/login", data=data, timeout=timeout)  # follows /hub/spawn-pending...
+    landed.read()
+    lab = settings.url + f"user/{user}/lab"
+    while True:
+        try:
+            with opener.open(lab, timeout=30) as page:
+                if page.status == 200 and page.url.startswith(lab) and b"jupyter-config-data" in page.read():
+                    xsrf = next((c.value for c in jar if c.name == "_xsrf" and c.path.startswith(f"/user/{user}")),
+                                "")
+                    req = urllib.request.Request(settings.url + f"user/{user}/api/contents",
+                                                 headers={"X-XSRFToken": xsrf})
+                    with opener.open(req, timeout=30) as listing:
+                        if listing.status == 200 and json.loads(listing.read()).get("content"):
+                            return time.monotonic() - started
+        except urllib.error.HTTPError as exc:
+            if exc.code not in (404, 424, 502, 503):
+                raise WorkshopError(f"{user}'s JupyterLab answered {exc.code} after login",
+                                    fix="read the hub's log (docker logs <workshop>-hub)") from exc
+        if time.monotonic() - started > timeout:
+            raise WorkshopError(f"{user}'s JupyterLab was not ready {timeout:.0f} s after login",
+                                fix="read the hub's log (docker logs <workshop>-hub); spawns can be slow on a busy host")
+        time.sleep(0.25)
 
 
 def lab_run_seconds(repeat: int = 5, *, lab: str = "broker-bench", learner: str | None = None) -> list[float]:
