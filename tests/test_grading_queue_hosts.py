@@ -39,3 +39,18 @@ def test_each_data_root_gets_its_own_socket_and_exec_root(tmp_path: Path) -> Non
     a, b = DockerEngine(tmp_path / "a"), DockerEngine(tmp_path / "b")
     assert a.socket != b.socket and a.exec_root != b.exec_root
     assert len(str(a.socket)) < 100  # a unix socket path must be short
+
+
+def test_the_first_engines_default_bridge_survives_the_second_engine(second_engine) -> None:
+    """A dockerd started with ``--bridge none`` removes the host's docker0 at start (the first engine's containers on
+    its default network then cannot start), unless it runs in a network namespace of its own."""
+    import docker
+
+    first = docker.from_env()
+    try:
+        name = (first.networks.get("bridge").attrs.get("Options") or {}).get("com.docker.network.bridge.name")
+    finally:
+        first.close()
+    assert name == "docker0"
+    assert Path("/sys/class/net/docker0").exists(), "the second engine took the first engine's docker0"
+    assert second_engine.command()[:2] == ["unshare", "--net"]

@@ -161,7 +161,11 @@ class DockerEngine:
         return f"unix://{self.socket}"
 
     def command(self) -> list[str]:
-        return ["dockerd", "--data-root", str(self.folder / "data"), "--exec-root", str(self.exec_root),
+        # In a network namespace of its own: a dockerd started with ``--bridge none`` removes the host's default
+        # bridge interface (docker0) at start, which the first engine's containers need. Its sandboxes have no
+        # network, and it is reached through its unix socket, so it needs none of this host's interfaces.
+        isolate = ["unshare", "--net"] if shutil.which("unshare") else []
+        return [*isolate, "dockerd", "--data-root", str(self.folder / "data"), "--exec-root", str(self.exec_root),
                 "--pidfile", str(self.pidfile), "-H", self.url, "--bridge", "none", "--iptables=false",
                 "--ip-masq=false", "--cgroup-parent", self.name, "--log-level", "warn"]
 
@@ -175,9 +179,7 @@ class DockerEngine:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.exec_root.mkdir(parents=True, exist_ok=True)
         self._stale_daemon()
-        # A data root kept between runs keeps its network store too; a network record it has from a daemon started
-        # with other options (a default bridge) would be cleaned up at start, on this host's interfaces -- the first
-        # engine's docker0 among them. This engine needs no network: start it with none on record.
+        # A data root kept between runs keeps its network store too; this engine needs no network: none on record.
         shutil.rmtree(self.folder / "data" / "network", ignore_errors=True)
         self._log = open(self.log, "ab")  # noqa: SIM115 - the daemon writes it until stop()
         self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
