@@ -179,8 +179,6 @@ class DockerEngine:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.exec_root.mkdir(parents=True, exist_ok=True)
         self._stale_daemon()
-        # A data root kept between runs keeps its network store too; this engine needs no network: none on record.
-        shutil.rmtree(self.folder / "data" / "network", ignore_errors=True)
         self._log = open(self.log, "ab")  # noqa: SIM115 - the daemon writes it until stop()
         self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
