@@ -146,9 +146,8 @@ def leaked_names(fn: Callable[[Any, str], list[str]]) -> CheckReport:
     return report
 
 
-@learner_check
-def lab_is_clean(lab: str, *, timeout: float = 30) -> CheckReport:
-    """After the clean-up: nothing of ``lab`` is left on the engine (polled, it settles)."""
+def clean_up_report(lab: str, *, timeout: float, hint: str) -> CheckReport:
+    """Nothing of the learner's own ``lab`` is left on the engine (polled, it settles); every module's clean-up check."""
     from careops.polling import eventually
     from careops.lab import find
     from careops.lab.labels import learner_id
@@ -157,8 +156,14 @@ def lab_is_clean(lab: str, *, timeout: float = 30) -> CheckReport:
     you = learner_id()  # another learner's lab of the same name is theirs, not yours to clean
     left = eventually(lambda: find(lab, you), until=lambda r: not r, timeout=timeout, what=f"an empty {lab}")
     report.check(not left, f"no container, network or volume of {lab} is left",
-                 got=[f"{r.kind} {r.name}" for r in left], hint=f"careops labs reset {lab} --yes, or careops.lab.reset({lab!r})")
+                 got=[f"{r.kind} {r.name}" for r in left], hint=hint)
     return report
+
+
+@learner_check
+def lab_is_clean(lab: str, *, timeout: float = 30) -> CheckReport:
+    """After the clean-up: nothing of ``lab`` is left on the engine (polled, it settles)."""
+    return clean_up_report(lab, timeout=timeout, hint=f"careops labs reset {lab} --yes, or careops.lab.reset({lab!r})")
 
 
 # -- live checks for the grader ---------------------------------------------------------

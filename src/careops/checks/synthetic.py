@@ -532,15 +532,9 @@ def feed_reconciled(feed: pd.DataFrame, acks: pd.DataFrame, container: Any) -> C
 @learner_check
 def lab_is_clean(lab: str = "synthetic-data", timeout: float = 30.0) -> CheckReport:
     """Nothing of the lab is left after lab.close()."""
-    from careops.lab import find
-    from careops.lab.labels import learner_id
+    from careops.checks.orientation import clean_up_report
 
-    report = CheckReport(f"Clean-up of {lab}")
-    you = learner_id()  # another learner's lab of the same name is theirs, not yours to clean
-    left = eventually(lambda: find(lab, you), until=lambda r: not r, timeout=timeout, what=f"an empty {lab}")
-    report.check(not left, f"no container, network or volume of {lab} is left", got=[f"{r.kind} {r.name}" for r in left],
-                 hint=f"lab.close(), or careops labs reset {lab}")
-    return report
+    return clean_up_report(lab, timeout=timeout, hint=f"lab.close(), or careops labs reset {lab}")
 
 
 __all__ = ["COHORT_PLAN", "FixedPid", "catches", "cohort_properties", "deidentified", "feed_reconciled", "fidelity",
