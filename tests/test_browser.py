@@ -516,6 +516,24 @@ def test_module_4_synthetic_data(learner: Any) -> None:
     me.shot("plots")
 
 
+def test_module_5_monitoring(learner: Any) -> None:
+    me, solution = learner("05-monitoring")
+    me.run("setup")
+    me.write("error_budget", solution["error_budget"])
+    me.run("error_budget")
+    me.wrong_then_right("burn_rate", "test_burn_rate", solution["burn_rate"], label="exercise-2b")
+    cell = me.run("burn-plot")
+    me.plot_shown(cell, "the burn-rate figure")
+    me.shot("burn-plot")
+
+
+def test_module_6_patient_data(learner: Any) -> None:
+    me, solution = learner("06-patient-data")
+    me.run("setup")
+    me.wrong_then_right("review", "test_review", solution["review"], label="exercise-5")
+    me.shot("review")
+
+
 SOLVE = 'from careops.solve import solve\nsolve("cohort")'
 
 
