@@ -11,6 +11,8 @@ CAREOPS := $(VENV)/bin/careops
 STAMP := $(VENV)/.installed
 PORT ?= 8888
 PYTEST_ARGS ?=
+#: pytest-xdist workers of `make test` (0: one process); tests/conftest.py keeps tests that share state together
+TEST_WORKERS ?= 3
 
 help: ## show these targets
 	@echo "CareOps Labs -- hands-on DevOps for healthcare IT"
@@ -28,7 +30,7 @@ lab: prepare ## set everything up and open the course in JupyterLab
 prepare: venv engine images workspace ## everything `make lab` does before starting JupyterLab
 
 test: venv engine test-tools images ## set everything up and run the whole test suite
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder) $(PYTEST_ARGS)
 
 bench: venv engine test-tools images ## measure speed against references taken in the same run
 	$(CAREOPS) bench

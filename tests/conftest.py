@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import base64
+import getpass
 import io
 import json
+import os
 import pickle
 import sys
 import uuid
@@ -14,6 +16,43 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+# -- the suite in parallel (`make test` runs pytest-xdist workers; `pytest` alone runs in one process) ----------------
+#: Test files that share something outside their process (a hub and its learners, the second dockerd's data
+#: root, ...) run in one worker, one after the other, in this order. Every other file is a group of its own.
+SHARED_STATE: dict[str, tuple[str, ...]] = {
+    # one JupyterHub on the workshop's ports with the learners ana, ben, ... and their servers
+    "workshop-hub": ("test_workshop_hub.py", "test_workshop_broker.py"),
+    # the second dockerd (build/test-engines/engine2) is one per machine
+    "second-engine": ("test_grading_queue_hosts.py", "test_grade_queue_two_engines.py", "test_grade_queue_crash.py",
+                      "test_grading_queue_handin.py", "test_grading_queue_worker.py"),
+}
+#: The longest groups first (measured with --durations on this machine), so no long group starts last.
+LONGEST_FIRST: tuple[str, ...] = ()
+
+
+def _group_of(filename: str) -> str:
+    return next((group for group, files in SHARED_STATE.items() if filename in files), filename)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and "CAREOPS_LEARNER" not in os.environ:
+        # Each worker is a learner of its own: two workers' labs of the same name (two modules' tests open
+        # Lab("orientation")) never replace each other's containers or clean each other's labs up.
+        os.environ["CAREOPS_LEARNER"] = f"{getpass.getuser()}-{worker}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group the items for ``--dist loadgroup`` and put the longest groups first (the same order in every
+    worker: xdist compares the workers' collections)."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    order = {name: i for i, name in enumerate(f for files in SHARED_STATE.values() for f in files)}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group_of(item.path.name)))
+    items.sort(key=lambda it: (rank.get(_group_of(it.path.name), len(rank)), _group_of(it.path.name),
+                               order.get(it.path.name, 0)))
 # tests/fixtures/submissions/builders.py (submissions made at test time) is imported as `builders`
 sys.path.insert(0, str(REPO_ROOT / "tests" / "fixtures" / "submissions"))
 

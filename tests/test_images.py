@@ -424,3 +424,105 @@ def test_a_new_build_keeps_the_hash_tags_of_its_siblings_in_the_same_repository(
         for image_id in made:
             with contextlib.suppress(docker.errors.APIError):
                 cl.api.remove_image(image_id, force=True)
+
+
+# -- what a fresh clone reuses from the user's cache (careops.paths.cache_dir) -----------------------------
+
+@pytest.mark.docker
+def test_a_fresh_clone_takes_downloaded_wheels_from_the_shared_cache_without_downloading(
+        cl: docker.DockerClient, course: dict[str, ImageResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second checkout of the same user downloads nothing another checkout already downloaded."""
+    import shutil
+
+    from careops import paths
+    from careops.images import wheelhouse
+
+    repo = paths.repo_root()
+    spec = next(s for s in CATALOG if s.name == "ci-runner")
+    target = wheelhouse.target_for_image(cl, course["base"].image_id)
+    mine = wheelhouse.ensure_wheelhouse(spec, target, progress=False)  # this checkout's wheelhouse (made by setup)
+    cache = tmp_path / "cache"
+    (cache / "wheels").mkdir(parents=True)
+    for path, _ in mine.wheels.values():
+        shutil.copy2(path, cache / "wheels" / path.name)
+    clone = tmp_path / "clone"  # a fresh clone: its build tools and its own careops wheel, no downloaded wheels
+    for sub in ("buildtools", "local"):
+        shutil.copytree(repo / "build" / "wheelhouse" / sub, clone / "build" / "wheelhouse" / sub)
+    monkeypatch.setenv(paths.HOME_ENV, str(clone))
+    monkeypatch.setenv(paths.CACHE_ENV, str(cache))
+    real = wheelhouse.run_streaming
+
+    def no_download(cmd: list[str], **kw: object) -> object:
+        assert "download" not in cmd, f"downloaded although the shared cache had every wheel: {cmd}"
+        return real(cmd, **kw)
+
+    monkeypatch.setattr(wheelhouse, "run_streaming", no_download)
+    theirs = wheelhouse.ensure_wheelhouse(spec, target, root=repo, progress=False)
+    assert theirs.lock == mine.lock and not theirs.downloaded
+    assert {fn: sha for fn, (_, sha) in theirs.wheels.items()} == {fn: sha for fn, (_, sha) in mine.wheels.items()}
+    assert all(p.parent == clone / "build" / "wheelhouse" for p, _ in theirs.wheels.values()), \
+        "the clone's wheelhouse holds its wheels itself (copy build/wheelhouse to an offline machine and it works)"
+
+
+def test_freshly_downloaded_wheels_go_to_the_shared_cache_and_a_broken_cache_costs_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from careops import paths
+    from careops.images import wheelhouse
+
+    house = tmp_path / "house"
+    house.mkdir()
+    (house / "pkg-1.0-py3-none-any.whl").write_bytes(b"wheel")
+    monkeypatch.setenv(paths.CACHE_ENV, str(tmp_path / "cache"))
+    wheelhouse._give_to_shared_cache(house)
+    assert (tmp_path / "cache" / "wheels" / "pkg-1.0-py3-none-any.whl").read_bytes() == b"wheel"
+    other = tmp_path / "other"
+    other.mkdir()
+    assert wheelhouse._take_from_shared_cache(other) is True
+    assert (other / "pkg-1.0-py3-none-any.whl").read_bytes() == b"wheel"
+    assert wheelhouse._take_from_shared_cache(other) is False  # nothing new to take
+    (tmp_path / "blocked").write_text("a file where the cache folder would be")
+    monkeypatch.setenv(paths.CACHE_ENV, str(tmp_path / "blocked"))
+    wheelhouse._give_to_shared_cache(house)  # no error: the next clone downloads again, nothing is lost
+    assert wheelhouse._take_from_shared_cache(other) is False
+
+
+def test_a_fresh_clone_reuses_the_prebuilt_labextension_byte_for_byte(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The builder's output depends on the folder it ran in: a second clone takes the first one's build from the
+    user's cache, so careops/learner's inputs do not change and the image is not rebuilt."""
+    import json
+
+    from careops import paths
+    from careops.images import labextension, npm
+
+    source = tmp_path / "ext"
+    (source / "lib").mkdir(parents=True)
+    (source / "package.json").write_text(json.dumps({"name": "careops-demo"}))
+    (source / "package-lock.json").write_text("{}")
+    (source / "lib" / "index.js").write_text("export default {};\n")
+    builds = []
+
+    def fake_build(name: str, folder: Path, *, progress: bool, dev: bool) -> None:
+        builds.append(folder)  # the unit test's stand-in for npm and jupyter-builder (the real one: test_workshop_*)
+        raise RuntimeError("stop: a real build would start here")
+
+    monkeypatch.setattr(npm, "ensure_node_modules", fake_build)
+    monkeypatch.setenv(paths.CACHE_ENV, str(tmp_path / "cache"))
+    first = tmp_path / "first"
+    out = first / "build" / "labextension" / "learner" / "careops-demo" / "static"
+    out.mkdir(parents=True)
+    (out / "remoteEntry.abc.js").write_text("built in the first clone\n")
+    files = {"careops-demo/static/remoteEntry.abc.js": file_sha256(out / "remoteEntry.abc.js")}
+    (first / "build" / "labextension" / "learner" / labextension.STAMP).write_text(
+        json.dumps({"key": labextension.source_key(source), "files": files}))
+    monkeypatch.setenv(paths.HOME_ENV, str(first))
+    assert set(labextension.ensure_labextension("learner", source, progress=False)) == set(files)
+    second = tmp_path / "second"
+    monkeypatch.setenv(paths.HOME_ENV, str(second))
+    got = labextension.ensure_labextension("learner", source, progress=False)
+    assert builds == [], "the second clone rebuilt the extension although the cache had the same source's build"
+    assert got["careops-demo/static/remoteEntry.abc.js"].read_text() == "built in the first clone\n"
+    assert got["careops-demo/static/remoteEntry.abc.js"].is_relative_to(second)
+    (source / "lib" / "index.js").write_text("export default {changed: true};\n")
+    with pytest.raises(RuntimeError, match="a real build would start here"):
+        labextension.ensure_labextension("learner", source, progress=False)  # a changed source is built again

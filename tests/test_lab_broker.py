@@ -336,3 +336,17 @@ def test_a_work_folder_reaches_the_lab_as_a_read_only_copy(as_learner, tmp_path)
         assert [r.kind for r in lab.resources()].count("container") == 1, "the container that filled it is gone"
         with pytest.raises(PolicyViolation, match="outside the lab's work folder"):
             lab.run(name="escape", command=["true"], binds={tmp_path.parent: "/up"})
+
+
+def test_a_lab_without_a_network_through_the_broker(as_learner) -> None:
+    """Lab(name, network=False) (a CI job's lab): no network is made and its containers have none, through the
+    broker as on a laptop; a port in such a lab is refused with the fix."""
+    as_learner("ana")
+    with Lab("offline-job", network=False) as lab:
+        assert lab.network_name == "none"
+        box = lab.run(name="job", command=["sleep", "60"], memory="16m")
+        assert box.exec(["ls", "/sys/class/net"]).output.split() == ["lo"]
+        assert [r.kind for r in find("offline-job")] == ["container"]
+        with pytest.raises(PolicyViolation, match="in a lab without a network"):
+            lab.run(name="web", command=["sleep", "60"], ports=[8080])
+    assert find("offline-job") == []

@@ -1,6 +1,7 @@
 """careops.pipeline.runner on a real engine: ordering, if:, failure propagation, timeouts, approvals, JUnit, audit."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -393,3 +394,43 @@ def test_interrupted_run_is_recorded_and_cleaned_up(repo, audit):
     (entry,) = list(audit.entries())
     assert entry.outcome == "cancelled" and entry.details["jobs"]["report"]["status"] == "cancelled"
     assert not resources.find(f"ci-{entry.details['run_id']}")  # job container and lab network removed
+
+
+NETWORK_PROBE = """\
+name: probe
+on: push
+permissions:
+  contents: read
+jobs:
+  probe:
+    runs-on: ubuntu-latest
+    timeout-minutes: 2
+    steps:
+      - run: echo "interfaces $(ls /sys/class/net | tr '\\n' ' ')"
+STAGING
+"""
+
+
+@pytest.mark.docker
+def test_a_job_container_has_no_network_unless_the_workflow_deploys_to_staging(repo, audit, monkeypatch):
+    """A CI job needs no network (the lab's had no route out anyway): its run's lab gets none, which saves creating
+    and removing one per run. A workflow that deploys to staging keeps the lab network (the staging container's
+    port is published on this host)."""
+    from careops.pipeline import actions
+
+    run, rec = run_text(NETWORK_PROBE.replace("STAGING", ""), repo, audit)
+    assert run.ok, run.summary_text()
+    assert "interfaces lo " in rec.text, rec.text
+    networks: list[str] = []
+
+    def look(call):  # the staging step sees its lab's network, then deploys nothing (the deployment: test_pipeline_actions)
+        networks.append(call.lab.network_name)
+        return {}
+
+    staging = actions.ACTIONS["careops/deploy-staging"]
+    monkeypatch.setitem(actions.ACTIONS, staging.name, dataclasses.replace(staging, run=look))
+    staged, rec = run_text(NETWORK_PROBE.replace("STAGING", "      - uses: careops/deploy-staging@v1\n"
+                                                            "        with: {image: careops/legacy-adt:v2}"), repo, audit)
+    assert staged.ok, staged.summary_text()
+    assert "interfaces eth0 lo " in rec.text and networks == [staged._lab.ref.network_name]
+    assert no_pipeline_containers(run) and no_pipeline_containers(staged)

@@ -20,6 +20,22 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
+#: Environment variable that moves the cache shared by every checkout of this user (tests point it elsewhere).
+CACHE_ENV = "CAREOPS_CACHE"
+
+
+def cache_dir() -> Path:
+    """What every checkout of this user may reuse, keyed by content: ``$CAREOPS_CACHE``, else
+    ``$XDG_CACHE_HOME/careops`` (``~/.cache/careops``). Downloaded wheels and prebuilt JupyterLab extensions live
+    here, so a fresh clone neither downloads them again nor rebuilds an image whose inputs did not change.
+    Removing it loses nothing but time."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "careops"
+
+
 def build_dir() -> Path:
     """Generated files (release, images state, test output); `make clean` removes it."""
     return repo_root() / "build"

@@ -6,7 +6,9 @@ on the host (careops.images.npm, with the development packages: JupyterLab's ext
 (``jupyter-builder build``, from JupyterLab's own Python packages) and adds the prebuilt extension to the context
 as ``labextension/<package name>/``; the Dockerfile copies it where JupyterLab finds prebuilt extensions. A second
 run with the same source reuses build/labextension/<image>/ without npm and without the network, so offline
-re-runs work (copy build/labextension or build/npm from a connected machine).
+re-runs work (copy build/labextension or build/npm from a connected machine). A fresh clone reuses the build of
+the same source from the user's cache (careops.paths.cache_dir): the builder's output depends on the folder it
+ran in, and a rebuilt extension would rebuild careops/learner for nothing.
 """
 from __future__ import annotations
 
@@ -74,14 +76,21 @@ def ensure_labextension(name: str, folder: Path, *, progress: bool = True) -> di
     package = package_name(folder)
     key = source_key(folder)
     dest = paths.build_dir() / "labextension" / name
-    try:
-        saved = json.loads((dest / STAMP).read_text())
-    except (OSError, ValueError):
-        saved = {}
     built = dest / package
-    if saved.get("key") == key and built.is_dir():
-        files = {f"{package}/{rel}": p for rel, p in context_files(built).items()}
-        if files and all(p.is_file() and file_sha256(p) == saved["files"].get(rel) for rel, p in files.items()):
+    shared = paths.cache_dir() / "labextension" / key
+    files = _verified(dest, package, key)
+    if files is not None:
+        if _verified(shared, package, key) is None:
+            _share(dest, shared)  # built before the cache existed: the next clone reuses it too
+        return files
+    # Another checkout built the same source: reuse its output byte for byte. The builder's output depends on
+    # the folder it ran in, so a rebuild in a fresh clone would change the image's inputs and rebuild the image.
+    if _verified(shared, package, key) is not None:
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(shared, dest)
+        files = _verified(dest, package, key)
+        if files is not None:
             return files
     npm.ensure_node_modules(name, folder, progress=progress, dev=True)
     modules_dir = npm.node_modules_dir(name, dev=True)
@@ -108,7 +117,37 @@ def ensure_labextension(name: str, folder: Path, *, progress: bool = True) -> di
     files = {f"{package}/{rel}": p for rel, p in context_files(built).items()}
     (dest / STAMP).write_text(json.dumps({"key": key, "files": {rel: file_sha256(p) for rel, p in files.items()}},
                                          indent=1))
+    _share(dest, shared)
     return files
+
+
+def _verified(folder: Path, package: str, key: str) -> dict[str, Path] | None:
+    """The extension's files in ``folder`` when its stamp says ``key`` and every file still has its sha256."""
+    try:
+        saved = json.loads((folder / STAMP).read_text())
+    except (OSError, ValueError):
+        return None
+    built = folder / package
+    if saved.get("key") != key or not built.is_dir():
+        return None
+    files = {f"{package}/{rel}": p for rel, p in context_files(built).items()}
+    if files and all(p.is_file() and file_sha256(p) == saved["files"].get(rel) for rel, p in files.items()):
+        return files
+    return None
+
+
+def _share(dest: Path, shared: Path) -> None:
+    """Copy a fresh build into the user's cache (atomically: a half-copied folder is never seen as a build)."""
+    try:
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".partial-", dir=shared.parent) as tmp:
+            staged = Path(tmp) / "out"
+            shutil.copytree(dest, staged)
+            if shared.exists():
+                shutil.rmtree(shared)
+            staged.rename(shared)
+    except OSError:
+        pass  # a cache that cannot be written costs time on the next clone, nothing else
 
 
 __all__ = ["OUTPUT", "ensure_labextension", "package_name", "source_key"]

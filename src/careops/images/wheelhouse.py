@@ -8,7 +8,9 @@ install them with ``pip install --no-index`` and no network at all.
 
 A second run with unchanged requirements reuses the wheelhouse without
 touching the network (a manifest records what satisfied which request), so
-offline re-runs work.
+offline re-runs work. A fresh clone first takes the wheels other checkouts
+of this user downloaded (careops.paths.cache_dir()/wheels) and downloads
+only what none of them had.
 """
 from __future__ import annotations
 
@@ -341,6 +343,53 @@ def build_source_wheel(name: str, versions: dict[str, HostDist], *, progress: bo
     return wheel
 
 
+# -- wheels shared by every checkout of this user ---------------------------
+
+def shared_wheels_dir() -> Path:
+    """Downloaded wheels every checkout of this user reuses (careops.paths.cache_dir()/wheels): a wheel's file
+    name fixes its project, version and platform, so a file of the same name is the same wheel."""
+    return paths.cache_dir() / "wheels"
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    staged = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
+    try:
+        os.link(src, staged)
+    except OSError:
+        shutil.copy2(src, staged)
+    staged.replace(dest)
+
+
+def _take_from_shared_cache(house: Path) -> bool:
+    """Copy (hard-link where possible) the shared wheels ``house`` lacks into it; whether any came."""
+    shared = shared_wheels_dir()
+    if not shared.is_dir():
+        return False
+    have = {p.name for p in house.glob("*.whl")}
+    took = False
+    for wheel in shared.glob("*.whl"):
+        if wheel.name not in have:
+            try:
+                _link_or_copy(wheel, house / wheel.name)
+                took = True
+            except OSError:
+                continue
+    return took
+
+
+def _give_to_shared_cache(house: Path) -> None:
+    """Offer freshly downloaded wheels to the other checkouts (a cache that cannot be written costs only time)."""
+    shared = shared_wheels_dir()
+    try:
+        shared.mkdir(parents=True, exist_ok=True)
+        have = {p.name for p in shared.glob("*.whl")}
+        for wheel in house.glob("*.whl"):
+            if wheel.name not in have:
+                _link_or_copy(wheel, shared / wheel.name)
+    except OSError:
+        pass
+
+
 # -- the wheelhouse of one image -----------------------------------------
 
 @dataclass
@@ -424,6 +473,8 @@ def ensure_wheelhouse(spec: ImageSpec, target: Target, *, root: Path | None = No
     pins = third_party + local_pins
     # Quietly first: pip's "ERROR: ResolutionImpossible" only means some wheels must be downloaded, which follows.
     chosen, tail = _resolve_offline(pins, constraints, target, dirs, False, f"wheelhouse: {spec.name} (offline)")
+    if chosen is None and _take_from_shared_cache(house):  # a fresh clone: wheels another checkout downloaded
+        chosen, tail = _resolve_offline(pins, constraints, target, dirs, False, f"wheelhouse: {spec.name} (offline)")
     downloaded = False
     if chosen is None:
         if progress:
@@ -446,6 +497,7 @@ def ensure_wheelhouse(spec: ImageSpec, target: Target, *, root: Path | None = No
                         "the host's versions have wheels for the image's Python; offline, copy build/wheelhouse "
                         "from a machine where 'careops images build' worked")
         downloaded = True
+        _give_to_shared_cache(house)
         chosen, tail = _resolve_offline(pins, constraints, target, dirs, progress, f"wheelhouse: {spec.name} (check)")
         if chosen is None:
             raise _fail(f"the wheelhouse {house} still does not satisfy the requirements of {spec.name} after downloading",

@@ -174,6 +174,8 @@ class RunRequest(ContainerSpec):
     #: host folder -> container path (read-only); the host is the engine's, so only a local lab has them
     binds: dict[str, str] = field(default_factory=dict)
     wait: bool = True
+    #: no network at all (a lab opened without one): more confined than the lab's network, never less
+    offline: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         data = asdict(self)
@@ -208,7 +210,7 @@ class RunRequest(ContainerSpec):
             raise _refuse("healthcheck takes test, interval, timeout, retries, start_period",
                           "e.g. healthcheck: {test: 'curl -f http://127.0.0.1/', interval: 2s}")
         user = data.get("user")
-        for flag in ("read_only", "wait"):
+        for flag in ("read_only", "wait", "offline"):
             if not isinstance(data.get(flag, False), bool):
                 raise _refuse(f"{flag} must be true or false", f"{flag}: true")
         return cls(
@@ -223,7 +225,7 @@ class RunRequest(ContainerSpec):
             read_only_volumes=_str_list(data.get("read_only_volumes"), "read_only_volumes"),
             binds={k: _container_path(v, f"folder {k}'s target") for k, v in _str_map(data.get("binds"), "binds").items()},
             cap_add=_str_list(data.get("cap_add"), "cap_add"), healthcheck=health,
-            wait=bool(data.get("wait", True)),
+            wait=bool(data.get("wait", True)), offline=bool(data.get("offline", False)),
         )
 
 
@@ -295,8 +297,9 @@ class LabBackend(ABC):
         """The learner id labs are opened for: ``asked`` (or this machine's learner); the broker's own otherwise."""
 
     @abstractmethod
-    def open_lab(self, ref: LabRef, *, reclaim: bool) -> tuple[str, list[ResourceRecord]]:
-        """Remove what an earlier session of the lab left (``reclaim``) and create its network; (network, reclaimed)."""
+    def open_lab(self, ref: LabRef, *, reclaim: bool, network: bool = True) -> tuple[str, list[ResourceRecord]]:
+        """Remove what an earlier session of the lab left (``reclaim``) and create its network (``network``: a lab
+        whose containers get none at all has none); (network name or "none", reclaimed)."""
 
     @abstractmethod
     def volume(self, ref: LabRef, name: str, *, size: str | None = None, owner: int | None = None) -> str:

@@ -283,8 +283,9 @@ class BrokerBackend(LabBackend):
     def learner(self, asked: str | None) -> str:
         return L.slug(asked, what="learner id") if asked else str(self.whoami()["learner"])
 
-    def open_lab(self, ref: LabRef, *, reclaim: bool) -> tuple[str, list[ResourceRecord]]:
-        data = self._post("labs/open", {"ref": ref.to_wire(), "reclaim": reclaim}, f"open lab {ref.name}")
+    def open_lab(self, ref: LabRef, *, reclaim: bool, network: bool = True) -> tuple[str, list[ResourceRecord]]:
+        data = self._post("labs/open", {"ref": ref.to_wire(), "reclaim": reclaim, "network": network},
+                          f"open lab {ref.name}")
         return str(data["network"]), [ResourceRecord.from_wire(r) for r in data["reclaimed"]]
 
     def volume(self, ref: LabRef, name: str, *, size: str | None = None, owner: int | None = None) -> str:

@@ -12,6 +12,7 @@ keyword arguments out, or a PolicyViolation that says what was refused and why.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ TMPFS_OPTIONS = "rw,nosuid,nodev,size=16m"
 #: A network with no address of this host on its bridge: containers on it reach each other, not the host.
 NO_HOST_ROUTE = {"com.docker.network.bridge.inhibit_ipv4": "true"}
 NO_NAT = {"com.docker.network.bridge.enable_ip_masquerade": "false"}
+#: The network "name" of a lab opened without one (its containers run with the engine's network mode none).
+NO_NETWORK = "none"
 #: The largest small disk (a tmpfs volume, memory of the host) a lab may ask for
 VOLUME_SIZE_LIMIT = 256 * 1024**2
 
@@ -130,7 +133,10 @@ def engine_request(ref: LabRef, req: RunRequest, *, workdir: str | None = None,
     tmpfs = {path: TMPFS_OPTIONS for path in req.tmpfs}
     if req.read_only and not tmpfs:
         tmpfs = {"/tmp": TMPFS_OPTIONS}
-    network = ref.network_name
+    network = NO_NETWORK if req.offline else ref.network_name
+    if req.offline and req.ports:
+        raise PolicyViolation(f"{short} asks for ports {sorted(req.ports)} in a lab without a network",
+                              fix="open the lab with a network (Lab(name), the default) to reach its ports")
     labels = {**req.labels, **ref.labels(), **dict(confinement.labels if confinement else ()), L.ROLE: short}
     if confinement is None:
         ports: dict[str, Any] = {f"{p}/tcp": ("127.0.0.1", None) for p in req.ports}
@@ -150,7 +156,7 @@ def engine_request(ref: LabRef, req: RunRequest, *, workdir: str | None = None,
         read_only=req.read_only,
         tmpfs=tmpfs,
         labels=labels,
-        network=network,
+        **({"network_mode": NO_NETWORK} if req.offline else {"network": network}),
         ports=ports,
         volumes=mounts,
         privileged=False,
@@ -325,13 +331,15 @@ class DirectBackend(LabBackend):
         return self.confinement is None or labels.get(L.LEARNER) == self.confinement.learner
 
     # -- labs ---------------------------------------------------------------------------
-    def open_lab(self, ref: LabRef, *, reclaim: bool) -> tuple[str, list[ResourceRecord]]:
+    def open_lab(self, ref: LabRef, *, reclaim: bool, network: bool = True) -> tuple[str, list[ResourceRecord]]:
         self._check_ref(ref)
         reclaimed: list[ResourceRecord] = []
         if reclaim:
             reclaimed = self.find(ref.name, ref.learner)
             if reclaimed:
                 self.remove(reclaimed)
+        if not network:
+            return NO_NETWORK, reclaimed
         confined = self.confinement is not None
         if confined:
             mine = [n.name for n in self.client.networks.list(filters=_filters(None, ref.learner))]
@@ -380,42 +388,72 @@ class DirectBackend(LabBackend):
     def run(self, ref: LabRef, request: RunRequest, *, workdir: str | None = None) -> DirectContainer:
         kwargs = engine_request(ref, request, workdir=workdir, confinement=self.confinement)
         self._check_image_name(request.image)
-        try:
-            image = self.client.images.get(request.image)
-        except docker.errors.ImageNotFound:
-            raise LabError(f"image {request.image} is not on this engine",
-                           fix="build the course images: make images") from None
-        except docker.errors.APIError as exc:
-            raise LabError(f"image {request.image} cannot be used: {exc.explanation or exc}",
-                           fix="name a course image, e.g. careops/lab-runtime:latest") from None
         c = self.confinement
-        if c is not None:
+        if c is not None:  # the image's labels decide whether a confined learner may run it
             check_lab_image(request.image, learner=c.learner, course_images=c.course_images,
-                            build_repo=c.build_repo, image_labels=image.labels)
+                            build_repo=c.build_repo, image_labels=self._image(request.image).labels)
         with _learner_lock(ref.learner):
-            full = kwargs["name"]
+            full = kwargs.pop("name")
             if c is not None:
                 c.quota.check(self.memory_in_use(c.learner), full, request.limits.memory)
             for volume in request.volumes:
                 self.volume(ref, volume)
+            kwargs.pop("detach")
+            if not request.offline:
+                network = kwargs["network"]
+                kwargs["networking_config"] = {
+                    network: self.client.api.create_endpoint_config(aliases=[kwargs["hostname"]])}
+            # Four engine calls (create, its inspect, start, inspect): a name in use is found by the engine's
+            # refusal, a missing image by the create, instead of asking first.
             try:
-                old = self.client.containers.get(full)
-            except docker.errors.NotFound:
-                old = None
-            if old is not None:
-                if not self.owns(old.labels, ref):
-                    raise PolicyViolation(f"a container named {full} exists and is not of your lab {ref.name}",
-                                          fix="choose another container name")
-                old.remove(force=True, v=True)
-            network = kwargs["network"]
-            kwargs["networking_config"] = {network: self.client.api.create_endpoint_config(aliases=[kwargs["hostname"]])}
+                container = self._create(full, ref, request, kwargs)
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:
+                    raise
+                self._replace_old(full, ref)
+                container = self._create(full, ref, request, kwargs)
             try:
-                container = self.client.containers.run(**kwargs)
+                container.start()
                 container.reload()  # its state after the start (the SDK's copy is from before it)
             except docker.errors.APIError as exc:
+                with contextlib.suppress(docker.errors.APIError):
+                    container.remove(force=True, v=True)
                 raise LabError(f"could not start {kwargs['hostname']} from {request.image}: {exc.explanation or exc}",
                                fix="read the engine's explanation above; 'careops doctor' checks the engine") from None
         return DirectContainer(container)
+
+    def _image(self, ref: str) -> Any:
+        try:
+            return self.client.images.get(ref)
+        except docker.errors.ImageNotFound:
+            raise LabError(f"image {ref} is not on this engine", fix="build the course images: make images") from None
+        except docker.errors.APIError as exc:
+            raise LabError(f"image {ref} cannot be used: {exc.explanation or exc}",
+                           fix="name a course image, e.g. careops/lab-runtime:latest") from None
+
+    def _create(self, full: str, ref: LabRef, request: RunRequest, kwargs: dict[str, Any]) -> Container:
+        """The container, created (not started); a name in use raises the engine's 409 for the caller."""
+        try:
+            return self.client.containers.create(name=full, **kwargs)
+        except docker.errors.ImageNotFound:
+            self._image(request.image)  # says which image and how to get it
+            raise
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                raise
+            raise LabError(f"could not start {kwargs['hostname']} from {request.image}: {exc.explanation or exc}",
+                           fix="read the engine's explanation above; 'careops doctor' checks the engine") from None
+
+    def _replace_old(self, full: str, ref: LabRef) -> None:
+        """A container of the same name in this lab is replaced (re-running a notebook cell works); another's is not."""
+        try:
+            old = self.client.containers.get(full)
+        except docker.errors.NotFound:
+            return
+        if not self.owns(old.labels, ref):
+            raise PolicyViolation(f"a container named {full} exists and is not of your lab {ref.name}",
+                                  fix="choose another container name")
+        old.remove(force=True, v=True)
 
     def memory_in_use(self, learner: str) -> dict[str, int]:
         """The learner's containers (every lab, any state): name -> memory limit, from the labels set at start."""

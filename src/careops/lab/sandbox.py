@@ -43,7 +43,9 @@ class Lab:
     """A learner's sandbox on the container engine; use as a context manager or close()."""
 
     def __init__(self, name: str, *, learner: str | None = None, workdir: str | Path | None = None,
-                 client: docker.DockerClient | None = None, reclaim: bool = True) -> None:
+                 client: docker.DockerClient | None = None, reclaim: bool = True, network: bool = True) -> None:
+        """``network=False``: the lab has no network and its containers none at all (network mode none: no ports,
+        no names of each other); for work that needs no network, such as a CI job, it saves creating one."""
         self.backend = lab_backend(client)
         self.name = L.slug(name, what="lab name")
         self.learner = self.backend.learner(learner)
@@ -53,8 +55,9 @@ class Lab:
         self.labels = self.ref.labels()
         self.network_name = self.ref.network_name
         self.closed = False
-        network, reclaimed = self.backend.open_lab(self.ref, reclaim=reclaim)
-        self.network_name = network
+        self.networked = network
+        network_name, reclaimed = self.backend.open_lab(self.ref, reclaim=reclaim, network=network)
+        self.network_name = network_name
         self.reclaimed: list[resources.Resource] = [resources.resource_from(r) for r in reclaimed]
         _open_labs.add(self)
 
@@ -122,7 +125,7 @@ class Lab:
             name=name, image=image, command=command, env=dict(env or {}), ports=[int(p) for p in ports],
             user=user, read_only=read_only, tmpfs=list(tmpfs), limits=lim, labels=dict(labels or {}),
             volumes=mounted, read_only_volumes=copies, binds={str(k): v for k, v in (binds or {}).items()},
-            cap_add=list(cap_add), healthcheck=healthcheck, wait=wait)
+            cap_add=list(cap_add), healthcheck=healthcheck, wait=wait, offline=not self.networked)
         lc = LabContainer(self.backend.run(self.ref, request, workdir=str(self.workdir) if self.workdir else None))
         if wait and lc.state(reload=False).status != "running":  # as the engine answered the start
             lc.wait_until("running", timeout=30, done_ok=True)

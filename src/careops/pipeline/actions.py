@@ -279,6 +279,9 @@ def _deploy_staging(call: ActionCall) -> dict[str, str]:
                        f"{call.timeout:g} s: {last}", fix="check the service's /health endpoint and its logs")
 
 
+#: Actions that start a container this host reaches on a published port: their run's lab needs a network.
+NEEDS_LAB_NETWORK = frozenset({"careops/deploy-staging"})
+
 #: actions/checkout v4.2.2's commit; the careops/* actions are the hospital's own, vendored at these commits
 ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("actions/checkout", {"fetch-depth": "1", "persist-credentials": "false"},

@@ -1,8 +1,9 @@
 """One container per job, like a GitHub-hosted runner, but a Lab container on this machine.
 
 Why a Lab container: it carries the lab's labels (``careops labs ls/reset``
-find it after a crash), its limits, its private network without a route
-out, dropped capabilities and no engine socket. The repo enters only as a
+find it after a crash), its limits, no network at all (the run's lab has a
+private network without a route out only when the workflow deploys to
+staging), dropped capabilities and no engine socket. The repo enters only as a
 read-only bind mount; ``actions/checkout`` copies it to a writable workspace.
 Steps run with ``LabContainer.exec_stream`` (lines streamed, killed at the limit).
 """

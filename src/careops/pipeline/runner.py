@@ -157,8 +157,15 @@ class PipelineRun:
     def _lab_for_jobs(self) -> Lab:
         if self._lab is None or self._lab.closed:
             # one lab per run: two runs (two notebooks, a test and a notebook) never reclaim each other's jobs
-            self._lab = Lab(self.lab_name, workdir=self.repo, reclaim=False)  # a new name: nothing to reclaim
+            # A network only for a staging deployment (published on this host): job containers need none, and
+            # creating and removing a lab network costs more than the rest of a short job.
+            self._lab = Lab(self.lab_name, workdir=self.repo, reclaim=False,  # a new name: nothing to reclaim
+                            network=self._deploys_to_staging())
         return self._lab
+
+    def _deploys_to_staging(self) -> bool:
+        return any(str(step.uses or "").split("@")[0].strip().lower() in A.NEEDS_LAB_NETWORK
+                   for job in self.workflow.jobs.values() for step in job.steps)
 
     @property
     def lab_name(self) -> str:

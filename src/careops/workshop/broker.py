@@ -354,7 +354,8 @@ class LabHandler(BrokerHandler):
         body = self.body()
         if op == "open":
             who = self.broker.learner(self.who.user, attach=True)
-            network, reclaimed = await self.blocking(who.backend.open_lab, _ref(body), reclaim=bool(body.get("reclaim")))
+            network, reclaimed = await self.blocking(who.backend.open_lab, _ref(body), reclaim=bool(body.get("reclaim")),
+                                                     network=body.get("network") is not False)
             self.answer({"network": network, "reclaimed": [r.to_wire() for r in reclaimed]})
         elif op == "volume":
             name = _text(body, "name", limit=64)
