@@ -19,21 +19,30 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 # -- the suite in parallel (`make test` runs pytest-xdist workers; `pytest` alone runs in one process) ----------------
-#: Test files that share something outside their process (a hub and its learners, the second dockerd's data
-#: root, ...) run in one worker, one after the other, in this order. Every other file is a group of its own.
+#: Test files that share something outside their process (the second dockerd's data root, ...) run in one worker,
+#: one after the other, in this order. (The two hub files may run at once: each starts its own hub, named after
+#: its process, on a free port, with learners of its own names.)
 SHARED_STATE: dict[str, tuple[str, ...]] = {
-    # one JupyterHub on the workshop's ports with the learners ana, ben, ... and their servers
-    "workshop-hub": ("test_workshop_hub.py", "test_workshop_broker.py"),
     # the second dockerd (build/test-engines/engine2) is one per machine
     "second-engine": ("test_grading_queue_hosts.py", "test_grade_queue_two_engines.py", "test_grade_queue_crash.py",
                       "test_grading_queue_handin.py", "test_grading_queue_worker.py"),
 }
-#: The longest groups first (measured with --durations on this machine), so no long group starts last.
-LONGEST_FIRST: tuple[str, ...] = ()
+#: Long files whose tests are independent of each other (no fixture wider than a test, or one that is cheap to
+#: make again): their tests go to any worker one by one. Every other file runs whole in one worker (its module
+#: fixtures are made once; test_browser's JupyterLab, test_images' test tags, ...).
+SPLIT_PER_TEST = frozenset({"test_notebooks.py", "test_grade_modules.py", "test_checks_safe_deployments.py",
+                            "test_rollout.py", "test_containerize_live.py", "test_containerize_build.py"})
+#: Seconds per test measured on this machine (`pytest --junitxml`, tests of 1 s or more): the longest work starts
+#: first, so no long test starts last. Only an order: a new or renamed test just starts later.
+DURATIONS: dict[str, float] = json.loads((Path(__file__).with_name("durations.json")).read_text())
 
 
-def _group_of(filename: str) -> str:
-    return next((group for group, files in SHARED_STATE.items() if filename in files), filename)
+def _group_of(item: pytest.Item) -> str:
+    name = item.path.name
+    shared = next((group for group, files in SHARED_STATE.items() if name in files), None)
+    if shared is not None:
+        return shared
+    return item.nodeid if name in SPLIT_PER_TEST else name
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -45,14 +54,22 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group the items for ``--dist loadgroup`` and put the longest groups first (the same order in every
-    worker: xdist compares the workers' collections)."""
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    order = {name: i for i, name in enumerate(f for files in SHARED_STATE.values() for f in files)}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_group_of(item.path.name)))
-    items.sort(key=lambda it: (rank.get(_group_of(it.path.name), len(rank)), _group_of(it.path.name),
-                               order.get(it.path.name, 0)))
+    """Group the items for ``--dist loadgroup`` and put the longest groups first, each group's items in their
+    own order (the same order in every worker: xdist compares the workers' collections)."""
+    seconds: dict[str, float] = {}
+    first: dict[str, int] = {}
+    for i, item in enumerate(items):
+        group = _group_of(item)
+        if group != item.nodeid:
+            item.add_marker(pytest.mark.xdist_group(group))
+        seconds[group] = seconds.get(group, 0.0) + DURATIONS.get(item.nodeid, 0.0)
+        first.setdefault(group, i)
+    shared_order = {f: i for files in SHARED_STATE.values() for i, f in enumerate(files)}
+    ranked = sorted(enumerate(items), key=lambda pair: (-seconds[_group_of(pair[1])], first[_group_of(pair[1])],
+                                                       shared_order.get(pair[1].path.name, 0), pair[0]))
+    items[:] = [item for _, item in ranked]
+
+
 # tests/fixtures/submissions/builders.py (submissions made at test time) is imported as `builders`
 sys.path.insert(0, str(REPO_ROOT / "tests" / "fixtures" / "submissions"))
 

@@ -5,14 +5,14 @@ tags), taken down with its volumes at the end whatever happens. Everything a lea
 does runs inside their own server container, as the learner, with the server's hub
 token (careops.workshop.probe.in_server), or in their browser:
 
-* ana runs module 0 (the instructor's notebook: her lab cells, the checks and the
+* ada runs module 0 (the instructor's notebook: her lab cells, the checks and the
   hidden tests) with nbclient in her server, and module 2's build, run and live check;
-* ben leaves a lab running; ana then tries to list, stop, exec into and read it, his
+* bob leaves a lab running; ada then tries to list, stop, exec into and read it, his
   volume and his notebooks, through careops and with raw HTTP: every attempt fails
   with a clear error, and his lab is untouched;
 * requests outside the lab API are refused (privileged, host folders, the socket,
   images that are not the course's, over the quota);
-* the broker's overhead: ``Lab.run`` in ana's server ÷ the same on this host
+* the broker's overhead: ``Lab.run`` in ada's server ÷ the same on this host
   (median of 5), to build/test-output/workshop/broker.json.
 """
 from __future__ import annotations
@@ -53,7 +53,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1800)]
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "build" / "test-output" / "workshop"
 NAME = f"wsbroker{os.getpid() % 100000}"
-ROSTER = "username,role,name\nana,learner,Ana Example\nben,learner,Ben Example\n"
+ROSTER = "username,role,name\nada,learner,Ada Example\nbob,learner,Bob Example\n"
 READY_MS = 180_000
 SOLUTION = REPO / "grading" / "references" / "containerize"
 
@@ -83,7 +83,7 @@ def _own_tags(results) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
-    """The hub as `make workshop` starts it, with ana's and ben's servers running; always taken down."""
+    """The hub as `make workshop` starts it, with ada's and bob's servers running; always taken down."""
     from careops.apps import release
 
     release.main(assignments=None)
@@ -100,12 +100,12 @@ def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
                 user, _role, _name, password = line.split(",")[:4]
                 passwords[user] = password
         ws = Workshop(settings, HubAPI.for_workshop(settings), passwords)
-        for user in ("ana", "ben"):
+        for user in ("ada", "bob"):
             start_server(ws.api, user)
         yield ws
     finally:
         print(hub.down(settings, remove_volumes=True))
-        for user in ("ana", "ben", "ana-direct"):
+        for user in ("ada", "bob", "ada-direct"):
             reset(None, user, client=engine.client())
         for tag in tags.values():  # every image ensured (the base too), by this run's own tag only
             try:
@@ -117,21 +117,21 @@ def workshop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workshop]:
 
 def test_module_0_lab_cells_run_through_the_broker_in_the_learners_server_and_pass(workshop: Workshop) -> None:
     started = time.monotonic()
-    result = run_notebook(workshop.settings, "ana", solved_notebook("00-orientation"))
+    result = run_notebook(workshop.settings, "ada", solved_notebook("00-orientation"))
     assert result["env"] == {"CAREOPS_BROKER_URL": True, "JUPYTERHUB_API_TOKEN": True, "DOCKER_HOST": False}
     assert result["socket"] is False, "the learner's server has no engine socket"
     assert result["failed"] is None, result["failed"]
     cells = {c["id"]: c for c in result["cells"]}
     assert not any(c["error"] for c in result["cells"])
     assert "all limits hold" in cells["preflight"]["html"] or "all limits hold" in cells["preflight"]["text"], cells["preflight"]
-    assert "careops-ana-orientation-triage-probe" in cells["ex2-run"]["html"] + cells["ex2-run"]["text"]
-    # what the notebook left: the orientation lab is closed, night-shift was reset; the probe ran as ana's
-    assert find("orientation", "ana", client=engine.client()) == [] and find("night-shift", "ana", client=engine.client()) == []
+    assert "careops-ada-orientation-triage-probe" in cells["ex2-run"]["html"] + cells["ex2-run"]["text"]
+    # what the notebook left: the orientation lab is closed, night-shift was reset; the probe ran as ada's
+    assert find("orientation", "ada", client=engine.client()) == [] and find("night-shift", "ada", client=engine.client()) == []
     OUT.mkdir(parents=True, exist_ok=True)
-    print(f"module 0 in ana's server through the broker: {time.monotonic() - started:.1f} s")
+    print(f"module 0 in ada's server through the broker: {time.monotonic() - started:.1f} s")
 
 
-_BEN_LEAVES_A_LAB = """
+_BOB_LEAVES_A_LAB = """
 import json, os
 from careops.lab import Lab
 lab = Lab("orientation")
@@ -143,7 +143,7 @@ print(json.dumps({"probe": probe.name, "web": web.name, "ip": web.ip(), "volume"
 os._exit(0)  # leave the lab running, as a kernel in the middle of an exercise would
 """
 
-_ANA_TRIES = r"""
+_ADA_TRIES = r"""
 import json, os, socket, sys, urllib.error, urllib.request
 import docker.errors
 from careops.errors import CareOpsError
@@ -152,7 +152,7 @@ from careops.lab.backend import LabRef, ResourceRecord, RunRequest
 from careops.lab.broker import BrokerContainer
 from careops.lab.connect import lab_backend
 
-ben = json.loads(sys.argv[1])
+bob = json.loads(sys.argv[1])
 results = {}
 
 def attempt(what, fn):
@@ -163,33 +163,33 @@ def attempt(what, fn):
         results[what] = [type(exc).__name__, str(exc)]
 
 backend = lab_backend()
-attempt("open ben's lab", lambda: Lab("orientation", learner="ben"))
-attempt("list ben's labs", lambda: find(learner="ben"))
-attempt("reset ben's labs", lambda: reset("orientation", "ben"))
+attempt("open bob's lab", lambda: Lab("orientation", learner="bob"))
+attempt("list bob's labs", lambda: find(learner="bob"))
+attempt("reset bob's labs", lambda: reset("orientation", "bob"))
 results["own listing"] = sorted({r.learner for r in find()})
-theirs = BrokerContainer(backend, {"container": {"Name": "/" + ben["probe"], "Id": ben["probe"]}})
-attempt("inspect ben's container", theirs.reload)
-attempt("exec into ben's container", lambda: theirs.exec_open(["cat", "/data/mrn.txt"], timeout=5, env={}, user="",
+theirs = BrokerContainer(backend, {"container": {"Name": "/" + bob["probe"], "Id": bob["probe"]}})
+attempt("inspect bob's container", theirs.reload)
+attempt("exec into bob's container", lambda: theirs.exec_open(["cat", "/data/mrn.txt"], timeout=5, env={}, user="",
                                                                workdir=None))
-attempt("read ben's logs", lambda: theirs.logs(10, True, True))
-attempt("read ben's files", lambda: theirs.get_archive("/data/mrn.txt"))
-attempt("stop ben's container", lambda: theirs.stop(1))
-attempt("remove ben's container", lambda: backend.call("DELETE", "api/v1/containers/" + ben["probe"], what="remove"))
-removed, failed = backend.remove([ResourceRecord("volume", ben["volume"], {}, "-"),
-                                  ResourceRecord("network", ben["network"], {}, "-"),
-                                  ResourceRecord("container", ben["web"], {}, "running")])
-results["remove ben's resources"] = [[r.name for r in removed], [why for _, why in failed]]
-# his volume and his notebooks' volume, asked for by name: the lab makes them ana's own, empty volumes
+attempt("read bob's logs", lambda: theirs.logs(10, True, True))
+attempt("read bob's files", lambda: theirs.get_archive("/data/mrn.txt"))
+attempt("stop bob's container", lambda: theirs.stop(1))
+attempt("remove bob's container", lambda: backend.call("DELETE", "api/v1/containers/" + bob["probe"], what="remove"))
+removed, failed = backend.remove([ResourceRecord("volume", bob["volume"], {}, "-"),
+                                  ResourceRecord("network", bob["network"], {}, "-"),
+                                  ResourceRecord("container", bob["web"], {}, "running")])
+results["remove bob's resources"] = [[r.name for r in removed], [why for _, why in failed]]
+# his volume and his notebooks' volume, asked for by name: the lab makes them ada's own, empty volumes
 mine = Lab("borrow")
 c = mine.run(name="reader", command=["sleep", "60"], memory="16m", user="0",
-             volumes={ben["volume"]: "/theirs", sys.argv[4]: "/notebooks"})
+             volumes={bob["volume"]: "/theirs", sys.argv[4]: "/notebooks"})
 results["volumes mounted"] = [m["Name"] for m in c.attrs["Mounts"]]
 results["what the reader sees"] = c.exec("ls -A /theirs /notebooks", check=False).output
 # his lab network is not hers: no route to his web server
 s = socket.socket(); s.settimeout(3)
-results["connect to ben's web"] = s.connect_ex((ben["ip"], 8000))
+results["connect to bob's web"] = s.connect_ex((bob["ip"], 8000))
 mine.close()
-# raw HTTP with ana's token and ben's names
+# raw HTTP with ada's token and bob's names
 base = os.environ["CAREOPS_BROKER_URL"] + "api/v1/"
 token = os.environ["JUPYTERHUB_API_TOKEN"]
 def raw(method, path, body=None, token=token):
@@ -200,18 +200,18 @@ def raw(method, path, body=None, token=token):
             return [r.status, r.read().decode()[:3000]]
     except urllib.error.HTTPError as e:
         return [e.code, e.read().decode()[:3000]]
-ref = LabRef("orientation", "ben", "0123456789ab", "x", "1").to_wire()
-own = LabRef("refused", "ana", "0123456789ab", socket.gethostname(), str(os.getpid())).to_wire()
+ref = LabRef("orientation", "bob", "0123456789ab", "x", "1").to_wire()
+own = LabRef("refused", "ada", "0123456789ab", socket.gethostname(), str(os.getpid())).to_wire()
 results["raw"] = {
-    "inspect": raw("GET", "containers/" + ben["probe"]),
-    "exec": raw("POST", "containers/" + ben["probe"] + "/exec", {"argv": ["cat", "/data/mrn.txt"]}),
-    "archive": raw("GET", "containers/" + ben["probe"] + "/archive?path=/data/mrn.txt"),
-    "logs": raw("GET", "containers/" + ben["probe"] + "/logs"),
-    "stop": raw("POST", "containers/" + ben["probe"] + "/stop", {}),
-    "delete": raw("DELETE", "containers/" + ben["probe"]),
+    "inspect": raw("GET", "containers/" + bob["probe"]),
+    "exec": raw("POST", "containers/" + bob["probe"] + "/exec", {"argv": ["cat", "/data/mrn.txt"]}),
+    "archive": raw("GET", "containers/" + bob["probe"] + "/archive?path=/data/mrn.txt"),
+    "logs": raw("GET", "containers/" + bob["probe"] + "/logs"),
+    "stop": raw("POST", "containers/" + bob["probe"] + "/stop", {}),
+    "delete": raw("DELETE", "containers/" + bob["probe"]),
     "open his lab": raw("POST", "labs/open", {"ref": ref, "reclaim": True}),
     "run in his lab": raw("POST", "labs/run", {"ref": ref, "request": RunRequest("x", "careops/lab-runtime:latest").to_wire()}),
-    "list his": raw("GET", "resources?learner=ben"),
+    "list his": raw("GET", "resources?learner=bob"),
     "the hub": raw("POST", "containers/" + sys.argv[2] + "/exec", {"argv": ["id"]}),
     "docker api": raw("POST", "../../../v1.43/containers/create", {"Image": "alpine", "HostConfig": {"Privileged": True}}),
     "no token": raw("GET", "whoami", token=""),
@@ -230,40 +230,40 @@ results["refused"] = {
     "hub image": run(image=sys.argv[3]),
     "quota": run(limits={"memory": 2048 * 2**20}),
 }
-raw("POST", "resources/remove", {"resources": [{"kind": "container", "name": "careops-ana-refused-keeper"},
-                                               {"kind": "network", "name": "careops-ana-refused"}]})
+raw("POST", "resources/remove", {"resources": [{"kind": "container", "name": "careops-ada-refused-keeper"},
+                                               {"kind": "network", "name": "careops-ada-refused"}]})
 print(json.dumps(results))
 """
 
 
 def test_a_learner_cannot_list_stop_exec_into_or_read_another_learners_lab(workshop: Workshop) -> None:
-    _, out = in_server(workshop.settings, "ben", _BEN_LEAVES_A_LAB)
-    ben = json.loads(out.strip().splitlines()[-1])
-    assert ben["probe"] == "careops-ben-orientation-triage-probe"
-    notebooks = workshop.settings.workspace_volume_template.format(username="ben")
-    _, out = in_server(workshop.settings, "ana", _ANA_TRIES, json.dumps(ben), workshop.settings.hub_container,
+    _, out = in_server(workshop.settings, "bob", _BOB_LEAVES_A_LAB)
+    bob = json.loads(out.strip().splitlines()[-1])
+    assert bob["probe"] == "careops-bob-orientation-triage-probe"
+    notebooks = workshop.settings.workspace_volume_template.format(username="bob")
+    _, out = in_server(workshop.settings, "ada", _ADA_TRIES, json.dumps(bob), workshop.settings.hub_container,
                        workshop.settings.hub_image, notebooks)
     got = json.loads(out.strip().splitlines()[-1])
     print(json.dumps(got, indent=1))
-    for what in ("open ben's lab", "list ben's labs", "reset ben's labs"):
-        assert got[what][0] == "PolicyViolation" and "you are learner ana: labs of ben are not yours" in got[what][1], got[what]
-    assert got["own listing"] in ([], ["ana"])
-    for what in ("inspect ben's container", "exec into ben's container", "read ben's logs", "read ben's files",
-                 "stop ben's container", "remove ben's container"):
-        assert got[what][0] == "NotFound" and f"no lab container {ben['probe']} of learner ana" in got[what][1], got[what]
-    removed, why = got["remove ben's resources"]
+    for what in ("open bob's lab", "list bob's labs", "reset bob's labs"):
+        assert got[what][0] == "PolicyViolation" and "you are learner ada: labs of bob are not yours" in got[what][1], got[what]
+    assert got["own listing"] in ([], ["ada"])
+    for what in ("inspect bob's container", "exec into bob's container", "read bob's logs", "read bob's files",
+                 "stop bob's container", "remove bob's container"):
+        assert got[what][0] == "NotFound" and f"no lab container {bob['probe']} of learner ada" in got[what][1], got[what]
+    removed, why = got["remove bob's resources"]
     assert removed == [] and len(why) == 3 and all("not one of your lab resources" in w for w in why), why
-    assert sorted(got["volumes mounted"]) == sorted([f"careops-ana-borrow-{ben['volume']}",
-                                                     f"careops-ana-borrow-{notebooks}"]), got["volumes mounted"]
+    assert sorted(got["volumes mounted"]) == sorted([f"careops-ada-borrow-{bob['volume']}",
+                                                     f"careops-ada-borrow-{notebooks}"]), got["volumes mounted"]
     assert "mrn.txt" not in got["what the reader sees"] and ".ipynb" not in got["what the reader sees"]
-    assert got["connect to ben's web"] != 0, "ana's server has no route to ben's lab network"
+    assert got["connect to bob's web"] != 0, "ada's server has no route to bob's lab network"
     raw = got["raw"]
     for what in ("inspect", "exec", "archive", "logs", "stop", "delete", "the hub"):
         status, body = raw[what]
-        assert status == 404 and "no lab container" in body and "of learner ana" in body, (what, raw[what])
+        assert status == 404 and "no lab container" in body and "of learner ada" in body, (what, raw[what])
     for what in ("open his lab", "run in his lab", "list his"):
         status, body = raw[what]
-        assert status == 403 and json.loads(body)["error"] == "policy" and "ben" in body, (what, raw[what])
+        assert status == 403 and json.loads(body)["error"] == "policy" and "bob" in body, (what, raw[what])
     assert raw["docker api"][0] == 404 and "never the engine's own API" in raw["docker api"][1]
     assert raw["no token"][0] == 401
     refused = {k: (v[0], json.loads(v[1])) for k, v in got["refused"].items()}
@@ -275,19 +275,19 @@ def test_a_learner_cannot_list_stop_exec_into_or_read_another_learners_lab(works
         assert refused[what][0] == 403 and "is not one of the course's images" in refused[what][1]["message"], refused[what]
     assert refused["quota"][0] == 429 and "your share of this workshop host is 2 GiB" in refused["quota"][1]["message"]
     assert all(v[1]["fix"] for v in refused.values())
-    # ben's lab is untouched
+    # bob's lab is untouched
     cl = engine.client()
-    probe = cl.containers.get(ben["probe"])
+    probe = cl.containers.get(bob["probe"])
     assert probe.status == "running" and probe.exec_run(["cat", "/data/mrn.txt"]).output == b"SYN-BEN-7\n"
-    # ... and his notebooks are refused at the hub as before (phase 1), with ana's own server token
-    _, out = in_server(workshop.settings, "ana", (
+    # ... and his notebooks are refused at the hub as before (phase 1), with ada's own server token
+    _, out = in_server(workshop.settings, "ada", (
         "import os, urllib.request, urllib.error\n"
-        f"url = 'http://{workshop.settings.server_prefix}-ben:8888/user/ben/api/contents'\n"
+        f"url = 'http://{workshop.settings.server_prefix}-bob:8888/user/bob/api/contents'\n"
         "req = urllib.request.Request(url, headers={'Authorization': 'token ' + os.environ['JUPYTERHUB_API_TOKEN']})\n"
         "try:\n    print(urllib.request.urlopen(req, timeout=10).status)\n"
         "except urllib.error.HTTPError as e:\n    print(e.code)\n"))
     assert out.strip() == "403"
-    reset("orientation", "ben", client=cl)
+    reset("orientation", "bob", client=cl)
 
 
 _MODULE_2 = r"""
@@ -318,25 +318,25 @@ print(json.dumps(result))
 def test_module_2_builds_runs_and_checks_the_learners_image_through_the_broker(workshop: Workshop) -> None:
     started = time.monotonic()
     args = [base64.b64encode((SOLUTION / name).read_bytes()).decode() for name in ("Dockerfile", ".dockerignore")]
-    _, out = in_server(workshop.settings, "ana", _MODULE_2, *args)
+    _, out = in_server(workshop.settings, "ada", _MODULE_2, *args)
     got = json.loads(out.strip().splitlines()[-1])
-    assert got["ok"] and got["tag"].startswith("careops-learner/adt:ana-"), got
+    assert got["ok"] and got["tag"].startswith("careops-learner/adt:ada-"), got
     assert got["ack"] == "AA" and got["health"][0] == 200, got
     assert not any(got["published"].values()), "nothing is published on the host: the server reaches the lab network"
     failed = [text for passed, text in got["live"] if not passed]
     assert not failed and len(got["live"]) >= 10, failed
     with pytest.raises(docker.errors.ImageNotFound):
         engine.client().images.get(got["tag"])
-    print(f"module 2 build, run and live check in ana's server: {time.monotonic() - started:.1f} s")
+    print(f"module 2 build, run and live check in ada's server: {time.monotonic() - started:.1f} s")
 
 
 @pytest.mark.parametrize("module", ["04-synthetic-data-testing", "03-safe-deployments"])
 def test_modules_3_and_4_run_their_labs_through_the_broker(workshop: Workshop, module: str) -> None:
     """Module 4's lab (a work folder copied in, MLLP over the relay) and module 3's rollouts under traffic."""
     started = time.monotonic()
-    result = run_notebook(workshop.settings, "ben", solved_notebook(module), timeout=900)
+    result = run_notebook(workshop.settings, "bob", solved_notebook(module), timeout=900)
     assert result["failed"] is None, result["failed"]
-    print(f"{module} in ben's server through the broker: {time.monotonic() - started:.1f} s")
+    print(f"{module} in bob's server through the broker: {time.monotonic() - started:.1f} s")
 
 
 def test_a_learner_runs_a_lab_cell_in_the_browser(workshop: Workshop, chromium: Any) -> None:
@@ -346,11 +346,11 @@ def test_a_learner_runs_a_lab_cell_in_the_browser(workshop: Workshop, chromium: 
     context = chromium.new_context(viewport={"width": 1280, "height": 800})
     try:
         page = context.new_page()
-        page.goto(workshop.settings.url + "hub/login?next=" + urllib.parse.quote("/user/ben/lab"))
-        page.fill("#username_input", "ben")
-        page.fill("#password_input", workshop.passwords["ben"])
+        page.goto(workshop.settings.url + "hub/login?next=" + urllib.parse.quote("/user/bob/lab"))
+        page.fill("#username_input", "bob")
+        page.fill("#password_input", workshop.passwords["bob"])
         page.click("#login_submit")
-        page.wait_for_url("**/user/ben/lab**", timeout=READY_MS)
+        page.wait_for_url("**/user/bob/lab**", timeout=READY_MS)
         for _attempt in range(3):
             # Chromium drops requests in flight when this host's interfaces change (ERR_NETWORK_CHANGED), and
             # the engine adds one for every container anyone starts: a learner elsewhere never sees it; the
@@ -384,32 +384,32 @@ def test_a_learner_runs_a_lab_cell_in_the_browser(workshop: Workshop, chromium: 
                     page.keyboard.press("Control+Enter")
                     pressed = time.monotonic()
                 page.wait_for_timeout(1000)
-            expect(output).to_contain_text("RESULT careops-ben-browser-probe running 1000", timeout=READY_MS)
+            expect(output).to_contain_text("RESULT careops-bob-browser-probe running 1000", timeout=READY_MS)
         finally:
             page.screenshot(path=str(OUT / "broker-lab-cell.png"))
     finally:
         context.close()
-    assert find("browser", "ben", client=engine.client()) == []
+    assert find("browser", "bob", client=engine.client()) == []
 
 
 def test_broker_overhead_of_lab_run(workshop: Workshop) -> None:
-    figures = broker_overhead(workshop.settings, "ana", repeat=5)
+    figures = broker_overhead(workshop.settings, "ada", repeat=5)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "broker.json").write_text(json.dumps(figures, indent=1) + "\n")
     print(json.dumps(figures, indent=1))
     assert figures["ratio"] > 0  # a benchmark, not a timed test: `make bench` reports it against the 1.3x goal
-    assert server_of(workshop.settings, "ana").status == "running"
+    assert server_of(workshop.settings, "ada").status == "running"
 
 
 def test_down_removes_the_lab_containers_the_broker_started_and_keeps_their_volumes(workshop: Workshop) -> None:
-    in_server(workshop.settings, "ana", "import os\nfrom careops.lab import Lab\nlab = Lab('left-open')\n"
+    in_server(workshop.settings, "ada", "import os\nfrom careops.lab import Lab\nlab = Lab('left-open')\n"
                                        "lab.run(name='pump', command=['sleep', '600'], memory='16m', volumes={'db': '/d'})\n"
                                        "os._exit(0)\n")
     cl = engine.client()
-    left = {(r.kind, r.name) for r in find("left-open", "ana", client=cl)}
-    assert left == {("container", "careops-ana-left-open-pump"), ("network", "careops-ana-left-open"),
-                    ("volume", "careops-ana-left-open-db")}
+    left = {(r.kind, r.name) for r in find("left-open", "ada", client=cl)}
+    assert left == {("container", "careops-ada-left-open-pump"), ("network", "careops-ada-left-open"),
+                    ("volume", "careops-ada-left-open-db")}
     report = hub.down(workshop.settings)
-    assert {"lab container careops-ana-left-open-pump", "lab network careops-ana-left-open"} <= set(report.removed)
-    assert "careops-ana-left-open-db" in report.kept and not report.failed, str(report)
-    assert {(r.kind, r.name) for r in find("left-open", "ana", client=cl)} == {("volume", "careops-ana-left-open-db")}
+    assert {"lab container careops-ada-left-open-pump", "lab network careops-ada-left-open"} <= set(report.removed)
+    assert "careops-ada-left-open-db" in report.kept and not report.failed, str(report)
+    assert {(r.kind, r.name) for r in find("left-open", "ada", client=cl)} == {("volume", "careops-ada-left-open-db")}
