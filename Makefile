@@ -30,7 +30,7 @@ lab: prepare ## set everything up and open the course in JupyterLab
 prepare: venv engine images workspace ## everything `make lab` does before starting JupyterLab
 
 test: venv engine test-tools images ## set everything up and run the whole test suite
-	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder) $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --no-loadscope-reorder) $(PYTEST_ARGS)
 
 bench: venv engine test-tools images ## measure speed against references taken in the same run
 	$(CAREOPS) bench

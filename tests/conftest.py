@@ -37,12 +37,13 @@ SPLIT_PER_TEST = frozenset({"test_notebooks.py", "test_grade_modules.py", "test_
 DURATIONS: dict[str, float] = json.loads((Path(__file__).with_name("durations.json")).read_text())
 
 
-def _group_of(item: pytest.Item) -> str:
-    name = item.path.name
+def _group_of(nodeid: str) -> str:
+    """The unit of scheduling a test belongs to: its file, a SHARED_STATE group, or itself (SPLIT_PER_TEST)."""
+    name = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
     shared = next((group for group, files in SHARED_STATE.items() if name in files), None)
     if shared is not None:
         return shared
-    return item.nodeid if name in SPLIT_PER_TEST else name
+    return nodeid if name in SPLIT_PER_TEST else name
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,19 +54,30 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["CAREOPS_LEARNER"] = f"{getpass.getuser()}-{worker}"
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's scope scheduling with this suite's groups as scopes: a group's tests go to one worker, in order.
+    (xdist's own --dist loadgroup marks node ids in a way pytest 9 no longer keeps.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _group_of(nodeid)
+
+    return GroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group the items for ``--dist loadgroup`` and put the longest groups first, each group's items in their
-    own order (the same order in every worker: xdist compares the workers' collections)."""
+    """The longest groups first, each group's items in their own order (the same order in every worker: xdist
+    compares the workers' collections)."""
     seconds: dict[str, float] = {}
     first: dict[str, int] = {}
     for i, item in enumerate(items):
-        group = _group_of(item)
-        if group != item.nodeid:
-            item.add_marker(pytest.mark.xdist_group(group))
+        group = _group_of(item.nodeid)
         seconds[group] = seconds.get(group, 0.0) + DURATIONS.get(item.nodeid, 0.0)
         first.setdefault(group, i)
     shared_order = {f: i for files in SHARED_STATE.values() for i, f in enumerate(files)}
-    ranked = sorted(enumerate(items), key=lambda pair: (-seconds[_group_of(pair[1])], first[_group_of(pair[1])],
+    ranked = sorted(enumerate(items), key=lambda pair: (-seconds[_group_of(pair[1].nodeid)],
+                                                       first[_group_of(pair[1].nodeid)],
                                                        shared_order.get(pair[1].path.name, 0), pair[0]))
     items[:] = [item for _, item in ranked]
 
