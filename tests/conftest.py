@@ -18,7 +18,10 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-# -- the suite in parallel (`make test` runs pytest-xdist workers; `pytest` alone runs in one process) ----------------
+# -- the suite in parallel (`make test TEST_WORKERS=3`: pytest-xdist workers; by default one process) --------------
+# Not the default yet: on this 2-core machine the suite is CPU-bound (three workers took 21-22 minutes of pytest
+# against 41 in one process), and the module 3 tests that require zero failed requests at 100 req/s fail when three
+# workers share the two cores. What is here makes the workers safe for each other.
 #: Test files that share something outside their process (the second dockerd's data root, ...) run in one worker,
 #: one after the other, in this order. (The two hub files may run at once: each starts its own hub, named after
 #: its process, on a free port, with learners of its own names.)
@@ -28,7 +31,7 @@ SHARED_STATE: dict[str, tuple[str, ...]] = {
                       "test_grading_queue_handin.py", "test_grading_queue_worker.py"),
 }
 #: Long files whose tests are independent of each other (no fixture wider than a test, or one that is cheap to
-#: make again): their tests go to any worker one by one. Every other file runs whole in one worker (its module
+#: make again): their tests go to any worker one by one (a parametrized test's cases by their parameter). Every other file runs whole in one worker (its module
 #: fixtures are made once; test_browser's JupyterLab, test_images' test tags, ...).
 SPLIT_PER_TEST = frozenset({"test_notebooks.py", "test_grade_modules.py", "test_checks_safe_deployments.py",
                             "test_rollout.py", "test_containerize_live.py", "test_containerize_build.py"})
@@ -43,7 +46,11 @@ def _group_of(nodeid: str) -> str:
     shared = next((group for group, files in SHARED_STATE.items() if name in files), None)
     if shared is not None:
         return shared
-    return nodeid if name in SPLIT_PER_TEST else name
+    if name not in SPLIT_PER_TEST:
+        return name
+    # a parametrized test's cases of one parameter together (test_notebooks: one notebook's generate, solution
+    # and learner runs share the notebook's generated course in one worker); any other test by itself
+    return f"{nodeid.split('::', 1)[0]}[{nodeid.split('[', 1)[1]}" if "[" in nodeid else nodeid
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -67,8 +74,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The longest groups first, each group's items in their own order (the same order in every worker: xdist
-    compares the workers' collections)."""
+    """Under xdist: the longest groups first, each group's items in their own order (the same order in every
+    worker: xdist compares the workers' collections). In one process the suite keeps its usual order."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
     seconds: dict[str, float] = {}
     first: dict[str, int] = {}
     for i, item in enumerate(items):

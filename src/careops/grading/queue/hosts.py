@@ -179,6 +179,7 @@ class DockerEngine:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.exec_root.mkdir(parents=True, exist_ok=True)
         self._stale_daemon()
+        self._unmount_data_root()  # a killed daemon's (after _stale_daemon: none of ours runs now)
         self._log = open(self.log, "ab")  # noqa: SIM115 - the daemon writes it until stop()
         self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -191,7 +192,10 @@ class DockerEngine:
 
         if not self.socket.exists():
             return False
-        client = docker.DockerClient(base_url=self.url, timeout=2)
+        try:  # the client asks the engine its API version as it is made: a socket not yet accepting refuses it
+            client = docker.DockerClient(base_url=self.url, timeout=2)
+        except docker.errors.DockerException:
+            return False
         try:
             return bool(client.ping())
         except docker.errors.DockerException:
@@ -240,6 +244,14 @@ class DockerEngine:
         _stop(self.proc, grace=30)
         if self._log:
             self._log.close()
+        self._unmount_data_root()
+
+    def _unmount_data_root(self) -> None:
+        """dockerd mounts its data root on itself; one that died before cleaning up leaves the mount behind, and
+        the folder (a clone's build/) can then not be removed. Only ever after our daemon is gone."""
+        data = self.folder / "data"
+        if data.is_dir() and os.path.ismount(data):
+            subprocess.run(["umount", "--lazy", str(data)], check=False, capture_output=True)
 
     def __enter__(self) -> DockerEngine:  # noqa: PYI034
         return self.start()
