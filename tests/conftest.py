@@ -78,17 +78,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     worker: xdist compares the workers' collections). In one process the suite keeps its usual order."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
+    groups = [_group_of(item.nodeid) for item in items]
     seconds: dict[str, float] = {}
     first: dict[str, int] = {}
-    for i, item in enumerate(items):
-        group = _group_of(item.nodeid)
+    for i, (item, group) in enumerate(zip(items, groups)):
         seconds[group] = seconds.get(group, 0.0) + DURATIONS.get(item.nodeid, 0.0)
         first.setdefault(group, i)
     shared_order = {f: i for files in SHARED_STATE.values() for i, f in enumerate(files)}
-    ranked = sorted(enumerate(items), key=lambda pair: (-seconds[_group_of(pair[1].nodeid)],
-                                                       first[_group_of(pair[1].nodeid)],
-                                                       shared_order.get(pair[1].path.name, 0), pair[0]))
-    items[:] = [item for _, item in ranked]
+    ranked = sorted(range(len(items)), key=lambda i: (-seconds[groups[i]], first[groups[i]],
+                                                     shared_order.get(items[i].path.name, 0), i))
+    items[:] = [items[i] for i in ranked]
 
 
 # tests/fixtures/submissions/builders.py (submissions made at test time) is imported as `builders`

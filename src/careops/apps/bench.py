@@ -70,13 +70,23 @@ def bench_lab_start(repeat: int = 10) -> BenchRow:
                     note="goal: ratio <= 1.2; the lab's work: its labels, limits, network alias, the learner's lock")
 
 
-def bench_make_lab_prepare() -> list[BenchRow]:
-    """`make prepare` (everything `make lab` does before JupyterLab) in a fresh clone: first run vs second."""
-    root = paths.repo_root()
+@contextlib.contextmanager
+def _fresh_clone() -> Iterator[tuple[Path, dict[str, str]]]:
+    """A fresh clone of this checkout in a temporary folder, and an environment without the calling make's or
+    checkout's variables (as a person would type the command there); removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="careops-bench-") as tmp:
         clone = Path(tmp) / "clone"
-        subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "CAREOPS_HOME", "VIRTUAL_ENV"))}
+        subprocess.run(["git", "clone", "-q", str(paths.repo_root()), str(clone)], check=True)
+        try:
+            yield clone, {k: v for k, v in os.environ.items()
+                          if not k.startswith(("MAKE", "CAREOPS_HOME", "VIRTUAL_ENV"))}
+        finally:
+            shutil.rmtree(clone, ignore_errors=True)  # its .venv and build/ first, whatever the folder's cleanup can do
+
+
+def bench_make_lab_prepare() -> list[BenchRow]:
+    """`make prepare` (everything `make lab` does before JupyterLab) in a fresh clone: first run vs second."""
+    with _fresh_clone() as (clone, env):
         env["CAREOPS_LEARNER"] = "bench"
 
         def prepare() -> None:
@@ -85,7 +95,6 @@ def bench_make_lab_prepare() -> list[BenchRow]:
 
         first = _median_seconds(prepare, 1)
         second = _median_seconds(prepare, 1)
-        shutil.rmtree(clone, ignore_errors=True)
     return [BenchRow("second `make lab` preparation", second, first, "s",
                      "first preparation in a fresh clone",
                      note="first includes the .venv; images already on the engine are reused when their inputs match")]
@@ -97,18 +106,13 @@ SUITE_GOAL_SECONDS = 20 * 60
 
 def bench_make_test() -> BenchRow:
     """`make test` (setup included, every test, none skipped) in a fresh clone of this checkout, against its goal."""
-    root = paths.repo_root()
-    with tempfile.TemporaryDirectory(prefix="careops-bench-") as tmp:
-        clone = Path(tmp) / "clone"
-        subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "CAREOPS_HOME", "VIRTUAL_ENV"))}
-        log = Path(tmp) / "make-test.log"
+    with _fresh_clone() as (clone, env):
+        log = clone.parent / "make-test.log"
         t = time.perf_counter()
         with open(log, "wb") as out:
             done = subprocess.run(["make", "test"], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT)
         seconds = time.perf_counter() - t
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        shutil.rmtree(clone, ignore_errors=True)
     if done.returncode != 0:
         raise RuntimeError(f"`make test` failed in a fresh clone (exit {done.returncode}): {tail[0]}")
     return BenchRow("`make test` in a fresh clone", seconds, SUITE_GOAL_SECONDS, "s", "the 20-minute goal",

@@ -136,7 +136,6 @@ def engine_request(ref: LabRef, req: RunRequest, *, workdir: str | None = None,
     tmpfs = {path: TMPFS_OPTIONS for path in req.tmpfs}
     if req.read_only and not tmpfs:
         tmpfs = {"/tmp": TMPFS_OPTIONS}
-    network = NO_NETWORK if req.offline else ref.network_name
     if req.offline and req.ports:
         raise PolicyViolation(f"{short} asks for ports {sorted(req.ports)} in a lab without a network",
                               fix="open the lab with a network (Lab(name), the default) to reach its ports")
@@ -159,7 +158,7 @@ def engine_request(ref: LabRef, req: RunRequest, *, workdir: str | None = None,
         read_only=req.read_only,
         tmpfs=tmpfs,
         labels=labels,
-        **({"network_mode": NO_NETWORK} if req.offline else {"network": network}),
+        **({"network_mode": NO_NETWORK} if req.offline else {"network": ref.network_name}),
         ports=ports,
         volumes=mounts,
         privileged=False,
@@ -170,6 +169,11 @@ def engine_request(ref: LabRef, req: RunRequest, *, workdir: str | None = None,
         log_config=LogConfig(type="json-file", config={"max-size": "10m", "max-file": "1"}),
         **req.limits.host_config(),
     )
+
+
+def _could_not_start(kwargs: dict[str, Any], request: RunRequest, exc: docker.errors.APIError) -> LabError:
+    return LabError(f"could not start {kwargs['hostname']} from {request.image}: {exc.explanation or exc}",
+                    fix="read the engine's explanation above; 'careops doctor' checks the engine")
 
 
 class DirectExec:
@@ -421,8 +425,7 @@ class DirectBackend(LabBackend):
             except docker.errors.APIError as exc:
                 with contextlib.suppress(docker.errors.APIError):
                     container.remove(force=True, v=True)
-                raise LabError(f"could not start {kwargs['hostname']} from {request.image}: {exc.explanation or exc}",
-                               fix="read the engine's explanation above; 'careops doctor' checks the engine") from None
+                raise _could_not_start(kwargs, request, exc) from None
         return DirectContainer(container)
 
     def _image(self, ref: str) -> Any:
@@ -444,8 +447,7 @@ class DirectBackend(LabBackend):
         except docker.errors.APIError as exc:
             if exc.status_code == 409:
                 raise
-            raise LabError(f"could not start {kwargs['hostname']} from {request.image}: {exc.explanation or exc}",
-                           fix="read the engine's explanation above; 'careops doctor' checks the engine") from None
+            raise _could_not_start(kwargs, request, exc) from None
 
     def _replace_old(self, full: str, ref: LabRef) -> None:
         """A container of the same name in this lab is replaced (re-running a notebook cell works); another's is not."""

@@ -164,8 +164,9 @@ class PipelineRun:
         return self._lab
 
     def _deploys_to_staging(self) -> bool:
-        return any(str(step.uses or "").split("@")[0].strip().lower() in A.NEEDS_LAB_NETWORK
-                   for job in self.workflow.jobs.values() for step in job.steps)
+        actions = (A.find_action(str(step.uses)) for job in self.workflow.jobs.values() for step in job.steps
+                   if step.uses)
+        return any(action is not None and action.name in A.NEEDS_LAB_NETWORK for action in actions)
 
     @property
     def lab_name(self) -> str:
