@@ -11,8 +11,8 @@ CAREOPS := $(VENV)/bin/careops
 STAMP := $(VENV)/.installed
 PORT ?= 8888
 PYTEST_ARGS ?=
-#: pytest-xdist workers of `make test` (0: one process, the default; tests/conftest.py says why)
-TEST_WORKERS ?= 0
+#: pytest-xdist workers of `make test` (0: one process; tests/conftest.py says how the suite shares them)
+TEST_WORKERS ?= 3
 
 help: ## show these targets
 	@echo "CareOps Labs -- hands-on DevOps for healthcare IT"

@@ -18,10 +18,10 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-# -- the suite in parallel (`make test TEST_WORKERS=3`: pytest-xdist workers; by default one process) --------------
-# Not the default yet: on this 2-core machine the suite is CPU-bound (three workers took 21-22 minutes of pytest
-# against 41 in one process), and the module 3 tests that require zero failed requests at 100 req/s fail when three
-# workers share the two cores. What is here makes the workers safe for each other.
+# -- the suite in parallel (`make test`: three pytest-xdist workers; TEST_WORKERS=0 for one process) ---------------
+# On a 2-core machine the suite is CPU-bound: three workers take about half the time of one process (a worker is
+# often waiting for a container, a deployment's traffic or a browser). What is here makes the workers safe for each
+# other, and _share_the_cpu_with_the_engine keeps the lab containers from starving beside them.
 #: Test files that share something outside their process (the second dockerd's data root, ...) run in one worker,
 #: one after the other, in this order. (The two hub files may run at once: each starts its own hub, named after
 #: its process, on a free port, with learners of its own names.)
@@ -53,8 +53,37 @@ def _group_of(nodeid: str) -> str:
     return f"{nodeid.split('::', 1)[0]}[{nodeid.split('[', 1)[1]}" if "[" in nodeid else nodeid
 
 
+#: The cpu cgroup (v1) the test run's own processes share, beside the engine's "docker" group (see below).
+TEST_CPU_GROUP = Path("/sys/fs/cgroup/cpu/careops-tests")
+
+
+def _share_the_cpu_with_the_engine() -> str | None:
+    """Put this run (and every process it starts) in a cpu cgroup of its own, of the engine's weight.
+
+    On a systemd host the engine's containers and a user's processes sit in two slices of equal weight. Here (cgroup
+    v1, every process in the root group) the kernel weighs the engine's "docker" group -- all containers together --
+    as one process: with three workers' kernels, servers and browsers busy, the lab containers got a few percent of
+    the machine, and module 3's deployments, which must answer 100 requests/s without a failure, failed. In a group
+    of its own, the run weighs as much as all the containers together. Returns why not, or None."""
+    root = TEST_CPU_GROUP.parent
+    groups = {line.split(":")[1]: line.split(":", 2)[2] for line in Path("/proc/self/cgroup").read_text().splitlines()
+              if line.count(":") >= 2}
+    cpu = next((path for controllers, path in groups.items() if "cpu" in controllers.split(",")), None)
+    if not (root / "docker").is_dir() or cpu != "/":
+        return "not cgroup v1 with this run in the root cpu group"
+    try:
+        TEST_CPU_GROUP.mkdir(exist_ok=True)
+        (TEST_CPU_GROUP / "cpu.shares").write_text((root / "docker" / "cpu.shares").read_text())
+        (TEST_CPU_GROUP / "cgroup.procs").write_text(str(os.getpid()))
+    except OSError as exc:  # not root, or no cgroup file system to write: the run goes on as it is
+        return str(exc)
+    return None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        _share_the_cpu_with_the_engine()
     if worker and "CAREOPS_LEARNER" not in os.environ:
         # Each worker is a learner of its own: two workers' labs of the same name (two modules' tests open
         # Lab("orientation")) never replace each other's containers or clean each other's labs up.

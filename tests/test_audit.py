@@ -201,7 +201,8 @@ def _worker(path: str, worker: int, count: int) -> None:
 
 def test_concurrent_writers(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
-    ctx = multiprocessing.get_context("fork")
+    # spawn, not fork: a fork of a process with threads (an xdist worker's) can inherit a lock held by one of them
+    ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_worker, args=(str(path), w, 50)) for w in range(4)]
     for p in procs:
         p.start()

@@ -61,3 +61,27 @@ def test_leaked_names_each_criterion_fails_exactly_when_its_property_does():
     assert failed_criteria(lambda t, lab: ["careops-ana-night-shift-db"]) == ["every leaked resource of night-shift is listed"]
     with pytest.raises(CheckFailed, match="4/6 criteria passed"):
         check.leaked_names(lambda t, lab: t[t.leaked].name.tolist())
+
+
+@pytest.mark.docker
+def test_lab_is_clean_fails_at_once_on_what_nobody_removes_and_passes_after_the_reset(monkeypatch):
+    import time
+    import uuid
+
+    from careops.lab import reset
+    from careops.lab.drills import simulate_crash
+
+    learner = f"t-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("CAREOPS_LEARNER", learner)
+    try:
+        simulate_crash("night-shift", learner=learner)
+        started = time.monotonic()
+        report = check.clean_up_report("night-shift", timeout=30, hint="reset it")
+        waited = time.monotonic() - started
+        assert not report.passed and "no container, network or volume of night-shift is left" in str(report)
+        # nothing was being removed: the check answers after its grace, not after the 30 s timeout
+        assert check.CLEAN_UP_GRACE_SECONDS <= waited < 15, waited
+        reset("night-shift", learner)
+        assert check.clean_up_report("night-shift", timeout=30, hint="reset it").passed
+    finally:
+        reset(None, learner)

@@ -55,3 +55,60 @@ def test_an_unknown_assignment_is_refused_before_nbgrader_runs(tmp_path: Path) -
         generate_assignment("99-none", course.root)
     assert err.value.fix == "check the name, or create the folder with its notebooks"
     assert not course.release.exists()
+
+
+def test_a_new_course_gets_the_gradebook_nbgrader_would_make_without_running_alembic(tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    import sqlite3
+
+    from nbgrader.api import Gradebook, get_alembic_version
+
+    from careops.grading import course as C
+
+    monkeypatch.setenv("CAREOPS_CACHE", str(tmp_path / "cache"))
+    course = make_temp_course(tmp_path / "course", "00-orientation")
+    assert C.seed_gradebook(course) and not C.seed_gradebook(course)  # once: an existing gradebook is kept
+    # nbgrader's own way, for comparison: a gradebook it sets up itself (``alembic heads`` from this environment)
+    theirs = tmp_path / "theirs.db"
+    monkeypatch.setenv("PATH", C.nbgrader_env()["PATH"])
+    with Gradebook(f"sqlite:///{theirs}", C.COURSE_ID):
+        pass
+
+    def schema(path: Path) -> tuple:
+        with sqlite3.connect(path) as db:
+            return (db.execute("SELECT version_num FROM alembic_version").fetchall(),
+                    db.execute("SELECT id FROM course").fetchall(),
+                    sorted(db.execute("SELECT type, name, sql FROM sqlite_master").fetchall(), key=str))
+
+    assert schema(course.gradebook) == schema(theirs)
+    assert schema(course.gradebook)[0] == [(get_alembic_version(),)]
+    # nbgrader takes it as its own: the release registers the assignment in it, and runs no alembic (one that
+    # fails comes first on its PATH: a nbgrader that set the gradebook up itself would fail on it)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "alembic").write_text("#!/bin/sh\necho alembic ran >&2\nexit 3\n")
+    (fake / "alembic").chmod(0o755)
+    path = {"PATH": f"{fake}:{C.nbgrader_env()['PATH']}"}
+    generate_assignment("00-orientation", course.root, env=path)
+    with pytest.raises(GradingError):  # the same release with no gradebook yet needs alembic: the fake one fails
+        other = make_temp_course(tmp_path / "other", "00-orientation")
+        monkeypatch.setenv("CAREOPS_CACHE", "/proc/careops-cannot-write-here")
+        generate_assignment("00-orientation", other.root, env=path)
+    with Gradebook(course.db_url, C.COURSE_ID) as gb:
+        assert [a.name for a in gb.assignments] == ["00-orientation"]
+
+
+def test_a_broken_cached_gradebook_is_made_again_and_no_cache_costs_nothing(tmp_path: Path, monkeypatch) -> None:
+    from careops.grading import course as C
+
+    monkeypatch.setenv("CAREOPS_CACHE", str(tmp_path / "cache"))
+    first = C.empty_gradebook()
+    assert first is not None and first.is_file()
+    first.write_bytes(b"not a database")
+    assert C.empty_gradebook() == first and first.read_bytes().startswith(b"SQLite format 3")
+    # a cache that cannot be written: no seed, and nbgrader sets the gradebook up itself as before
+    monkeypatch.setenv("CAREOPS_CACHE", "/proc/careops-cannot-write-here")
+    course = make_temp_course(tmp_path / "course", "00-orientation")
+    assert C.empty_gradebook() is None and not C.seed_gradebook(course)
+    generate_assignment("00-orientation", course.root)
+    assert course.gradebook.is_file()

@@ -275,3 +275,93 @@ def test_learner_ids_are_safe_and_distinct(monkeypatch):
     first = L.learner_id()
     monkeypatch.setenv("CAREOPS_LEARNER", "ana-m")
     assert first != L.learner_id() and first.startswith("ana-m-")
+
+
+# -- clean-up racing another removal (a unit test of DirectBackend's waits; the real clean-up is tested above) --
+
+class _RacingContainer:
+    """A container whose removal another caller started first: the engine answers 409 until that one is done."""
+
+    id = "c0ffee"
+    labels: dict[str, str] = {}
+
+    def __init__(self, engine: "_RacingEngine") -> None:
+        self.engine = engine
+
+    def remove(self, **_kw) -> None:
+        import requests
+
+        response = requests.Response()
+        response.status_code = 409
+        raise docker.errors.APIError("conflict", response,
+                                     explanation=f"removal of container {self.id} is already in progress")
+
+
+class _RacingNetwork:
+    """A network still holding the endpoint of that container until the container is gone."""
+
+    def __init__(self, engine: "_RacingEngine") -> None:
+        self.engine = engine
+        self.attrs = {"Labels": {}, "Containers": {}}
+
+    def disconnect(self, *_a, **_kw) -> None:
+        pass
+
+    def reload(self) -> None:
+        pass
+
+    def remove(self) -> None:
+        import requests
+
+        self.engine.network_tries += 1
+        if self.engine.network_tries < 3:  # the endpoint goes a moment after the container
+            response = requests.Response()
+            response.status_code = 403
+            raise docker.errors.APIError("forbidden", response,
+                                         explanation="error while removing network: network x has active endpoints")
+        self.engine.network_removed = True
+
+
+class _RacingEngine:
+    def __init__(self) -> None:
+        self.polls = 0
+        self.network_removed = False
+        self.network_tries = 0
+        self.containers = self
+        self.networks = self
+        self.api = self
+
+    def get(self, name: str):
+        return _RacingContainer(self) if name == "web" else _RacingNetwork(self)
+
+    def inspect_container(self, _id: str) -> dict:
+        self.polls += 1
+        if self.polls >= 3:  # the other removal finished
+            raise docker.errors.NotFound("gone")
+        return {}
+
+
+def test_clean_up_waits_for_a_removal_already_under_way_then_removes_the_network(monkeypatch):
+    from careops.lab import direct
+    from careops.lab.backend import ResourceRecord
+
+    engine = _RacingEngine()
+    backend = direct.DirectBackend(engine)
+    monkeypatch.setattr(backend, "owns", lambda labels, ref=None: True)
+    removed, failed = backend.remove([ResourceRecord("container", "web", {}, "running"),
+                                      ResourceRecord("network", "lab-net", {}, "-")])
+    assert failed == [] and [r.name for r in removed] == ["web", "lab-net"]
+    assert engine.polls >= 3 and engine.network_tries == 3 and engine.network_removed
+
+
+def test_clean_up_reports_a_removal_that_never_finishes(monkeypatch):
+    from careops.lab import direct
+    from careops.lab.backend import ResourceRecord
+
+    engine = _RacingEngine()
+    engine.inspect_container = lambda _id: {}  # the other removal never ends
+    monkeypatch.setattr(direct, "REMOVAL_WAIT_SECONDS", 0.5)
+    backend = direct.DirectBackend(engine)
+    monkeypatch.setattr(backend, "owns", lambda labels, ref=None: True)
+    removed, failed = backend.remove([ResourceRecord("container", "web", {}, "running")])
+    assert removed == [] and "already in progress" in failed[0][1]

@@ -330,11 +330,17 @@ def test_module_2_builds_runs_and_checks_the_learners_image_through_the_broker(w
     print(f"module 2 build, run and live check in ada's server: {time.monotonic() - started:.1f} s")
 
 
-@pytest.mark.parametrize("module", ["04-synthetic-data-testing", "03-safe-deployments"])
-def test_modules_3_and_4_run_their_labs_through_the_broker(workshop: Workshop, module: str) -> None:
-    """Module 4's lab (a work folder copied in, MLLP over the relay) and module 3's rollouts under traffic."""
+@pytest.mark.parametrize("module, through", [("04-synthetic-data-testing", None),
+                                              ("03-safe-deployments", "test_blue_green")],
+                         ids=["04-synthetic-data-testing", "03-safe-deployments"])
+def test_modules_3_and_4_run_their_labs_through_the_broker(workshop: Workshop, module: str,
+                                                          through: str | None) -> None:
+    """Module 4's lab (a work folder copied in, MLLP over the relay) and module 3's rollouts under traffic: its
+    router, the naive replace and the blue/green rollout with its check, then its clean-up. Module 3's later drills
+    (canary, rollback, rolling update) make the same lab calls through the broker -- run, exec (the router's
+    reloads), logs, archives, remove -- and run whole in tests/test_notebooks.py and tests/test_grade_modules.py."""
     started = time.monotonic()
-    result = run_notebook(workshop.settings, "bob", solved_notebook(module), timeout=900)
+    result = run_notebook(workshop.settings, "bob", solved_notebook(module, through=through), timeout=900)
     assert result["failed"] is None, result["failed"]
     print(f"{module} in bob's server through the broker: {time.monotonic() - started:.1f} s")
 

@@ -151,9 +151,14 @@ def _uids(container: LabContainer) -> list[str]:
     return [p["UID"] for p in container.processes("-o pid,uid,comm")]
 
 
-def _answering(container: LabContainer) -> None:
+def _answering(container: LabContainer, *, from_outside: bool = True) -> None:
     """Wait until the service answers GET /health from outside (a restart of an image whose HEALTHCHECK was
-    already seen to work: the engine's next scheduled check, an interval away, is not needed to know it is up)."""
+    already seen to work: the engine's next scheduled check, an interval away, is not needed to know it is up).
+    An image whose service was already seen not to answer from outside (``from_outside=False``) is waited for by its
+    HEALTHCHECK instead: asking from outside would only wait out START_TIMEOUT to learn the same thing again."""
+    if not from_outside:
+        container.wait_until("healthy", timeout=START_TIMEOUT)
+        return
     status = eventually(lambda: http_json(container, legacy_adt.HEALTH_PATH, timeout=2)[0], until=lambda c: c == 200,
                         timeout=START_TIMEOUT, interval=0.1, what=f"{container.name} to answer {legacy_adt.HEALTH_PATH}")
     if status != 200:
@@ -202,7 +207,7 @@ def live_report(build: LearnerBuild, *, lab_name: str = "containerize-check", le
                 status, body = http_json(adt, legacy_adt.HEALTH_PATH)
             except OSError as exc:  # the proxy accepts, the service is not listening on the container's address
                 status, body = 0, f"{type(exc).__name__}: {exc}"
-            report.check(status == 200 and isinstance(body, dict) and body.get("status") == "ok",
+            answers_outside = report.check(status == 200 and isinstance(body, dict) and body.get("status") == "ok",
                          f"GET {legacy_adt.HEALTH_PATH} from outside answers {{\"status\": \"ok\"}}", got=(status, body),
                          hint="ADT_HTTP_HOST must be 0.0.0.0 inside a container, or the port is unreachable")
             first = [f"SYN-{run}-A{n}" for n in range(3)]
@@ -232,7 +237,7 @@ def live_report(build: LearnerBuild, *, lab_name: str = "containerize-check", le
             adt.remove()
             try:
                 adt = run_service(lab, build.tag)
-                _answering(adt)
+                _answering(adt, from_outside=answers_outside)
                 found = eventually(lambda: stored(adt, first), until=lambda r: r == first, timeout=10, what="the patients")
                 err = ""
             except Exception as exc:  # noqa: BLE001
@@ -248,7 +253,7 @@ def live_report(build: LearnerBuild, *, lab_name: str = "containerize-check", le
                          hint="exec-form CMD (or tini) delivers SIGTERM to the service; v2 finishes in-flight messages")
             try:
                 adt = run_service(lab, build.tag)
-                _answering(adt)
+                _answering(adt, from_outside=answers_outside)
                 found = stored(adt, traffic.acked)
                 err = ""
             except Exception as exc:  # noqa: BLE001

@@ -253,6 +253,76 @@ class NbgraderRun:
     seconds: float
 
 
+def empty_gradebook() -> Path | None:
+    """An empty gradebook of this nbgrader release for COURSE_ID, made once and kept in the user cache.
+
+    nbgrader sets up a new gradebook by running ``alembic heads`` in a process of its own to learn the schema's
+    revision: about 2.5 s of CPU for every new course (every ``make release`` on a fresh build/, every throwaway
+    course of the grader and the tests). The revision is the same for every gradebook of one nbgrader release, so
+    it is read here once, in this process (alembic's script folder, no subprocess), into a gradebook that new
+    courses copy. None when it cannot be made (nbgrader then sets up the gradebook itself, as it always did)."""
+    import sqlite3
+    from importlib.metadata import version
+
+    target = paths.cache_dir() / "gradebooks" / f"empty-nbgrader-{version('nbgrader')}-{COURSE_ID}.db"
+    try:
+        with sqlite3.connect(f"file:{target}?mode=ro", uri=True) as db:
+            if db.execute("SELECT version_num FROM alembic_version").fetchone():
+                return target
+    except sqlite3.Error:  # none yet, or broken: made (again) below
+        pass
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{os.getpid()}")
+        partial.unlink(missing_ok=True)
+        _make_empty_gradebook(partial)
+        partial.replace(target)
+        return target
+    except (OSError, sqlite3.Error, ImportError):
+        return None
+
+
+def _make_empty_gradebook(path: Path) -> None:
+    """What nbgrader.api.Gradebook makes for a new database, with alembic's head read in this process."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from nbgrader import api
+    from sqlalchemy import create_engine, text
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(api.__file__).with_name("alembic")))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    engine = create_engine(f"sqlite:///{path}", future=True)
+    try:
+        api.Base.metadata.create_all(bind=engine)
+        with engine.begin() as db:
+            db.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+            db.execute(text("INSERT INTO alembic_version (version_num) VALUES (:head)"), {"head": head})
+    finally:
+        engine.dispose()
+    with api.Gradebook(f"sqlite:///{path}", COURSE_ID):  # adds the course, as nbgrader's first run would
+        pass
+
+
+def seed_gradebook(course: Course) -> bool:
+    """Give a course without a gradebook a copy of :func:`empty_gradebook`; True if it got one."""
+    if course.gradebook.exists():
+        return False
+    template = empty_gradebook()
+    if template is None:
+        return False
+    course.gradebook.parent.mkdir(parents=True, exist_ok=True)
+    partial = course.gradebook.with_name(f".{course.gradebook.name}.{os.getpid()}")
+    shutil.copyfile(template, partial)
+    try:
+        os.link(partial, course.gradebook)  # never over a gradebook another process made meanwhile
+    except FileExistsError:
+        pass
+    finally:
+        partial.unlink()
+    return True
+
+
 def run_nbgrader(
     args: Sequence[str],
     course_dir: Path,
@@ -270,6 +340,7 @@ def run_nbgrader(
     course = Course(Path(course_dir).resolve())
     _check_course(course)
     course.build.mkdir(parents=True, exist_ok=True)
+    seed_gradebook(course)
     cmd = [sys.executable, "-m", "nbgrader", *args]
     start = time.monotonic()
     try:

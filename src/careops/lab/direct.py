@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,6 +48,9 @@ NO_HOST_ROUTE = {"com.docker.network.bridge.inhibit_ipv4": "true"}
 NO_NAT = {"com.docker.network.bridge.enable_ip_masquerade": "false"}
 #: How many resources of one kind a lab removes at once (the engine client's connection pool holds 10).
 REMOVE_AT_ONCE = 4
+#: How long a clean-up waits for a removal the engine already has under way (another remove of the same container,
+#: the endpoint of a container still being removed) before it reports the resource as not removed
+REMOVAL_WAIT_SECONDS = 20.0
 #: The network "name" of a lab opened without one (its containers run with the engine's network mode none).
 NO_NETWORK = "none"
 #: The largest small disk (a tmpfs volume, memory of the host) a lab may ask for
@@ -546,14 +550,9 @@ class DirectBackend(LabBackend):
             if not self.owns(labels):
                 raise PolicyViolation(f"{res.kind} {res.name} is not one of your lab resources")
             if res.kind == "container":
-                found.remove(force=True, v=True)
+                self._remove_container(found)
             elif res.kind == "network":
-                for attached in found.attrs.get("Containers") or {}:  # the learner's server (workshop mode)
-                    try:
-                        found.disconnect(attached, force=True)
-                    except docker.errors.APIError:
-                        pass
-                found.remove()
+                self._remove_network(found)
             else:
                 found.remove(force=True)
             return None
@@ -563,6 +562,43 @@ class DirectBackend(LabBackend):
             return exc.explanation or str(exc)
         except PolicyViolation as exc:
             return exc.message
+
+    def _remove_container(self, found: Container) -> None:
+        """Remove it; when another remove of it is already under way (a rollout's scale-down, another clean-up),
+        wait until that one is done instead of failing, so the lab network it is on can go next."""
+        try:
+            found.remove(force=True, v=True)
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409 or "in progress" not in str(exc.explanation or ""):
+                raise
+            deadline = time.monotonic() + REMOVAL_WAIT_SECONDS
+            while time.monotonic() < deadline:
+                time.sleep(0.2)
+                try:
+                    self.client.api.inspect_container(found.id)
+                except docker.errors.NotFound:
+                    return
+            raise
+
+    def _remove_network(self, found: Any) -> None:
+        """Disconnect what is still attached (the learner's server in workshop mode) and remove it. An endpoint
+        of a container whose removal is still finishing holds the network for a moment: try again until
+        REMOVAL_WAIT_SECONDS have passed."""
+        deadline = time.monotonic() + REMOVAL_WAIT_SECONDS
+        while True:
+            for attached in found.attrs.get("Containers") or {}:
+                try:
+                    found.disconnect(attached, force=True)
+                except docker.errors.APIError:
+                    pass
+            try:
+                found.remove()
+                return
+            except docker.errors.APIError as exc:
+                if "active endpoints" not in str(exc.explanation or "") or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.3)
+            found.reload()
 
     def _check_image_name(self, image: str) -> None:
         """Confined: refuse an image that is neither the course's nor named as the learner's own build, unseen."""

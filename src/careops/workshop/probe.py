@@ -64,10 +64,18 @@ def in_server(settings: WorkshopSettings, user: str, script: str, *args: str, ch
     return result.exit_code, output
 
 
-def solved_notebook(module: str) -> str:
+def solved_notebook(module: str, *, through: str | None = None) -> str:
     """The module's source notebook with its answers and without its hidden tests: what a learner who solved it
-    runs (the hidden tests need the grader's references, which a learner's server never holds)."""
+    runs (the hidden tests need the grader's references, which a learner's server never holds).
+
+    ``through``: the grade id of a cell to stop after; the notebook's last cell (its lab clean-up) still runs, so a
+    learner who stops there leaves nothing behind."""
     nb = json.loads((repo_root() / "notebooks" / module / f"{module.split('-', 1)[1]}.ipynb").read_text("utf-8"))
+    if through is not None:
+        ids = [(c.get("metadata") or {}).get("nbgrader", {}).get("grade_id") for c in nb["cells"]]
+        if through not in ids:
+            raise ValueError(f"{module} has no cell with grade id {through!r}; its ids: {[i for i in ids if i]}")
+        nb["cells"] = nb["cells"][: ids.index(through) + 1] + nb["cells"][-1:]
     for cell in nb["cells"]:
         text = "".join(cell["source"])
         if "### BEGIN HIDDEN TESTS" in text:
