@@ -334,7 +334,8 @@ def test_a_starting_router_not_on_blue_is_refused_before_anything_starts() -> No
 def lab() -> Iterator[Lab]:
     if existing_image(engine.client(), ROUTER_IMAGE) is None:
         ensure_images(["router"], progress=False)
-    with Lab("safe-deploy-test", learner="pytest") as lab:
+    # the learner of this process (each xdist worker is one): this file's tests may run in two workers at once
+    with Lab("safe-deploy-test") as lab:
         yield lab
 
 

@@ -155,7 +155,8 @@ def _have_router_image() -> None:
 def stack(tmp_path: Path) -> Iterator[tuple[Lab, Router, RolloutController]]:
     """v1 (blue) behind the router on the shared volume, healthy, with a deployment audit log."""
     _have_router_image()
-    with Lab("rollout-test", learner="pytest") as lab:
+    # the learner of this process (each xdist worker is one): this file's tests may run in two workers at once
+    with Lab("rollout-test") as lab:
         controller = RolloutController.start(lab, "careops/legacy-adt:v1", actor="pytest",
                                              audit=AuditLog(tmp_path / "changes.jsonl", key=b"k" * 32))
         assert lab.container("adt-blue").exec(["id", "-u"]).output.strip() == "10001"
@@ -324,7 +325,7 @@ def test_rolling_update_spec_parses_and_bad_ones_name_the_key() -> None:
 def replicas(tmp_path: Path) -> Iterator[tuple[Lab, RolloutController]]:
     """Three copies of v1 (adt-1..3) behind the router on the shared volume, healthy."""
     _have_router_image()
-    with Lab("rolling-test", learner="pytest") as lab:
+    with Lab("rolling-test") as lab:  # the learner of this process, as above
         controller = RolloutController.start(lab, "careops/legacy-adt:v1", replicas=3, actor="pytest",
                                              audit=AuditLog(tmp_path / "changes.jsonl", key=b"k" * 32))
         yield lab, controller

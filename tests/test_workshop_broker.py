@@ -34,6 +34,7 @@ import pytest
 
 from careops import engine
 from careops.apps import workshop as app
+from conftest import dismiss_lost_server_dialogs
 from careops.images import ensure_images
 from careops.lab import find, reset
 from careops.workshop import hub
@@ -352,6 +353,7 @@ def test_a_learner_runs_a_lab_cell_in_the_browser(workshop: Workshop, chromium: 
     context = chromium.new_context(viewport={"width": 1280, "height": 800})
     try:
         page = context.new_page()
+        dismiss_lost_server_dialogs(page)
         page.goto(workshop.settings.url + "hub/login?next=" + urllib.parse.quote("/user/bob/lab"))
         page.fill("#username_input", "bob")
         page.fill("#password_input", workshop.passwords["bob"])

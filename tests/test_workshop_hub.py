@@ -36,6 +36,7 @@ import pytest
 
 from careops import engine
 from careops.apps import workshop as app
+from conftest import dismiss_lost_server_dialogs
 from careops.images import ensure_images
 from careops.workshop import hub
 from careops.workshop.api import HubAPI, HubAPIError
@@ -113,6 +114,7 @@ def _login(browser, ws: Workshop, user: str):
     """Log ``user`` in from a fresh browser context; returns (page, seconds from Sign in to a ready JupyterLab)."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
+    dismiss_lost_server_dialogs(page, ws.metrics)
     trouble: list[str] = []  # what a learner would see go wrong: failed requests, server errors
     page.on("requestfailed", lambda r: trouble.append(f"failed {r.url}: {r.failure}"))
     page.on("response", lambda r: trouble.append(f"{r.status} {r.url}") if r.status >= 500 else None)
@@ -147,6 +149,7 @@ def _sign_in(browser, ws: Workshop, user: str, then: str, *, password: str | Non
     """A fresh browser context signed in as ``user`` through the hub's login form, headed for ``then``."""
     context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800})
     page = context.new_page()
+    dismiss_lost_server_dialogs(page, ws.metrics)
     page.goto(ws.settings.url + "hub/login?next=" + urllib.parse.quote(then))
     page.fill("#username_input", user)
     page.fill("#password_input", password or ws.passwords[user])

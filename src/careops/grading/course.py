@@ -7,10 +7,11 @@ tests and the sandboxed grader work on a throwaway copy made by
 :func:`make_temp_course`, with its own gradebook, so they never touch build/.
 
 nbgrader always runs as a subprocess of *this* Python (``sys.executable -m
-nbgrader``) with ``grading/`` as working directory: that is how it finds the
-course config, and running it from the course's Python is what makes the
-``python3`` kernel that executes notebooks the course's own (see
-:func:`nbgrader_env`).
+careops.grading.nbgrader_cli``: nbgrader's own command line, started without
+an import it does not need) with ``grading/`` as working directory: that is
+how it finds the course config, and running it from the course's Python is
+what makes the ``python3`` kernel that executes notebooks the course's own
+(see :func:`nbgrader_env`).
 """
 from __future__ import annotations
 
@@ -341,7 +342,7 @@ def run_nbgrader(
     _check_course(course)
     course.build.mkdir(parents=True, exist_ok=True)
     seed_gradebook(course)
-    cmd = [sys.executable, "-m", "nbgrader", *args]
+    cmd = [sys.executable, "-m", "careops.grading.nbgrader_cli", *args]
     start = time.monotonic()
     try:
         proc = subprocess.run(
