@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import socket
 import time
@@ -393,6 +394,8 @@ def test_a_learner_runs_a_lab_cell_in_the_browser(workshop: Workshop, chromium: 
                     pressed = time.monotonic()
                 page.wait_for_timeout(1000)
             expect(output).to_contain_text("RESULT careops-bob-browser-probe running 1000", timeout=READY_MS)
+            # the line is printed before the cell's last statement, lab.close(): wait for the cell to finish
+            expect(prompt).to_have_text(re.compile(r"\[\d+\]:"), timeout=READY_MS)
         finally:
             page.screenshot(path=str(OUT / "broker-lab-cell.png"))
     finally:
