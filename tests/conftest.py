@@ -62,9 +62,10 @@ def _share_the_cpu_with_the_engine() -> str | None:
 
     On a systemd host the engine's containers and a user's processes sit in two slices of equal weight. Here (cgroup
     v1, every process in the root group) the kernel weighs the engine's "docker" group -- all containers together --
-    as one process: with three workers' kernels, servers and browsers busy, the lab containers got a few percent of
-    the machine, and module 3's deployments, which must answer 100 requests/s without a failure, failed. In a group
-    of its own, the run weighs as much as all the containers together. Returns why not, or None."""
+    as one process: with three workers' kernels, servers and browsers busy, the lab containers would get a small
+    share of the machine, and module 3's deployments must answer 100 requests/s without one failure. In a group of
+    its own, the run weighs as much as all the containers together. Returns why not, or None
+    (tests/test_suite_workers.py checks where the run is)."""
     root = TEST_CPU_GROUP.parent
     groups = {line.split(":")[1]: line.split(":", 2)[2] for line in Path("/proc/self/cgroup").read_text().splitlines()
               if line.count(":") >= 2}

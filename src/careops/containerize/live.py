@@ -207,9 +207,10 @@ def live_report(build: LearnerBuild, *, lab_name: str = "containerize-check", le
                 status, body = http_json(adt, legacy_adt.HEALTH_PATH)
             except OSError as exc:  # the proxy accepts, the service is not listening on the container's address
                 status, body = 0, f"{type(exc).__name__}: {exc}"
-            answers_outside = report.check(status == 200 and isinstance(body, dict) and body.get("status") == "ok",
-                         f"GET {legacy_adt.HEALTH_PATH} from outside answers {{\"status\": \"ok\"}}", got=(status, body),
-                         hint="ADT_HTTP_HOST must be 0.0.0.0 inside a container, or the port is unreachable")
+            answers_outside = report.check(
+                status == 200 and isinstance(body, dict) and body.get("status") == "ok",
+                f"GET {legacy_adt.HEALTH_PATH} from outside answers {{\"status\": \"ok\"}}", got=(status, body),
+                hint="ADT_HTTP_HOST must be 0.0.0.0 inside a container, or the port is unreachable")
             first = [f"SYN-{run}-A{n}" for n in range(3)]
             try:
                 acked = admit(adt, first, prefix=f"L{run}", family=f"Liveperson{run.lower()}")
