@@ -222,8 +222,21 @@ def test_a_learner_logs_in_and_finds_module_0_in_jupyterlab(workshop: Workshop, 
     page.locator(".jp-DirListing-itemName", has_text="00-orientation").dblclick()
     page.locator(".jp-DirListing-itemName", has_text="orientation.ipynb").dblclick()
     panel = page.locator(".jp-NotebookPanel:visible").first
-    expect(panel.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute("data-status", "idle", timeout=READY_MS)
-    expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle", timeout=READY_MS)
+    for attempt in range(3):
+        try:
+            expect(panel.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute("data-status", "idle",
+                                                                                      timeout=READY_MS)
+            expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle", timeout=60_000)
+            break
+        except AssertionError:
+            # The notebook's contents or its kernel's start were requests in flight when this host's interfaces
+            # changed (see _login): JupyterLab shows "No Kernel" for good, or closes the tab. The learner opens the
+            # notebook again; counted.
+            if attempt == 2:
+                raise
+            workshop.metrics["notebook_reopened_after_host_network_change"] = (
+                workshop.metrics.get("notebook_reopened_after_host_network_change", 0) + 1)
+            _open_module_0(workshop, page, "ana")
     expect(panel.locator(".jp-Cell").first).to_contain_text("Orientation", timeout=READY_MS)
     OUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUT / "learner-orientation.png"), full_page=True)
