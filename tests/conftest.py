@@ -57,6 +57,15 @@ def _group_of(nodeid: str) -> str:
 TEST_CPU_GROUP = Path("/sys/fs/cgroup/cpu/careops-tests")
 
 
+def cpu_cgroup() -> str | None:
+    """This process's group in the cpu controller's hierarchy (cgroup v1), e.g. "/" or "/careops-tests"."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "cpu" in controllers.split(","):
+            return path
+    return None
+
+
 def _share_the_cpu_with_the_engine() -> str | None:
     """Put this run (and every process it starts) in a cpu cgroup of its own, of the engine's weight.
 
@@ -67,10 +76,7 @@ def _share_the_cpu_with_the_engine() -> str | None:
     its own, the run weighs as much as all the containers together. Returns why not, or None
     (tests/test_suite_workers.py checks where the run is)."""
     root = TEST_CPU_GROUP.parent
-    groups = {line.split(":")[1]: line.split(":", 2)[2] for line in Path("/proc/self/cgroup").read_text().splitlines()
-              if line.count(":") >= 2}
-    cpu = next((path for controllers, path in groups.items() if "cpu" in controllers.split(",")), None)
-    if not (root / "docker").is_dir() or cpu != "/":
+    if not (root / "docker").is_dir() or cpu_cgroup() != "/":
         return "not cgroup v1 with this run in the root cpu group"
     try:
         TEST_CPU_GROUP.mkdir(exist_ok=True)

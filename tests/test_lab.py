@@ -283,6 +283,7 @@ class _RacingContainer:
     """A container whose removal another caller started first: the engine answers 409 until that one is done."""
 
     id = "c0ffee"
+    name = "web"
     labels: dict[str, str] = {}
 
     def __init__(self, engine: "_RacingEngine") -> None:

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from conftest import SHARED_STATE, SPLIT_PER_TEST, TEST_CPU_GROUP, _group_of, _share_the_cpu_with_the_engine
+from conftest import SHARED_STATE, SPLIT_PER_TEST, TEST_CPU_GROUP, _group_of, _share_the_cpu_with_the_engine, cpu_cgroup
 
 
 def test_files_that_share_state_are_one_group_and_split_files_go_test_by_test() -> None:
@@ -24,8 +23,7 @@ def test_each_worker_is_a_learner_of_its_own() -> None:
 
 
 def test_the_run_weighs_as_much_as_the_engines_containers_on_cgroup_v1() -> None:
-    mine = next((line.split(":", 2)[2] for line in Path("/proc/self/cgroup").read_text().splitlines()
-                 if "cpu" in line.split(":")[1].split(",")), None)
+    mine = cpu_cgroup()
     if (TEST_CPU_GROUP.parent / "docker").is_dir() and os.geteuid() == 0:  # this machine: cgroup v1, as root
         assert mine == f"/{TEST_CPU_GROUP.name}", mine
         assert (TEST_CPU_GROUP / "cpu.shares").read_text() == (TEST_CPU_GROUP.parent / "docker" / "cpu.shares").read_text()

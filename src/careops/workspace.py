@@ -158,7 +158,7 @@ def _release_files(assignment_dir: Path) -> list[Path]:
     return found
 
 
-def _copy_new(src: Path, dest: Path) -> bool:
+def copy_new(src: Path, dest: Path) -> bool:
     """Copy src to dest only if dest does not exist; True if copied.
 
     Writes a temporary file and hard-links it into place: the link fails if
@@ -217,7 +217,7 @@ def _save_beside(src: Path, ws_assignment: Path, rel: Path) -> Path:
             if dest.is_file() and fingerprint(dest) == want:
                 return candidate
             continue
-        if _copy_new(src, dest):
+        if copy_new(src, dest):
             return candidate
     raise WorkspaceError(
         f"cannot save the new release of {ws_assignment / rel}: "
@@ -272,7 +272,7 @@ def sync(release: Path | None = None, workspace: Path | None = None) -> SyncRepo
                 key = (Path(assignment.name) / rel).as_posix()
                 src_print = fingerprint(src)
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                if _copy_new(src, dest):
+                if copy_new(src, dest):
                     result.added.append(rel.as_posix())
                 elif dest.is_file() and fingerprint(dest) == src_print:
                     result.unchanged.append(rel.as_posix())

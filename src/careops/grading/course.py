@@ -262,12 +262,13 @@ def empty_gradebook() -> Path | None:
     course of the grader and the tests). The revision is the same for every gradebook of one nbgrader release, so
     it is read here once, in this process (alembic's script folder, no subprocess), into a gradebook that new
     courses copy. None when it cannot be made (nbgrader then sets up the gradebook itself, as it always did)."""
+    import contextlib
     import sqlite3
     from importlib.metadata import version
 
     target = paths.cache_dir() / "gradebooks" / f"empty-nbgrader-{version('nbgrader')}-{COURSE_ID}.db"
     try:
-        with sqlite3.connect(f"file:{target}?mode=ro", uri=True) as db:
+        with contextlib.closing(sqlite3.connect(f"file:{target}?mode=ro", uri=True)) as db:
             if db.execute("SELECT version_num FROM alembic_version").fetchone():
                 return target
     except sqlite3.Error:  # none yet, or broken: made (again) below
@@ -312,16 +313,10 @@ def seed_gradebook(course: Course) -> bool:
     template = empty_gradebook()
     if template is None:
         return False
+    from careops.workspace import copy_new
+
     course.gradebook.parent.mkdir(parents=True, exist_ok=True)
-    partial = course.gradebook.with_name(f".{course.gradebook.name}.{os.getpid()}")
-    shutil.copyfile(template, partial)
-    try:
-        os.link(partial, course.gradebook)  # never over a gradebook another process made meanwhile
-    except FileExistsError:
-        pass
-    finally:
-        partial.unlink()
-    return True
+    return copy_new(template, course.gradebook)  # never over a gradebook another process made meanwhile
 
 
 def run_nbgrader(

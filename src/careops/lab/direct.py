@@ -40,6 +40,7 @@ from careops.lab.policy import (
     format_bytes,
     parse_bytes,
 )
+from careops.polling import eventually
 
 #: tmpfs folders of a lab container: small, no devices, no setuid
 TMPFS_OPTIONS = "rw,nosuid,nodev,size=16m"
@@ -571,13 +572,19 @@ class DirectBackend(LabBackend):
         except docker.errors.APIError as exc:
             if exc.status_code != 409 or "in progress" not in str(exc.explanation or ""):
                 raise
-            deadline = time.monotonic() + REMOVAL_WAIT_SECONDS
-            while time.monotonic() < deadline:
-                time.sleep(0.2)
+
+            def gone() -> bool:
                 try:
                     self.client.api.inspect_container(found.id)
                 except docker.errors.NotFound:
+                    return True
+                return False
+
+            try:
+                if eventually(gone, timeout=REMOVAL_WAIT_SECONDS, interval=0.2, what=f"the removal of {found.name}"):
                     return
+            except TimeoutError:  # the engine kept failing to answer: report its refusal, as below
+                pass
             raise
 
     def _remove_network(self, found: Any) -> None:
